@@ -1,0 +1,107 @@
+/* log.c - see log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The one piece of process-wide state outside the daemon object: the log
+ * threshold, because every module logs and threading a logger through each
+ * call would add nothing but noise. */
+static enum log_level threshold = LOG_LEVEL_INFO;
+
+static const char *const level_names[] = {
+	[LOG_LEVEL_DEBUG] = "debug",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_ERROR] = "error",
+};
+
+void log_set_level(enum log_level level)
+{
+	threshold = level;
+}
+
+int log_level_from_string(const char *s, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool log_enabled(enum log_level level)
+{
+	return level >= threshold;
+}
+
+void log_event(enum log_level level, const char *mod, const char *event,
+	       const char *fmt, ...)
+{
+	char line[1024];
+	int n;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	n = snprintf(line, sizeof(line), "level=%s mod=%s event=%s",
+		     level_names[level], mod, event);
+	if (n < 0)
+		return;
+	if (fmt && *fmt && (size_t)n < sizeof(line) - 2) {
+		line[n++] = ' ';
+		va_start(ap, fmt);
+		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		va_end(ap);
+		if (m > 0)
+			n += m;
+	}
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line so concurrent writers (the test harness reading
+	 * our stderr) never see interleaved halves. */
+	fwrite(line, 1, (size_t)n, stderr);
+	fflush(stderr);
+}
+
+char *log_quote(char *out, size_t outsize, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	/* Keep room for: closing quote, "...", NUL. */
+	size_t limit = outsize - 5;
+
+	out[o++] = '"';
+	for (size_t i = 0; i < len && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char buf[4];
+		size_t k = 0;
+
+		if (c == '"' || c == '\\') {
+			buf[k++] = '\\';
+			buf[k++] = (char)c;
+		} else if (c < 0x20 || c > 0x7e) {
+			buf[k++] = '\\';
+			buf[k++] = 'x';
+			buf[k++] = hex[c >> 4];
+			buf[k++] = hex[c & 15];
+		} else {
+			buf[k++] = (char)c;
+		}
+		if (o + k > limit) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, buf, k);
+		o += k;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}

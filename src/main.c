@@ -1,0 +1,251 @@
+/* main.c - command line and wiring: build the configuration, open every
+ * socket and root, drop privileges, then run the event loop. The one
+ * daemon object lives on main()'s stack. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "tftp/tftp_server.h"
+#include "util.h"
+
+/* How long in-flight transfers may take to finish after SIGTERM/SIGINT. */
+#define SHUTDOWN_GRACE_USEC (5 * 1000000ull)
+#define MAX_OVERRIDES 64
+
+struct daemon {
+	struct loop *loop;
+	struct config *config;
+	const char *config_path;
+	struct config_override overrides[MAX_OVERRIDES];
+	char override_flags[MAX_OVERRIDES][64]; /* storage for --flag=value names */
+	size_t n_overrides;
+	struct tftp_server *tftp;
+	bool stopping;
+	struct loop_timer grace;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
+		"\n"
+		"kidou is a network boot server: TFTP now, DHCP and HTTP to come.\n"
+		"\n"
+		"  -c, --config FILE         read settings from an INI file (flags win)\n"
+		"  -h, --help                show this help\n"
+		"  -V, --version             show the version\n"
+		"\n"
+		"Settings (flag, then [section] key in the config file):\n");
+	config_print_keys(out);
+	fprintf(out,
+		"\n"
+		"Signals: SIGHUP re-reads the configuration; SIGINT/SIGTERM stop\n"
+		"accepting requests and let transfers finish (5 s grace); a second\n"
+		"signal stops at once.\n");
+}
+
+/* Returns 0 to run, 1 to exit successfully (help/version), -1 on error. */
+static int parse_args(struct daemon *d, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL, *eq;
+		char flag[64];
+
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			usage(stdout);
+			return 1;
+		}
+		if (strcmp(arg, "-V") == 0 || strcmp(arg, "--version") == 0) {
+			printf("kidou %s\n", KIDOU_VERSION);
+			return 1;
+		}
+		if (strcmp(arg, "-c") == 0)
+			arg = "--config";
+		if (strncmp(arg, "--", 2) != 0 || !arg[2]) {
+			fprintf(stderr, "kidou: unexpected argument '%s' (see --help)\n", arg);
+			return -1;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		if (eq) {
+			value = eq + 1;
+			if ((size_t)(eq - arg) >= sizeof(flag)) {
+				fprintf(stderr, "kidou: unknown option '--%s'\n", arg);
+				return -1;
+			}
+			memcpy(flag, arg, (size_t)(eq - arg));
+			flag[eq - arg] = '\0';
+		} else {
+			if (strlen(arg) >= sizeof(flag)) {
+				fprintf(stderr, "kidou: unknown option '--%s'\n", arg);
+				return -1;
+			}
+			strcpy(flag, arg);
+		}
+		if (strcmp(flag, "config") != 0 && config_flag_known(flag) < 0) {
+			fprintf(stderr, "kidou: unknown option '--%s' (see --help)\n", flag);
+			return -1;
+		}
+		if (!value) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "kidou: --%s needs a value\n", flag);
+				return -1;
+			}
+			value = argv[++i];
+		}
+		if (strcmp(flag, "config") == 0) {
+			d->config_path = value;
+			continue;
+		}
+		if (d->n_overrides == MAX_OVERRIDES) {
+			fprintf(stderr, "kidou: too many options\n");
+			return -1;
+		}
+		/* The value keeps pointing into argv, which lives as long as
+		 * the process, so a reload can apply it again. */
+		memcpy(d->override_flags[d->n_overrides], flag, sizeof(flag));
+		d->overrides[d->n_overrides].flag = d->override_flags[d->n_overrides];
+		d->overrides[d->n_overrides].value = value;
+		d->n_overrides++;
+	}
+	return 0;
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (!user || geteuid() != 0)
+		return 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		log_error("main", "privileges", "user=\"%s\" error=\"no such user\"", user);
+		return -ENOENT;
+	}
+	if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+		int r = -errno;
+		log_error("main", "privileges", "user=\"%s\" error=\"%s\"", user, strerror(errno));
+		return r;
+	}
+	log_info("main", "privileges", "user=\"%s\" uid=%u gid=%u", user,
+		 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	return 0;
+}
+
+static void on_idle(void *data)
+{
+	struct daemon *d = data;
+
+	log_info("main", "stopped", "reason=idle");
+	loop_quit(d->loop);
+}
+
+static void on_grace_expired(struct loop_timer *t)
+{
+	struct daemon *d = t->data;
+
+	log_warn("main", "stopping", "reason=grace-expired active=%u",
+		 tftp_server_active(d->tftp));
+	tftp_server_abort_all(d->tftp, "server shutting down");
+	loop_quit(d->loop);
+}
+
+static void on_stop_signal(struct loop *l, int signo, void *data)
+{
+	struct daemon *d = data;
+
+	if (d->stopping) {
+		log_warn("main", "stopping", "signal=%s reason=second-signal active=%u",
+			 sigabbrev_np(signo), tftp_server_active(d->tftp));
+		tftp_server_abort_all(d->tftp, "server shutting down");
+		loop_quit(l);
+		return;
+	}
+	d->stopping = true;
+	log_info("main", "stopping", "signal=%s active=%u", sigabbrev_np(signo),
+		 tftp_server_active(d->tftp));
+	loop_timer_arm(l, &d->grace, SHUTDOWN_GRACE_USEC);
+	tftp_server_drain(d->tftp, on_idle, d);
+}
+
+static void on_reload_signal(struct loop *l, int signo, void *data)
+{
+	struct daemon *d = data;
+	struct config *c;
+	char err[512];
+
+	if (d->stopping)
+		return;
+	if (config_build(d->config_path, d->overrides, d->n_overrides, &c, err,
+			 sizeof(err)) < 0) {
+		char q[600];
+		log_error("main", "reload", "error=%s action=keep-old",
+			  log_quote(q, sizeof(q), err, sizeof(err)));
+		return;
+	}
+	log_set_level(c->log_level);
+	if (tftp_server_reconfigure(d->tftp, &c->tftp) < 0) {
+		log_set_level(d->config->log_level);
+		config_free(c);
+		return;
+	}
+	config_free(d->config);
+	d->config = c;
+	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	char err[512];
+	int r;
+
+	r = parse_args(&d, argc, argv);
+	if (r != 0)
+		return r > 0 ? EXIT_SUCCESS : 2;
+	if (config_build(d.config_path, d.overrides, d.n_overrides, &d.config, err,
+			 sizeof(err)) < 0) {
+		fprintf(stderr, "kidou: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	log_set_level(d.config->log_level);
+	/* A vanished TFTP client must not kill us through SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (loop_new(&d.loop) < 0) {
+		fprintf(stderr, "kidou: cannot create event loop\n");
+		return EXIT_FAILURE;
+	}
+	loop_timer_init(&d.grace, on_grace_expired, &d);
+	if (loop_signal_add(d.loop, SIGINT, on_stop_signal, &d) < 0 ||
+	    loop_signal_add(d.loop, SIGTERM, on_stop_signal, &d) < 0 ||
+	    loop_signal_add(d.loop, SIGHUP, on_reload_signal, &d) < 0) {
+		fprintf(stderr, "kidou: cannot set up signals\n");
+		return EXIT_FAILURE;
+	}
+	if (tftp_server_new(d.loop, &d.config->tftp, &d.tftp) < 0) {
+		r = EXIT_FAILURE;
+		goto out;
+	}
+	if (drop_privileges(d.config->user) < 0) {
+		r = EXIT_FAILURE;
+		goto out;
+	}
+	log_info("main", "ready", "version=%s config=\"%s\"", KIDOU_VERSION,
+		 d.config_path ? d.config_path : "");
+	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+out:
+	tftp_server_free(d.tftp);
+	loop_free(d.loop);
+	config_free(d.config);
+	return r;
+}

@@ -1,0 +1,251 @@
+/* file_source.c - see file_source.h. */
+#include "tftp/file_source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "util.h"
+
+struct boot_file *boot_file_ref(struct boot_file *f)
+{
+	f->refs++;
+	return f;
+}
+
+void boot_file_unref(struct boot_file *f)
+{
+	if (f && --f->refs == 0)
+		f->release(f);
+}
+
+struct owned_file {
+	struct boot_file base;
+	void *buf;
+};
+
+static void owned_file_release(struct boot_file *f)
+{
+	struct owned_file *o = (struct owned_file *)f;
+
+	free(o->buf);
+	free(o);
+}
+
+int boot_file_new_owned(void *buf, uint64_t size, struct boot_file **ret)
+{
+	struct owned_file *o = calloc(1, sizeof(*o));
+
+	if (!o) {
+		free(buf);
+		return -ENOMEM;
+	}
+	o->buf = buf;
+	o->base = (struct boot_file){ .refs = 1, .data = size ? buf : NULL,
+				      .size = size, .release = owned_file_release };
+	*ret = &o->base;
+	return 0;
+}
+
+int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret)
+{
+	uint64_t extra = 0, out_size, o = 0;
+	uint8_t *buf;
+
+	for (uint64_t i = 0; i < src->size; i++)
+		if (src->data[i] == '\n' || src->data[i] == '\r')
+			extra++;
+	out_size = src->size + extra;
+	if (out_size > BOOT_FILE_MAX_SIZE)
+		return -EFBIG;
+	buf = malloc(out_size ? out_size : 1);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < src->size; i++) {
+		uint8_t c = src->data[i];
+		if (c == '\n') {
+			buf[o++] = '\r';
+			buf[o++] = '\n';
+		} else if (c == '\r') {
+			buf[o++] = '\r';
+			buf[o++] = '\0';
+		} else {
+			buf[o++] = c;
+		}
+	}
+	return boot_file_new_owned(buf, out_size, ret);
+}
+
+struct file_source *file_source_ref(struct file_source *s)
+{
+	s->refs++;
+	return s;
+}
+
+void file_source_unref(struct file_source *s)
+{
+	if (s && --s->refs == 0)
+		s->ops->destroy(s);
+}
+
+/* --- the disk source: files read once, shared while in use --- */
+
+struct disk_source;
+
+/* A file as read from disk, identified by the version it was read at. */
+struct disk_file {
+	struct boot_file base;
+	struct disk_source *owner;      /* holds a reference on the source */
+	struct disk_file *next, *prev;  /* in owner->live */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	uint8_t *buf;
+};
+
+struct disk_source {
+	struct file_source base;
+	int rootfd;
+	struct disk_file *live;  /* files some transfer still holds */
+};
+
+static void disk_file_release(struct boot_file *f)
+{
+	struct disk_file *d = (struct disk_file *)f;
+	struct disk_source *s = d->owner;
+
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		s->live = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	free(d->buf);
+	free(d);
+	file_source_unref(&s->base);
+}
+
+static struct disk_file *disk_source_find(struct disk_source *s,
+					  const struct stat *st)
+{
+	for (struct disk_file *d = s->live; d; d = d->next)
+		if (d->dev == st->st_dev && d->ino == st->st_ino &&
+		    d->size == st->st_size &&
+		    d->mtime.tv_sec == st->st_mtim.tv_sec &&
+		    d->mtime.tv_nsec == st->st_mtim.tv_nsec)
+			return d;
+	return NULL;
+}
+
+static int read_all(int fd, uint8_t *buf, uint64_t size, uint64_t *got)
+{
+	uint64_t off = 0;
+
+	while (off < size) {
+		ssize_t n = pread(fd, buf + off, MIN(size - off, (uint64_t)(1 << 30)),
+				  (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;  /* truncated since fstat: serve what is there */
+		off += (uint64_t)n;
+	}
+	*got = off;
+	return 0;
+}
+
+static int disk_source_open(struct file_source *base, const char *path,
+			    const struct file_request *req, struct boot_file **ret)
+{
+	struct disk_source *s = (struct disk_source *)base;
+	_cleanup_close_ int fd = -1;
+	struct disk_file *d;
+	struct stat st;
+	uint64_t got = 0;
+	int r;
+
+	fd = fs_open_beneath(s->rootfd, path);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;  /* no devices, FIFOs or sockets */
+	if ((uint64_t)st.st_size > BOOT_FILE_MAX_SIZE)
+		return -EFBIG;
+	d = disk_source_find(s, &st);
+	if (d) {
+		*ret = boot_file_ref(&d->base);
+		return 0;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->buf = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!d->buf) {
+		free(d);
+		return -ENOMEM;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r = read_all(fd, d->buf, (uint64_t)st.st_size, &got);
+	if (r < 0) {
+		free(d->buf);
+		free(d);
+		return r;
+	}
+	d->dev = st.st_dev;
+	d->ino = st.st_ino;
+	d->size = st.st_size;
+	d->mtime = st.st_mtim;
+	d->base = (struct boot_file){ .refs = 1, .data = got ? d->buf : NULL,
+				      .size = got, .release = disk_file_release };
+	d->owner = (struct disk_source *)file_source_ref(&s->base);
+	d->next = s->live;
+	if (s->live)
+		s->live->prev = d;
+	s->live = d;
+	*ret = &d->base;
+	return 0;
+}
+
+static void disk_source_destroy(struct file_source *base)
+{
+	struct disk_source *s = (struct disk_source *)base;
+
+	/* Live files hold references, so by now the list is empty. */
+	safe_close(s->rootfd);
+	free(s);
+}
+
+static const struct file_source_ops disk_source_ops = {
+	.open = disk_source_open,
+	.destroy = disk_source_destroy,
+};
+
+int file_source_disk_new(const char *root, struct file_source **ret)
+{
+	struct disk_source *s;
+	int fd = fs_open_root(root);
+
+	if (fd < 0)
+		return fd;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		safe_close(fd);
+		return -ENOMEM;
+	}
+	s->base = (struct file_source){ .ops = &disk_source_ops, .refs = 1 };
+	s->rootfd = fd;
+	*ret = &s->base;
+	return 0;
+}

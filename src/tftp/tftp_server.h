@@ -1,0 +1,53 @@
+/* tftp_server.h - the TFTP adapter: sockets, timers and logging around
+ * tftp_session.
+ *
+ * One listening socket receives requests; every accepted read transfer
+ * gets its own socket on an ephemeral port (its TID, RFC 1350), bound to
+ * the local address the client talked to, so replies leave from the
+ * address the client expects. All transfers run on the daemon's event
+ * loop; there are no threads. */
+#ifndef KIDOU_TFTP_SERVER_H
+#define KIDOU_TFTP_SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+
+struct tftp_server;
+
+struct tftp_stats {
+	uint64_t requests;      /* read requests received */
+	uint64_t rejected;      /* answered with an error instead of a transfer */
+	uint64_t completed;
+	uint64_t failed;        /* timed out, aborted, or ended by a client error */
+	uint64_t bytes_sent;    /* DATA payload bytes, retransmissions included */
+	uint64_t dropped;       /* malformed or unexpected datagrams */
+};
+
+/* Open the root and bind the listening socket described by cfg. */
+int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
+		    struct tftp_server **ret);
+
+/* Apply a new configuration (SIGHUP): root, limits and listen address.
+ * In-flight transfers keep the files and settings they started with. On
+ * failure the server keeps running on its old settings. */
+int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg);
+
+/* Stop accepting requests: close the listening socket. In-flight transfers
+ * carry on; on_idle(data) runs once none are left. */
+void tftp_server_drain(struct tftp_server *s, void (*on_idle)(void *data),
+		       void *data);
+
+/* End every in-flight transfer now, telling each client why. */
+void tftp_server_abort_all(struct tftp_server *s, const char *why);
+
+unsigned tftp_server_active(const struct tftp_server *s);
+const struct tftp_stats *tftp_server_stats(const struct tftp_server *s);
+/* The bound listening address (useful with port 0). */
+int tftp_server_local_port(const struct tftp_server *s);
+
+/* NULL is a no-op. Aborts in-flight transfers. */
+void tftp_server_free(struct tftp_server *s);
+
+#endif
