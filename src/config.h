@@ -1,18 +1,25 @@
 /* config.h - kidou's configuration: defaults, then the INI file, then
- * command-line flags (flags win). Every setting has one key in the file
- * ([section] key) and one flag (--section-key, or a short alias).
+ * command-line flags (flags win). Every plain setting has one key in the
+ * file ([section] key) and one flag (--section-key); [host NAME] and
+ * [subnet NAME] sections exist only in the file.
  *
  * A config is validated whole when built and is immutable afterwards; a
  * reload (SIGHUP) builds a new one from the same file and flags and the
- * daemon swaps it in. */
+ * daemon swaps it in. Addresses are kept in host byte order. */
 #ifndef KIDOU_CONFIG_H
 #define KIDOU_CONFIG_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "log.h"
+
+#define CONFIG_MAX_DNS 4
+#define CONFIG_MAX_INTERFACES 16
+#define CONFIG_BOOT_TARGET_MAX 255  /* option 67 carries at most 255 bytes */
 
 struct tftp_config {
 	char *root;                /* directory served (default ./tftpboot) */
@@ -24,11 +31,72 @@ struct tftp_config {
 	unsigned max_windowsize;   /* larger windowsize requests are clamped here */
 };
 
+/* What a client boots, by the firmware it runs (DHCP option 93) or by
+ * iPXE. NULL means "not configured". */
+enum boot_target {
+	BOOT_TARGET_BIOS,        /* arch 0: x86 BIOS PXE */
+	BOOT_TARGET_UEFI_IA32,   /* arch 6 */
+	BOOT_TARGET_UEFI_X64,    /* arch 7 and 9 */
+	BOOT_TARGET_UEFI_ARM32,  /* arch 10 */
+	BOOT_TARGET_UEFI_ARM64,  /* arch 11 */
+	BOOT_TARGET_HTTP_X64,    /* arch 16: UEFI HTTP boot, a URL */
+	BOOT_TARGET_HTTP_ARM64,  /* arch 19: UEFI HTTP boot, a URL */
+	BOOT_TARGET_IPXE,        /* clients already running iPXE */
+	BOOT_TARGET_COUNT,
+};
+
+struct boot_targets {
+	char *target[BOOT_TARGET_COUNT];
+};
+
+/* One IPv4 subnet DHCP serves. The [dhcp] section describes the subnet of
+ * the interfaces kidou listens on (network and mask come from the
+ * interface); [subnet NAME] sections describe subnets behind relays. */
+struct dhcp_subnet_config {
+	char *name;                /* "" for the [dhcp] subnet */
+	unsigned line;             /* where the section starts, for errors */
+	uint32_t network, netmask; /* 0/0 for the [dhcp] subnet */
+	uint32_t range_first, range_last; /* 0/0: no dynamic range */
+	uint32_t router;           /* 0: none */
+	uint32_t dns[CONFIG_MAX_DNS];
+	unsigned n_dns;
+	char *domain;
+	unsigned lease_time;       /* seconds */
+	struct dhcp_subnet_config *next;
+};
+
+struct host_config {
+	char *name;
+	unsigned line;
+	uint8_t mac[6];
+	bool has_mac;
+	uint32_t ip;               /* fixed address, 0: from the pool */
+	char *hostname;
+	struct boot_targets boot;  /* overrides of [boot] for this machine */
+	struct host_config *next;
+};
+
+struct dhcp_config {
+	bool enabled;              /* true once an interface is configured */
+	char *interfaces[CONFIG_MAX_INTERFACES];
+	unsigned n_interfaces;
+	struct sockaddr_in listen; /* default 0.0.0.0:67 */
+	char *database;            /* default ./kidou-leases.db */
+	unsigned offer_hold_sec;   /* an offered address is held this long */
+	unsigned decline_hold_sec; /* a declined address rests this long */
+	uint32_t next_server;      /* siaddr/option 66; 0: receiving interface */
+	struct dhcp_subnet_config local;    /* from [dhcp] */
+	struct dhcp_subnet_config *subnets; /* [subnet NAME], in file order */
+};
+
 struct config {
 	char *path;                /* config file, NULL when none */
 	enum log_level log_level;
 	char *user;                /* drop privileges to this user; NULL: don't */
 	struct tftp_config tftp;
+	struct dhcp_config dhcp;
+	struct boot_targets boot;  /* [boot] */
+	struct host_config *hosts; /* [host NAME], in file order */
 };
 
 /* One command-line setting, kept so that a reload can apply it again. */
@@ -50,5 +118,7 @@ int config_build(const char *path, const struct config_override *overrides,
 		 size_t n_overrides, struct config **ret, char *err, size_t errsize);
 
 void config_free(struct config *c);
+
+const char *boot_target_key(enum boot_target t);
 
 #endif

@@ -69,37 +69,48 @@ void log_event(enum log_level level, const char *mod, const char *event,
 	fflush(stderr);
 }
 
+/* Bytes needed to write c escaped. */
+static size_t quoted_len(unsigned char c)
+{
+	if (c == '"' || c == '\\')
+		return 2;
+	return c < 0x20 || c > 0x7e ? 4 : 1;
+}
+
 char *log_quote(char *out, size_t outsize, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	/* Keep room for: closing quote, "...", NUL. */
-	size_t limit = outsize - 5;
+	size_t o = 0, total = 0, limit;
+	bool cut;
 
+	for (size_t i = 0; i < len && s[i]; i++)
+		total += quoted_len((unsigned char)s[i]);
+	/* Whole value when it fits with its quotes and NUL; else as much as
+	 * fits before "..." and the closing quote. */
+	cut = total + 3 > outsize;
+	limit = cut ? outsize - 6 : total;
 	out[o++] = '"';
 	for (size_t i = 0; i < len && s[i]; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char buf[4];
-		size_t k = 0;
+		size_t k = quoted_len(c);
 
-		if (c == '"' || c == '\\') {
-			buf[k++] = '\\';
-			buf[k++] = (char)c;
-		} else if (c < 0x20 || c > 0x7e) {
-			buf[k++] = '\\';
-			buf[k++] = 'x';
-			buf[k++] = hex[c >> 4];
-			buf[k++] = hex[c & 15];
-		} else {
-			buf[k++] = (char)c;
-		}
-		if (o + k > limit) {
-			memcpy(out + o, "...", 3);
-			o += 3;
+		if (o - 1 + k > limit)
 			break;
+		if (k == 2) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (k == 4) {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		} else {
+			out[o++] = (char)c;
 		}
-		memcpy(out + o, buf, k);
-		o += k;
+	}
+	if (cut) {
+		memcpy(out + o, "...", 3);
+		o += 3;
 	}
 	out[o++] = '"';
 	out[o] = '\0';

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "loop.h"
+#include "dhcp/dhcp_io.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
 
@@ -28,6 +29,7 @@ struct daemon {
 	char override_flags[MAX_OVERRIDES][64]; /* storage for --flag=value names */
 	size_t n_overrides;
 	struct tftp_server *tftp;
+	struct dhcp_io *dhcp;        /* NULL when no DHCP interface is configured */
 	bool stopping;
 	struct loop_timer grace;
 };
@@ -37,7 +39,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
 		"\n"
-		"kidou is a network boot server: TFTP now, DHCP and HTTP to come.\n"
+		"kidou is a network boot server: DHCP (with PXE) and TFTP; HTTP to come.\n"
 		"\n"
 		"  -c, --config FILE         read settings from an INI file (flags win)\n"
 		"  -h, --help                show this help\n"
@@ -174,6 +176,10 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 	log_info("main", "stopping", "signal=%s active=%u", sigabbrev_np(signo),
 		 tftp_server_active(d->tftp));
 	loop_timer_arm(l, &d->grace, SHUTDOWN_GRACE_USEC);
+	/* DHCP has nothing in flight (replies leave with their commit):
+	 * stop answering now; TFTP transfers get their grace period. */
+	dhcp_io_free(d->dhcp);
+	d->dhcp = NULL;
 	tftp_server_drain(d->tftp, on_idle, d);
 }
 
@@ -193,14 +199,25 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		return;
 	}
 	log_set_level(c->log_level);
-	if (tftp_server_reconfigure(d->tftp, &c->tftp) < 0) {
-		log_set_level(d->config->log_level);
-		config_free(c);
-		return;
+	if (c->dhcp.enabled != (d->dhcp != NULL)) {
+		log_error("main", "reload", "error=\"turning DHCP on or off needs a restart\" action=keep-old");
+		goto keep_old;
+	}
+	if (tftp_server_reconfigure(d->tftp, &c->tftp) < 0)
+		goto keep_old;
+	if (d->dhcp && dhcp_io_reconfigure(d->dhcp, c) < 0) {
+		/* TFTP already runs on the new settings, which stay valid
+		 * only as long as c does: keep c, restore DHCP's view. */
+		tftp_server_reconfigure(d->tftp, &d->config->tftp);
+		goto keep_old;
 	}
 	config_free(d->config);
 	d->config = c;
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
+	return;
+keep_old:
+	log_set_level(d->config->log_level);
+	config_free(c);
 }
 
 int main(int argc, char **argv)
@@ -236,6 +253,10 @@ int main(int argc, char **argv)
 		r = EXIT_FAILURE;
 		goto out;
 	}
+	if (d.config->dhcp.enabled && dhcp_io_new(d.loop, d.config, &d.dhcp) < 0) {
+		r = EXIT_FAILURE;
+		goto out;
+	}
 	if (drop_privileges(d.config->user) < 0) {
 		r = EXIT_FAILURE;
 		goto out;
@@ -244,6 +265,7 @@ int main(int argc, char **argv)
 		 d.config_path ? d.config_path : "");
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
+	dhcp_io_free(d.dhcp);
 	tftp_server_free(d.tftp);
 	loop_free(d.loop);
 	config_free(d.config);

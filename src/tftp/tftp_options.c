@@ -5,6 +5,19 @@
 
 #include "util.h"
 
+/* A decimal number of any size; one too large for 64 bits reads as
+ * UINT64_MAX, which the rules below clamp or ignore like any large value. */
+static int parse_number(const char *s, uint64_t *v)
+{
+	int r = parse_uint(s, 0, UINT64_MAX, v);
+
+	if (r == -ERANGE) {
+		*v = UINT64_MAX;
+		return 0;
+	}
+	return r;
+}
+
 int tftp_options_negotiate(const struct tftp_option *options, size_t n_options,
 			   const struct tftp_limits *limits,
 			   struct tftp_negotiated *out)
@@ -24,7 +37,7 @@ int tftp_options_negotiate(const struct tftp_option *options, size_t n_options,
 			if (seen_blksize)
 				continue;
 			seen_blksize = true;
-			if (parse_uint(value, 0, UINT64_MAX, &v) < 0)
+			if (parse_number(value, &v) < 0)
 				goto refuse;
 			if (v < TFTP_BLKSIZE_MIN)
 				continue;  /* RFC 2348: invalid, ignore */
@@ -34,7 +47,7 @@ int tftp_options_negotiate(const struct tftp_option *options, size_t n_options,
 			if (seen_windowsize)
 				continue;
 			seen_windowsize = true;
-			if (parse_uint(value, 0, UINT64_MAX, &v) < 0)
+			if (parse_number(value, &v) < 0)
 				goto refuse;
 			if (v < 1)
 				continue;
@@ -44,7 +57,7 @@ int tftp_options_negotiate(const struct tftp_option *options, size_t n_options,
 			if (seen_timeout)
 				continue;
 			seen_timeout = true;
-			if (parse_uint(value, 0, UINT64_MAX, &v) < 0)
+			if (parse_number(value, &v) < 0)
 				goto refuse;
 			if (v < 1 || v > 255)
 				continue;  /* RFC 2349: out of range, ignore */
@@ -54,7 +67,7 @@ int tftp_options_negotiate(const struct tftp_option *options, size_t n_options,
 			if (seen_tsize)
 				continue;
 			seen_tsize = true;
-			if (parse_uint(value, 0, UINT64_MAX, &v) < 0)
+			if (parse_number(value, &v) < 0)
 				goto refuse;
 			n.has_tsize = true;
 		}

@@ -27,7 +27,8 @@ int tftp_path_normalize(const char *name, size_t len, char *out, size_t outsize)
 		if (clen == 2 && name[start] == '.' && name[start + 1] == '.')
 			return -EACCES;
 		/* component, plus a separator before it, plus the final NUL */
-		if (o + (o ? 1 : 0) + clen + 1 > outsize || o + clen + 1 > TFTP_PATH_MAX)
+		size_t need = o + (o ? 1 : 0) + clen + 1;
+		if (need > outsize || need > TFTP_PATH_MAX)
 			return -ENAMETOOLONG;
 		if (o)
 			out[o++] = '/';

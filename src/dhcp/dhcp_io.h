@@ -1,0 +1,39 @@
+/* dhcp_io.h - the DHCP adapter: the socket on port 67, the interfaces it
+ * serves, the lease store, and the log line of every decision.
+ *
+ * Each wakeup reads a batch of requests, lets dhcp_server decide each,
+ * writes every lease change of the batch in one durable transaction, and
+ * only then sends the replies: an ACK never leaves before its lease is on
+ * disk, and many clients booting at once share one fsync. */
+#ifndef KIDOU_DHCP_IO_H
+#define KIDOU_DHCP_IO_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+
+struct dhcp_io;
+
+struct dhcp_stats {
+	uint64_t received[9];   /* by message type 1..8; [0]: not DHCP/malformed */
+	uint64_t sent[9];       /* by message type */
+	uint64_t dropped;
+	uint64_t store_errors;
+};
+
+/* Open the lease database, restore its leases, bind the socket. cfg must
+ * outlive the adapter (until dhcp_io_reconfigure replaces it). */
+int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **ret);
+
+/* Apply a new configuration (SIGHUP): subnets, hosts, boot targets and
+ * interfaces. Leases are kept (they are re-read from the store). On error
+ * the old configuration stays in force and the caller keeps its old cfg. */
+int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg);
+
+const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d);
+
+/* NULL is a no-op. */
+void dhcp_io_free(struct dhcp_io *d);
+
+#endif

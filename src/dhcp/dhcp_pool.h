@@ -1,0 +1,81 @@
+/* dhcp_pool.h - one subnet's dynamic range, in memory.
+ *
+ * Every address of the range has a slot that says who holds it and until
+ * when. A client is known by its identity (option 61 when sent, else
+ * htype + chaddr). Pure policy: time is passed in, nothing is stored; the
+ * server writes bound leases through lease_store.
+ *
+ * Allocation prefers, in order: the address this client already holds or
+ * held last (so it keeps its address across requests and restarts), the
+ * address it asks for if free, then the free address least recently used.
+ * An OFFERED slot is held for a short time so that two clients are never
+ * offered the same address. A DECLINED slot is not offered again until its
+ * hold expires.
+ *
+ * Lookups scan the range (O(size)); fine for the /24../20 pools of boot
+ * networks, to be indexed before the DHCP benchmark pushes large pools. */
+#ifndef KIDOU_DHCP_POOL_H
+#define KIDOU_DHCP_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dhcp/lease_store.h"
+
+/* Largest range accepted (a /12): bounded memory for a hostile config. */
+#define DHCP_POOL_MAX_SIZE (1u << 20)
+
+enum dhcp_slot_state {
+	DHCP_SLOT_FREE = 0,      /* never used, or expired with no owner */
+	DHCP_SLOT_OFFERED,       /* held for client until `until` */
+	DHCP_SLOT_BOUND,         /* leased to client until `until` */
+	DHCP_SLOT_RELEASED,      /* free, but remembered for its last client */
+	DHCP_SLOT_DECLINED,      /* someone else uses it; skip until `until` */
+};
+
+struct dhcp_client_id {
+	uint8_t len;
+	uint8_t bytes[LEASE_CLIENT_ID_MAX];
+};
+
+struct dhcp_pool;
+
+/* first..last inclusive, host byte order. -EINVAL if empty, reversed or
+ * larger than DHCP_POOL_MAX_SIZE. */
+int dhcp_pool_new(uint32_t first, uint32_t last, struct dhcp_pool **ret);
+void dhcp_pool_free(struct dhcp_pool *p);
+
+bool dhcp_pool_contains(const struct dhcp_pool *p, uint32_t ip);
+uint32_t dhcp_pool_size(const struct dhcp_pool *p);
+/* Slots BOUND (or OFFERED) and not expired at now. */
+uint32_t dhcp_pool_in_use(const struct dhcp_pool *p, int64_t now);
+
+/* Pick an address for id (see above). requested is 0 or a host-order
+ * address. Returns 0 and *ip, or -ENOSPC when the pool is exhausted. The
+ * pool does not change; call dhcp_pool_offer or dhcp_pool_bind next. */
+int dhcp_pool_choose(const struct dhcp_pool *p, const struct dhcp_client_id *id,
+		     uint32_t requested, int64_t now, uint32_t *ip);
+
+/* Is ip available to id at now (free, expired, or already id's)? */
+bool dhcp_pool_available(const struct dhcp_pool *p, uint32_t ip,
+			 const struct dhcp_client_id *id, int64_t now);
+
+/* The address id holds (OFFERED or BOUND, unexpired), or 0. */
+uint32_t dhcp_pool_lookup(const struct dhcp_pool *p, const struct dhcp_client_id *id,
+			  int64_t now);
+
+/* State changes; ip must be in the pool. */
+void dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+		     int64_t until);
+void dhcp_pool_bind(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+		    int64_t until);
+/* Only if id holds it; returns whether anything changed. */
+bool dhcp_pool_release(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+		       int64_t now);
+void dhcp_pool_decline(struct dhcp_pool *p, uint32_t ip, int64_t until);
+
+enum dhcp_slot_state dhcp_pool_state(const struct dhcp_pool *p, uint32_t ip,
+				     int64_t now);
+
+#endif

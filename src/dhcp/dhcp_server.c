@@ -1,0 +1,664 @@
+/* dhcp_server.c - see dhcp_server.h. */
+#include "dhcp/dhcp_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dhcp/dhcp_pool.h"
+#include "util.h"
+
+/* PXE discovery control (PXE 2.1 spec, vendor option 43 sub-option 6):
+ * bit 3 set means "download the boot file named in the reply now", so the
+ * firmware skips multicast/broadcast boot server discovery. */
+static const uint8_t pxe_discovery_control[] = { 6, 1, 8, 255 };
+
+struct subnet {
+	const struct dhcp_subnet_config *cfg;
+	struct dhcp_pool *pool;   /* NULL without a range */
+};
+
+struct dhcp_server {
+	const struct config *cfg;
+	struct subnet *subnets;   /* [0] is the [dhcp] subnet */
+	size_t n_subnets;
+};
+
+/* Identity of a static host in the pools: nothing a client can send. */
+static struct dhcp_client_id host_reservation_id(const struct host_config *h)
+{
+	struct dhcp_client_id id = { 0 };
+	int n = snprintf((char *)id.bytes, sizeof(id.bytes), "\x01host:%s", h->name);
+
+	id.len = (uint8_t)MIN((size_t)n, sizeof(id.bytes));
+	return id;
+}
+
+int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
+{
+	struct dhcp_server *s = calloc(1, sizeof(*s));
+	size_t n = 1;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	for (const struct dhcp_subnet_config *c = cfg->dhcp.subnets; c; c = c->next)
+		n++;
+	s->cfg = cfg;
+	s->subnets = calloc(n, sizeof(*s->subnets));
+	if (!s->subnets) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->subnets[0].cfg = &cfg->dhcp.local;
+	s->n_subnets = 1;
+	for (const struct dhcp_subnet_config *c = cfg->dhcp.subnets; c; c = c->next)
+		s->subnets[s->n_subnets++].cfg = c;
+	for (size_t i = 0; i < s->n_subnets; i++) {
+		const struct dhcp_subnet_config *c = s->subnets[i].cfg;
+		if (!c->range_first)
+			continue;
+		r = dhcp_pool_new(c->range_first, c->range_last, &s->subnets[i].pool);
+		if (r < 0) {
+			dhcp_server_free(s);
+			return r;
+		}
+	}
+	/* A fixed address inside a range is never handed to anyone else. */
+	for (const struct host_config *h = cfg->hosts; h; h = h->next) {
+		struct dhcp_client_id id = host_reservation_id(h);
+		for (size_t i = 0; h->ip && i < s->n_subnets; i++)
+			if (s->subnets[i].pool && dhcp_pool_contains(s->subnets[i].pool, h->ip))
+				dhcp_pool_bind(s->subnets[i].pool, h->ip, &id, INT64_MAX);
+	}
+	*ret = s;
+	return 0;
+}
+
+void dhcp_server_free(struct dhcp_server *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_subnets; i++)
+		dhcp_pool_free(s->subnets[i].pool);
+	free(s->subnets);
+	free(s);
+}
+
+static struct dhcp_pool *pool_for(struct dhcp_server *s, uint32_t ip)
+{
+	for (size_t i = 0; i < s->n_subnets; i++)
+		if (s->subnets[i].pool && dhcp_pool_contains(s->subnets[i].pool, ip))
+			return s->subnets[i].pool;
+	return NULL;
+}
+
+int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r)
+{
+	uint32_t ip = ntohl(r->ip);
+	struct dhcp_pool *pool = pool_for(s, ip);
+	struct dhcp_client_id id = { .len = MIN(r->client_id_len, (uint8_t)LEASE_CLIENT_ID_MAX) };
+
+	if (!pool || dhcp_pool_state(pool, ip, 0) == DHCP_SLOT_BOUND)
+		return 0;  /* outside our ranges now, or a fixed host's */
+	memcpy(id.bytes, r->client_id, id.len);
+	switch (r->state) {
+	case LEASE_BOUND:
+		dhcp_pool_bind(pool, ip, &id, r->expires);
+		break;
+	case LEASE_RELEASED:
+		/* Remember the owner so it gets the same address back. */
+		dhcp_pool_bind(pool, ip, &id, r->expires);
+		dhcp_pool_release(pool, ip, &id, r->expires);
+		break;
+	case LEASE_DECLINED:
+		dhcp_pool_decline(pool, ip, r->expires);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < s->n_subnets; i++)
+		if (s->subnets[i].pool)
+			n += dhcp_pool_in_use(s->subnets[i].pool, now);
+	return n;
+}
+
+/* --- request analysis --- */
+
+struct request {
+	const struct dhcp_message *m;
+	struct dhcp_client_id id;
+	const struct host_config *host;
+	struct subnet *subnet;
+	uint32_t network, netmask;  /* the client's network */
+	bool relayed;
+};
+
+static bool option_has_prefix(const struct dhcp_message *m, uint8_t code, const char *prefix)
+{
+	size_t len, plen = strlen(prefix);
+	const uint8_t *p = dhcp_option(m, code, plen, &len);
+
+	return p && memcmp(p, prefix, plen) == 0;
+}
+
+/* Option 77 is a list of length-prefixed user classes (RFC 3004), but iPXE
+ * and many firmwares send the bare string "iPXE"; accept both. */
+static bool user_class_is_ipxe(const struct dhcp_message *m)
+{
+	size_t len;
+	const uint8_t *p = dhcp_option(m, DHCP_OPT_USER_CLASS, 1, &len);
+
+	if (!p)
+		return false;
+	if (len == 4 && memcmp(p, "iPXE", 4) == 0)
+		return true;
+	for (size_t i = 0; i < len;) {
+		size_t n = p[i];
+		if (i + 1 + n > len)
+			break;
+		if (n == 4 && memcmp(p + i + 1, "iPXE", 4) == 0)
+			return true;
+		i += 1 + n;
+	}
+	return false;
+}
+
+static void analyse_boot_client(const struct dhcp_message *m, struct boot_client *c)
+{
+	size_t len;
+	const uint8_t *arch = dhcp_option(m, DHCP_OPT_CLIENT_ARCH, 2, &len);
+
+	*c = (struct boot_client){
+		.pxe = option_has_prefix(m, DHCP_OPT_VENDOR_CLASS, "PXEClient"),
+		.http = option_has_prefix(m, DHCP_OPT_VENDOR_CLASS, "HTTPClient"),
+		.ipxe = user_class_is_ipxe(m) ||
+			dhcp_option(m, DHCP_OPT_IPXE_ENCAP, 0, NULL) != NULL,
+	};
+	if (arch) {
+		c->has_arch = true;
+		c->arch = (uint16_t)(arch[0] << 8 | arch[1]);
+	}
+}
+
+static int client_identity(const struct dhcp_message *m, struct dhcp_client_id *id)
+{
+	size_t len;
+	const uint8_t *p = dhcp_option(m, DHCP_OPT_CLIENT_ID, 2, &len);
+
+	if (p) {
+		if (len > LEASE_CLIENT_ID_MAX)
+			return -EBADMSG;
+		id->len = (uint8_t)len;
+		memcpy(id->bytes, p, len);
+		return 0;
+	}
+	if (m->hlen == 0)
+		return -EBADMSG;
+	id->len = (uint8_t)(1 + m->hlen);
+	id->bytes[0] = m->htype;
+	memcpy(id->bytes + 1, m->chaddr, m->hlen);
+	return 0;
+}
+
+static const struct host_config *find_host(const struct config *cfg,
+					   const struct dhcp_message *m)
+{
+	if (m->htype != 1 || m->hlen != 6)
+		return NULL;
+	for (const struct host_config *h = cfg->hosts; h; h = h->next)
+		if (memcmp(h->mac, m->chaddr, 6) == 0)
+			return h;
+	return NULL;
+}
+
+static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
+			 struct request *rq, const char **reason)
+{
+	uint32_t giaddr = ntohl(rq->m->giaddr);
+
+	if (giaddr) {
+		/* RFC 2131 4.3.1: the relay's address picks the subnet. */
+		for (size_t i = 1; i < s->n_subnets; i++) {
+			const struct dhcp_subnet_config *c = s->subnets[i].cfg;
+			if ((giaddr & c->netmask) == c->network) {
+				rq->subnet = &s->subnets[i];
+				rq->network = c->network;
+				rq->netmask = c->netmask;
+				rq->relayed = true;
+				return 0;
+			}
+		}
+		*reason = "relay-from-unknown-subnet";
+		return -ENOENT;
+	}
+	if (!ctx->iface_addr) {
+		*reason = "interface-without-address";
+		return -ENOENT;
+	}
+	rq->subnet = &s->subnets[0];
+	rq->netmask = ctx->iface_mask;
+	rq->network = ctx->iface_addr & ctx->iface_mask;
+	return 0;
+}
+
+static bool in_network(const struct request *rq, uint32_t ip)
+{
+	return (ip & rq->netmask) == rq->network && ip != rq->network &&
+	       ip != (rq->network | ~rq->netmask);
+}
+
+/* --- building replies --- */
+
+static bool prl_wants(const struct dhcp_message *m, uint8_t code)
+{
+	size_t len;
+	const uint8_t *p = dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, &len);
+
+	if (!p)
+		return true;  /* no list: send what we have */
+	return memchr(p, code, len) != NULL;
+}
+
+static size_t reply_size_limit(const struct dhcp_message *m)
+{
+	size_t len;
+	const uint8_t *p = dhcp_option(m, DHCP_OPT_MAX_MESSAGE, 2, &len);
+	size_t limit = DHCP_MIN_MAX_MESSAGE - DHCP_UDP_IP_OVERHEAD;
+
+	if (p && len == 2) {
+		size_t v = (size_t)(p[0] << 8 | p[1]);
+		/* RFC 2132 9.10: values below 576 are invalid; ignore them. */
+		if (v >= DHCP_MIN_MAX_MESSAGE)
+			limit = v - DHCP_UDP_IP_OVERHEAD;
+	}
+	return MIN(limit, (size_t)DHCP_REPLY_MAX);
+}
+
+static void put_addr(struct dhcp_writer *w, uint8_t code, uint32_t host_order)
+{
+	dhcp_writer_be32(w, code, host_order);
+}
+
+static uint32_t next_server(const struct dhcp_server *s, const struct dhcp_request_ctx *ctx)
+{
+	return s->cfg->dhcp.next_server ? s->cfg->dhcp.next_server : ctx->iface_addr;
+}
+
+static void build_reply(struct dhcp_server *s, const struct request *rq,
+			const struct dhcp_request_ctx *ctx, uint8_t type, uint32_t ip,
+			struct dhcp_outcome *out)
+{
+	const struct dhcp_message *m = rq->m;
+	const struct dhcp_subnet_config *sc = rq->subnet->cfg;
+	struct dhcp_message hdr = {
+		.op = DHCP_OP_REPLY, .htype = m->htype, .hlen = m->hlen,
+		.xid = m->xid, .flags = m->flags, .giaddr = m->giaddr,
+	};
+	struct dhcp_writer w;
+	bool with_lease = type == DHCP_OFFER || (type == DHCP_ACK && ip);
+	bool boot = out->boot.target != NULL && type != DHCP_NAK;
+	size_t boot_len = boot ? strlen(out->boot.target) : 0;
+	size_t len;
+	const uint8_t *p;
+
+	memcpy(hdr.chaddr, m->chaddr, DHCP_CHADDR_LEN);
+	if (type == DHCP_ACK)
+		hdr.ciaddr = m->ciaddr;
+	if (type != DHCP_NAK)
+		hdr.yiaddr = htonl(ip);
+	if (rq->relayed && type == DHCP_NAK)
+		hdr.flags |= DHCP_FLAG_BROADCAST;  /* RFC 2131 4.3.2 */
+	if (boot) {
+		hdr.siaddr = htonl(next_server(s, ctx));
+		if (boot_len < DHCP_FILE_LEN)
+			memcpy(hdr.file, out->boot.target, boot_len);
+	}
+	if (dhcp_writer_init(&w, out->reply, reply_size_limit(m), &hdr) < 0)
+		return;
+	dhcp_writer_u8(&w, DHCP_OPT_MESSAGE_TYPE, type);
+	put_addr(&w, DHCP_OPT_SERVER_ID, ctx->iface_addr);
+	if (type == DHCP_NAK)
+		goto finish;
+	if (with_lease) {
+		put_addr(&w, DHCP_OPT_LEASE_TIME, sc->lease_time);
+		put_addr(&w, DHCP_OPT_RENEWAL_T1, sc->lease_time / 2);
+		put_addr(&w, DHCP_OPT_REBINDING_T2, (uint32_t)((uint64_t)sc->lease_time * 7 / 8));
+	}
+	put_addr(&w, DHCP_OPT_SUBNET_MASK, rq->netmask);
+	if (sc->router && prl_wants(m, DHCP_OPT_ROUTER))
+		put_addr(&w, DHCP_OPT_ROUTER, sc->router);
+	if (sc->n_dns && prl_wants(m, DHCP_OPT_DNS)) {
+		uint8_t dns[4 * CONFIG_MAX_DNS];
+		for (unsigned i = 0; i < sc->n_dns; i++) {
+			uint32_t a = htonl(sc->dns[i]);
+			memcpy(dns + 4 * i, &a, 4);
+		}
+		dhcp_writer_option(&w, DHCP_OPT_DNS, dns, 4 * sc->n_dns);
+	}
+	if (sc->domain && prl_wants(m, DHCP_OPT_DOMAIN_NAME))
+		dhcp_writer_option(&w, DHCP_OPT_DOMAIN_NAME, sc->domain, strlen(sc->domain));
+	if (rq->host && rq->host->hostname)
+		dhcp_writer_option(&w, DHCP_OPT_HOSTNAME, rq->host->hostname,
+				   strlen(rq->host->hostname));
+	if (boot) {
+		char addr[INET_ADDRSTRLEN];
+		struct in_addr a = { htonl(next_server(s, ctx)) };
+
+		if (out->boot.vendor_class)
+			dhcp_writer_option(&w, DHCP_OPT_VENDOR_CLASS, out->boot.vendor_class,
+					   strlen(out->boot.vendor_class));
+		if (out->boot_client.pxe && !out->boot_client.http &&
+		    out->boot.slot != BOOT_TARGET_HTTP_X64 && out->boot.slot != BOOT_TARGET_HTTP_ARM64)
+			dhcp_writer_option(&w, DHCP_OPT_VENDOR, pxe_discovery_control,
+					   sizeof(pxe_discovery_control));
+		p = dhcp_option(m, DHCP_OPT_CLIENT_UUID, 1, &len);
+		if (p)
+			dhcp_writer_option(&w, DHCP_OPT_CLIENT_UUID, p, len);
+		inet_ntop(AF_INET, &a, addr, sizeof(addr));
+		if (dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
+		    prl_wants(m, DHCP_OPT_TFTP_SERVER))
+			dhcp_writer_option(&w, DHCP_OPT_TFTP_SERVER, addr, strlen(addr));
+		/* Option 67 when asked for, and always when the name does
+		 * not fit the 128-byte file field. */
+		if ((dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
+		     prl_wants(m, DHCP_OPT_BOOTFILE)) || boot_len >= DHCP_FILE_LEN)
+			dhcp_writer_option(&w, DHCP_OPT_BOOTFILE, out->boot.target, boot_len);
+	}
+finish:
+	/* RFC 3046 2.2: the relay agent information comes back unchanged,
+	 * last, so that a relay can strip it. */
+	p = dhcp_option(m, DHCP_OPT_RELAY_AGENT, 1, &len);
+	if (p && rq->relayed)
+		dhcp_writer_option(&w, DHCP_OPT_RELAY_AGENT, p, len);
+	out->reply_len = dhcp_writer_finish(&w);
+}
+
+static void set_destination(const struct request *rq, uint8_t type, struct dhcp_outcome *out)
+{
+	const struct dhcp_message *m = rq->m;
+
+	if (rq->relayed) {
+		out->dest = DHCP_DEST_RELAY;
+		out->dest_addr = ntohl(m->giaddr);
+		out->dest_port = 67;
+	} else if (type != DHCP_NAK && m->ciaddr && !(m->flags & DHCP_FLAG_BROADCAST)) {
+		out->dest = DHCP_DEST_CLIENT;
+		out->dest_addr = ntohl(m->ciaddr);
+		out->dest_port = 68;
+	} else {
+		/* The client has no address yet (or asked for broadcast):
+		 * broadcast on the interface the request came in on. */
+		out->dest = DHCP_DEST_BROADCAST;
+		out->dest_addr = INADDR_BROADCAST;
+		out->dest_port = 68;
+	}
+}
+
+static void reply(struct dhcp_server *s, const struct request *rq,
+		  const struct dhcp_request_ctx *ctx, uint8_t type, uint32_t ip,
+		  const char *event, struct dhcp_outcome *out)
+{
+	out->event = event;
+	out->ip = type == DHCP_NAK ? 0 : ip;
+	build_reply(s, rq, ctx, type, ip, out);
+	if (out->reply_len)
+		set_destination(rq, type, out);
+}
+
+static void nak(struct dhcp_server *s, const struct request *rq,
+		const struct dhcp_request_ctx *ctx, const char *reason, struct dhcp_outcome *out)
+{
+	out->reason = reason;
+	reply(s, rq, ctx, DHCP_NAK, 0, "nak", out);
+}
+
+static void record_lease(const struct request *rq, uint32_t ip, uint8_t state,
+			 int64_t expires, struct dhcp_outcome *out)
+{
+	struct lease_record *l = &out->lease;
+
+	out->store = DHCP_STORE_PUT;
+	memset(l, 0, sizeof(*l));
+	l->ip = htonl(ip);
+	l->client_id_len = rq->id.len;
+	memcpy(l->client_id, rq->id.bytes, rq->id.len);
+	l->hwaddr_len = MIN(rq->m->hlen, (uint8_t)sizeof(l->hwaddr));
+	memcpy(l->hwaddr, rq->m->chaddr, l->hwaddr_len);
+	if (rq->host && rq->host->hostname)
+		snprintf(l->hostname, sizeof(l->hostname), "%s", rq->host->hostname);
+	l->expires = expires;
+	l->state = state;
+}
+
+/* --- message handlers --- */
+
+static bool fixed_address(const struct request *rq, uint32_t *ip)
+{
+	if (!rq->host || !rq->host->ip || !in_network(rq, rq->host->ip))
+		return false;
+	*ip = rq->host->ip;
+	return true;
+}
+
+static void on_discover(struct dhcp_server *s, struct request *rq,
+			const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
+{
+	uint32_t requested = 0, ip;
+	struct dhcp_pool *pool = rq->subnet->pool;
+
+	if (fixed_address(rq, &ip)) {
+		reply(s, rq, ctx, DHCP_OFFER, ip, "offer", out);
+		return;
+	}
+	if (!pool) {
+		out->event = "ignore";
+		out->reason = "no-range";
+		return;
+	}
+	if (dhcp_option_addr(rq->m, DHCP_OPT_REQUESTED_IP, &requested) == 0)
+		requested = ntohl(requested);
+	if (dhcp_pool_choose(pool, &rq->id, requested, ctx->now, &ip) < 0) {
+		out->event = "pool-full";
+		out->reason = "no-free-address";
+		return;
+	}
+	dhcp_pool_offer(pool, ip, &rq->id, ctx->now + s->cfg->dhcp.offer_hold_sec);
+	reply(s, rq, ctx, DHCP_OFFER, ip, "offer", out);
+}
+
+/* ACK ip for the client if it may have it; NAK or stay silent otherwise. */
+static void bind_or_refuse(struct dhcp_server *s, struct request *rq,
+			   const struct dhcp_request_ctx *ctx, uint32_t ip,
+			   bool silent_if_unknown, struct dhcp_outcome *out)
+{
+	struct dhcp_pool *pool = rq->subnet->pool;
+	uint32_t fixed;
+	int64_t expires = ctx->now + rq->subnet->cfg->lease_time;
+
+	if (!in_network(rq, ip)) {
+		nak(s, rq, ctx, "wrong-network", out);
+		return;
+	}
+	if (fixed_address(rq, &fixed)) {
+		if (ip == fixed)
+			reply(s, rq, ctx, DHCP_ACK, ip, "ack", out);
+		else
+			nak(s, rq, ctx, "not-the-fixed-address", out);
+		return;
+	}
+	if (!pool || !dhcp_pool_contains(pool, ip)) {
+		if (silent_if_unknown) {
+			out->event = "ignore";
+			out->reason = "address-not-ours";
+		} else {
+			nak(s, rq, ctx, "address-not-in-range", out);
+		}
+		return;
+	}
+	if (!dhcp_pool_available(pool, ip, &rq->id, ctx->now)) {
+		nak(s, rq, ctx, "address-taken", out);
+		return;
+	}
+	dhcp_pool_bind(pool, ip, &rq->id, expires);
+	record_lease(rq, ip, LEASE_BOUND, expires, out);
+	reply(s, rq, ctx, DHCP_ACK, ip, "ack", out);
+}
+
+static void on_request(struct dhcp_server *s, struct request *rq,
+		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
+{
+	uint32_t server_id, requested;
+	bool has_sid = dhcp_option_addr(rq->m, DHCP_OPT_SERVER_ID, &server_id) == 0;
+	bool has_req = dhcp_option_addr(rq->m, DHCP_OPT_REQUESTED_IP, &requested) == 0;
+
+	if (has_sid) {
+		/* SELECTING */
+		if (ntohl(server_id) != ctx->iface_addr) {
+			uint32_t held = rq->subnet->pool ?
+				dhcp_pool_lookup(rq->subnet->pool, &rq->id, ctx->now) : 0;
+			if (held && dhcp_pool_state(rq->subnet->pool, held, ctx->now) == DHCP_SLOT_OFFERED)
+				dhcp_pool_release(rq->subnet->pool, held, &rq->id, ctx->now);
+			out->event = "ignore";
+			out->reason = "client-chose-other-server";
+			return;
+		}
+		if (!has_req) {
+			nak(s, rq, ctx, "selecting-without-requested-address", out);
+			return;
+		}
+		bind_or_refuse(s, rq, ctx, ntohl(requested), false, out);
+		return;
+	}
+	if (has_req && !rq->m->ciaddr) {
+		/* INIT-REBOOT: silent about addresses we know nothing of. */
+		bind_or_refuse(s, rq, ctx, ntohl(requested), true, out);
+		return;
+	}
+	if (rq->m->ciaddr) {
+		/* RENEWING (unicast) or REBINDING (broadcast). */
+		bind_or_refuse(s, rq, ctx, ntohl(rq->m->ciaddr), true, out);
+		return;
+	}
+	out->event = "drop";
+	out->reason = "request-without-address";
+}
+
+static void on_decline(struct dhcp_server *s, struct request *rq,
+		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
+{
+	uint32_t server_id, requested, ip;
+	struct dhcp_pool *pool = rq->subnet->pool;
+	int64_t until = ctx->now + s->cfg->dhcp.decline_hold_sec;
+
+	out->event = "ignore";
+	if (dhcp_option_addr(rq->m, DHCP_OPT_SERVER_ID, &server_id) < 0 ||
+	    ntohl(server_id) != ctx->iface_addr ||
+	    dhcp_option_addr(rq->m, DHCP_OPT_REQUESTED_IP, &requested) < 0) {
+		out->reason = "decline-not-for-us";
+		return;
+	}
+	ip = ntohl(requested);
+	if (!pool || !dhcp_pool_contains(pool, ip) ||
+	    dhcp_pool_lookup(pool, &rq->id, ctx->now) != ip) {
+		out->reason = "decline-of-unknown-lease";
+		return;
+	}
+	dhcp_pool_decline(pool, ip, until);
+	record_lease(rq, ip, LEASE_DECLINED, until, out);
+	out->lease.client_id_len = 0;
+	out->event = "decline";
+	out->ip = ip;
+}
+
+static void on_release(struct dhcp_server *s, struct request *rq,
+		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
+{
+	uint32_t ip = ntohl(rq->m->ciaddr);
+	struct dhcp_pool *pool = rq->subnet->pool;
+
+	out->event = "ignore";
+	if (!pool || !dhcp_pool_release(pool, ip, &rq->id, ctx->now)) {
+		out->reason = "release-of-unknown-lease";
+		return;
+	}
+	record_lease(rq, ip, LEASE_RELEASED, ctx->now, out);
+	out->event = "release";
+	out->ip = ip;
+}
+
+static void on_inform(struct dhcp_server *s, struct request *rq,
+		      const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
+{
+	/* RFC 2131 3.4: configuration only; no address, no lease time. */
+	reply(s, rq, ctx, DHCP_ACK, 0, "inform-ack", out);
+	out->ip = ntohl(rq->m->ciaddr);
+}
+
+int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
+		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
+{
+	struct request rq = { .m = m };
+	uint8_t type;
+
+	out->event = "drop";
+	out->reason = NULL;
+	out->store = DHCP_STORE_NONE;
+	out->dest = DHCP_DEST_NONE;
+	out->reply_len = 0;
+	out->ip = 0;
+	out->host = NULL;
+	out->boot = (struct boot_choice){ 0 };
+	out->request_type = type = dhcp_message_type(m);
+	analyse_boot_client(m, &out->boot_client);
+
+	if (m->op != DHCP_OP_REQUEST) {
+		out->reason = "reply-from-a-client";
+		return -EBADMSG;
+	}
+	if (type < DHCP_DISCOVER || type > DHCP_INFORM || type == DHCP_OFFER ||
+	    type == DHCP_ACK || type == DHCP_NAK) {
+		out->reason = type ? "unexpected-message-type" : "no-message-type";
+		return -EBADMSG;
+	}
+	if (client_identity(m, &rq.id) < 0) {
+		out->reason = "no-client-identity";
+		return -EBADMSG;
+	}
+	if (select_subnet(s, ctx, &rq, &out->reason) < 0) {
+		out->event = "ignore";
+		return 0;
+	}
+	rq.host = find_host(s->cfg, m);
+	out->host = rq.host ? rq.host->name : NULL;
+	boot_select(&out->boot_client, rq.host ? &rq.host->boot : NULL, &s->cfg->boot,
+		    &out->boot);
+
+	switch (type) {
+	case DHCP_DISCOVER:
+		on_discover(s, &rq, ctx, out);
+		break;
+	case DHCP_REQUEST:
+		on_request(s, &rq, ctx, out);
+		break;
+	case DHCP_DECLINE:
+		on_decline(s, &rq, ctx, out);
+		break;
+	case DHCP_RELEASE:
+		on_release(s, &rq, ctx, out);
+		break;
+	case DHCP_INFORM:
+		on_inform(s, &rq, ctx, out);
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,87 @@
+/* dhcp_server.h - DHCP policy: one decoded request in, one decision out.
+ *
+ * No sockets, clock or logging: the adapter (dhcp_io) passes the receiving
+ * interface's address and the time, writes the lease change the outcome
+ * carries durably, then sends the reply to the destination it names, and
+ * logs the outcome. Tests and fuzzers call dhcp_server_handle() directly.
+ *
+ * Client states (RFC 2131 section 4.3.2): a REQUEST carrying a server
+ * identifier is SELECTING (ours: bind; someone else's: let the offer go);
+ * without one it is INIT-REBOOT when it names an address in option 50,
+ * else RENEWING/REBINDING with ciaddr. An address outside the client's
+ * network is NAKed; one in our range but held by another client is NAKed;
+ * one we know nothing of is ignored (another server may own it). */
+#ifndef KIDOU_DHCP_SERVER_H
+#define KIDOU_DHCP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot/boot_select.h"
+#include "config.h"
+#include "dhcp/dhcp_wire.h"
+#include "dhcp/lease_store.h"
+
+/* Replies never exceed an Ethernet MTU minus IP and UDP headers. */
+#define DHCP_REPLY_MAX 1472
+
+struct dhcp_server;
+
+/* Where the request arrived. Addresses in host byte order. */
+struct dhcp_request_ctx {
+	uint32_t iface_addr;  /* our address on the receiving interface */
+	uint32_t iface_mask;
+	int64_t now;          /* Unix time, seconds */
+};
+
+enum dhcp_dest {
+	DHCP_DEST_NONE,       /* no reply */
+	DHCP_DEST_BROADCAST,  /* 255.255.255.255:68 on the receiving interface */
+	DHCP_DEST_RELAY,      /* giaddr:67 */
+	DHCP_DEST_CLIENT,     /* ciaddr:68 */
+};
+
+enum dhcp_store_op {
+	DHCP_STORE_NONE,
+	DHCP_STORE_PUT,       /* write `lease` before the reply leaves */
+};
+
+struct dhcp_outcome {
+	const char *event;        /* "offer", "ack", "nak", "ignore", "release", ... */
+	const char *reason;       /* why, for ignore/nak/drop */
+	uint8_t request_type;     /* option 53 of the request */
+	uint32_t ip;              /* address offered/acked/released, host order */
+	const char *host;         /* matching [host NAME], or NULL */
+	struct boot_client boot_client;
+	struct boot_choice boot;
+
+	enum dhcp_store_op store;
+	struct lease_record lease;
+
+	enum dhcp_dest dest;
+	uint32_t dest_addr;       /* host order */
+	uint16_t dest_port;
+	size_t reply_len;
+	uint8_t reply[DHCP_REPLY_MAX];
+};
+
+/* Build the policy from cfg (which must outlive the server): one pool per
+ * subnet with a range; fixed host addresses are reserved in their pools. */
+int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret);
+void dhcp_server_free(struct dhcp_server *s);
+
+/* Restore a stored lease (at startup or after a reload). Leases outside
+ * every configured range are ignored; returns 0 either way. */
+int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);
+
+/* Decide. Returns 0 when the request was understood (out says what to do,
+ * maybe nothing), or -EBADMSG when it is to be dropped (out->reason says
+ * why). */
+int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
+		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out);
+
+/* Addresses in use over all pools (for metrics and logs). */
+uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now);
+
+#endif

@@ -1,0 +1,541 @@
+/* test_config.c - defaults, the INI file, flags, and the error messages an
+ * operator sees (FILE:LINE, section and key). Files are written into a
+ * mkdtemp() directory per test. */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+struct fixture {
+	char dir[256];
+	char path[300];  /* dir/kidou.ini, written by write_ini() */
+	char err[512];
+	struct config *c;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmpdir = getenv("TMPDIR");
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/kidou-cfg-XXXXXX",
+		 tmpdir && *tmpdir ? tmpdir : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/kidou.ini", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	config_free(f->c);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void write_ini(struct fixture *f, const char *text)
+{
+	FILE *fp = fopen(f->path, "we");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* Build from the fixture's file (or none) and the given flags. */
+static int build(struct fixture *f, bool with_file, const struct config_override *o,
+		 size_t n)
+{
+	struct config *c = (struct config *)0x1;
+	int r;
+
+	f->err[0] = '\0';
+	r = config_build(with_file ? f->path : NULL, o, n, &c, f->err, sizeof(f->err));
+	if (r < 0) {
+		assert_ptr_equal(c, (struct config *)0x1);  /* untouched */
+		assert_true(f->err[0] != '\0');
+	} else {
+		f->c = c;
+	}
+	return r;
+}
+
+/* Expect failure whose message starts with "PATH:LINE: " (just "PATH:"
+ * when line is 0) and contains every string of the NULL-terminated list:
+ * the operator must learn where, and which key or section. The rest of the
+ * wording is free to change. */
+static void expect_file_error(struct fixture *f, int rc, unsigned line, ...)
+	__attribute__((sentinel));
+static void expect_file_error(struct fixture *f, int rc, unsigned line, ...)
+{
+	char prefix[400];
+	const char *want;
+	va_list ap;
+
+	assert_rc(build(f, true, NULL, 0), rc);
+	if (line)
+		snprintf(prefix, sizeof(prefix), "%s:%u: ", f->path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s:", f->path);
+	if (strncmp(f->err, prefix, strlen(prefix)) != 0) {
+		print_error("message \"%s\" does not start with \"%s\"\n", f->err, prefix);
+		fail();
+	}
+	va_start(ap, line);
+	while ((want = va_arg(ap, const char *))) {
+		if (!strstr(f->err, want)) {
+			print_error("message \"%s\" lacks \"%s\"\n", f->err, want);
+			va_end(ap);
+			fail();
+		}
+	}
+	va_end(ap);
+}
+
+static void assert_listen(const struct sockaddr_in *sa, const char *addr, uint16_t port)
+{
+	char got[INET_ADDRSTRLEN];
+
+	assert_int_equal(sa->sin_family, AF_INET);
+	assert_non_null(inet_ntop(AF_INET, &sa->sin_addr, got, sizeof(got)));
+	assert_string_equal(got, addr);
+	assert_int_equal(ntohs(sa->sin_port), port);
+}
+
+static void test_defaults(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_null(f->c->path);
+	assert_int_equal(f->c->log_level, LOG_LEVEL_INFO);
+	assert_null(f->c->user);
+	assert_string_equal(f->c->tftp.root, "./tftpboot");
+	assert_listen(&f->c->tftp.listen, "0.0.0.0", 69);
+	assert_int_equal(f->c->tftp.max_transfers, 1000);
+	assert_int_equal(f->c->tftp.retransmit_ms, 1000);
+	assert_int_equal(f->c->tftp.retries, 6);
+	assert_int_equal(f->c->tftp.max_blksize, 65464);
+	assert_int_equal(f->c->tftp.max_windowsize, 64);
+}
+
+static void test_empty_file_is_defaults(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "; nothing but a comment\n\n[tftp]\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_string_equal(f->c->path, f->path);
+	assert_string_equal(f->c->tftp.root, "./tftpboot");
+	assert_int_equal(f->c->tftp.retries, 6);
+}
+
+static void test_every_key(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f,
+		  "; kidou test configuration\n"
+		  "# hash comments too\n"
+		  "[daemon]\n"
+		  "log-level = debug\n"
+		  "user = nobody\n"
+		  "\n"
+		  "[tftp]\n"
+		  "root = /srv/tftp\n"
+		  "listen = 127.0.0.1:1069\n"
+		  "max-transfers = 10\n"
+		  "retransmit-ms = 250\n"
+		  "retries = 3\n"
+		  "max-blksize = 1468\n"
+		  "max-windowsize = 8\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_string_equal(f->c->path, f->path);
+	assert_int_equal(f->c->log_level, LOG_LEVEL_DEBUG);
+	assert_string_equal(f->c->user, "nobody");
+	assert_string_equal(f->c->tftp.root, "/srv/tftp");
+	assert_listen(&f->c->tftp.listen, "127.0.0.1", 1069);
+	assert_int_equal(f->c->tftp.max_transfers, 10);
+	assert_int_equal(f->c->tftp.retransmit_ms, 250);
+	assert_int_equal(f->c->tftp.retries, 3);
+	assert_int_equal(f->c->tftp.max_blksize, 1468);
+	assert_int_equal(f->c->tftp.max_windowsize, 8);
+}
+
+static void test_range_edges_accepted(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f,
+		  "[tftp]\n"
+		  "max-transfers = 100000\n"
+		  "retransmit-ms = 10\n"
+		  "retries = 100\n"
+		  "max-blksize = 512\n"
+		  "max-windowsize = 1024\n"
+		  "listen = 0.0.0.0:0\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_int_equal(f->c->tftp.max_transfers, 100000);
+	assert_int_equal(f->c->tftp.retransmit_ms, 10);
+	assert_int_equal(f->c->tftp.retries, 100);
+	assert_int_equal(f->c->tftp.max_blksize, 512);
+	assert_int_equal(f->c->tftp.max_windowsize, 1024);
+	assert_listen(&f->c->tftp.listen, "0.0.0.0", 0);
+}
+
+static void test_whitespace_comments_crlf(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[tftp]\r\n  retries=4   \r\nroot =   /x y  ; inline comment\r\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_int_equal(f->c->tftp.retries, 4);
+	assert_string_equal(f->c->tftp.root, "/x y");
+}
+
+static void test_duplicate_key_last_wins(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[tftp]\nroot = /a\nroot = /b\n[tftp]\nretries = 2\nretries = 9\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_string_equal(f->c->tftp.root, "/b");
+	assert_int_equal(f->c->tftp.retries, 9);
+}
+
+static void test_unknown_key(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[tftp]\nretries = 3\nbogus = 1\n");
+	expect_file_error(f, -EINVAL, 3, "[tftp] bogus: unknown key", NULL);
+}
+
+static void test_unknown_section(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[tftp]\nretries = 3\n\n[ldap]\nserver = x\n");
+	expect_file_error(f, -EINVAL, 5, "ldap", "unknown", NULL);
+}
+
+static void test_key_in_wrong_section(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[daemon]\nroot = /srv\n");
+	expect_file_error(f, -EINVAL, 2, "[daemon] root: unknown key", NULL);
+}
+
+static void test_key_outside_section(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "; top\nretries = 3\n[tftp]\n");
+	expect_file_error(f, -EINVAL, 2, "retries: key outside any [section]", NULL);
+}
+
+static void test_first_error_reported(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[tftp]\nretries = 0\nbogus = 1\nmax-blksize = 1\n");
+	expect_file_error(f, -EINVAL, 2,
+			  "[tftp] retries: \"0\" is not a whole number in 1..100", NULL);
+}
+
+struct bad_value {
+	const char *line;  /* under [section] */
+	const char *section;
+	const char *suffix; /* after "PATH:2: " */
+};
+
+static void test_bad_values(void **state)
+{
+	static const struct bad_value cases[] = {
+		{ "log-level = verbose", "daemon",
+		  "[daemon] log-level: \"verbose\" is not one of debug, info, warn, error" },
+		{ "log-level = INFO", "daemon",
+		  "[daemon] log-level: \"INFO\" is not one of debug, info, warn, error" },
+		{ "user =", "daemon", "[daemon] user: must not be empty" },
+		{ "root =", "tftp", "[tftp] root: must not be empty" },
+		{ "listen = 127.0.0.1", "tftp",
+		  "[tftp] listen: \"127.0.0.1\" is not ADDR:PORT (IPv4)" },
+		{ "listen = 127.0.0.1:65536", "tftp",
+		  "[tftp] listen: \"127.0.0.1:65536\" is not ADDR:PORT (IPv4)" },
+		{ "listen = localhost:69", "tftp",
+		  "[tftp] listen: \"localhost:69\" is not ADDR:PORT (IPv4)" },
+		{ "listen = :69", "tftp", "[tftp] listen: \":69\" is not ADDR:PORT (IPv4)" },
+		{ "max-transfers = 0", "tftp",
+		  "[tftp] max-transfers: \"0\" is not a whole number in 1..100000" },
+		{ "max-transfers = 100001", "tftp",
+		  "[tftp] max-transfers: \"100001\" is not a whole number in 1..100000" },
+		{ "retransmit-ms = 9", "tftp",
+		  "[tftp] retransmit-ms: \"9\" is not a whole number in 10..255000" },
+		{ "retransmit-ms = 255001", "tftp",
+		  "[tftp] retransmit-ms: \"255001\" is not a whole number in 10..255000" },
+		{ "retries = lots", "tftp",
+		  "[tftp] retries: \"lots\" is not a whole number in 1..100" },
+		{ "retries = -1", "tftp",
+		  "[tftp] retries: \"-1\" is not a whole number in 1..100" },
+		{ "retries = 101", "tftp",
+		  "[tftp] retries: \"101\" is not a whole number in 1..100" },
+		{ "max-blksize = 511", "tftp",
+		  "[tftp] max-blksize: \"511\" is not a whole number in 512..65464" },
+		{ "max-blksize = 65465", "tftp",
+		  "[tftp] max-blksize: \"65465\" is not a whole number in 512..65464" },
+		{ "max-windowsize = 0", "tftp",
+		  "[tftp] max-windowsize: \"0\" is not a whole number in 1..1024" },
+		{ "max-windowsize = 1025", "tftp",
+		  "[tftp] max-windowsize: \"1025\" is not a whole number in 1..1024" },
+		{ "max-windowsize = 4294967297", "tftp",
+		  "[tftp] max-windowsize: \"4294967297\" is not a whole number in 1..1024" },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "[%s]\n%s\n", cases[i].section, cases[i].line);
+		write_ini(f, text);
+		expect_file_error(f, -EINVAL, 2, cases[i].suffix, NULL);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct fixture *f = *state;
+
+	/* never written */
+	expect_file_error(f, -ENOENT, 0, "cannot open config file",
+			  "No such file or directory", NULL);
+}
+
+static void test_directory_as_file(void **state)
+{
+	struct fixture *f = *state;
+	struct config *c = (struct config *)0x1;
+	int r;
+
+	/* fopen() opens a directory fine; reading it fails with EISDIR,
+	 * which must not pass for an empty file. */
+	r = config_build(f->dir, NULL, 0, &c, f->err, sizeof(f->err));
+	if (r >= 0) {
+		f->c = c;  /* teardown frees it */
+		print_error("a directory as config file gave defaults\n");
+	}
+	assert_true(r < 0);
+	assert_ptr_equal(c, (struct config *)0x1);
+	assert_non_null(strstr(f->err, f->dir));
+}
+
+static void test_syntax_error(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[tftp]\nretries = 3\nthis is not ini\n");
+	expect_file_error(f, -EINVAL, 3, "syntax error", NULL);
+	write_ini(f, "[tftp\nretries = 3\n");
+	expect_file_error(f, -EINVAL, 1, "syntax error", NULL);
+}
+
+/* A comment longer than libinih's line buffer (200 bytes) is still a
+ * comment: the tail of the line must not be parsed as a line of its own. */
+static void test_long_comment_line(void **state)
+{
+	struct fixture *f = *state;
+	char text[1024];
+	char comment[401];
+
+	memset(comment, 'x', sizeof(comment) - 1);
+	comment[sizeof(comment) - 1] = '\0';
+	snprintf(text, sizeof(text), "# %s\n[tftp]\nretries = 4\n", comment);
+	write_ini(f, text);
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_int_equal(f->c->tftp.retries, 4);
+}
+
+/* A value longer than the line buffer is either taken whole or refused
+ * with the right line number; never silently cut, never blamed on a line
+ * that does not exist. */
+static void test_long_value_line(void **state)
+{
+	struct fixture *f = *state;
+	char text[1024];
+	char root[301];
+	int r;
+
+	memset(root, 'r', sizeof(root) - 1);
+	root[0] = '/';
+	root[sizeof(root) - 1] = '\0';
+	snprintf(text, sizeof(text), "[tftp]\nroot = %s\n", root);
+	write_ini(f, text);
+	r = build(f, true, NULL, 0);
+	if (r == 0) {
+		assert_string_equal(f->c->tftp.root, root);
+	} else {
+		char want[400];
+		snprintf(want, sizeof(want), "%s:2:", f->path);
+		if (strncmp(f->err, want, strlen(want)) != 0)
+			print_error("error names the wrong line: %s\n", f->err);
+		assert_memory_equal(f->err, want, strlen(want));
+	}
+}
+
+static void test_flags_override_file(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override o[] = {
+		{ "tftp-retries", "5" },
+		{ "log-level", "warn" },
+		{ "tftp-listen", "10.0.0.1:6969" },
+	};
+
+	write_ini(f, "[daemon]\nlog-level = debug\n[tftp]\nretries = 3\nroot = /from-file\n");
+	assert_rc(build(f, true, o, ARRAY_SIZE(o)), 0);
+	assert_int_equal(f->c->tftp.retries, 5);           /* flag wins */
+	assert_int_equal(f->c->log_level, LOG_LEVEL_WARN); /* flag wins */
+	assert_string_equal(f->c->tftp.root, "/from-file"); /* file kept */
+	assert_listen(&f->c->tftp.listen, "10.0.0.1", 6969);
+}
+
+static void test_flags_without_file(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override o[] = {
+		{ "tftp-root", "/a" },
+		{ "tftp-root", "/b" },  /* later flag wins */
+		{ "user", "kidou" },
+		{ "tftp-max-transfers", "7" },
+		{ "tftp-retransmit-ms", "500" },
+		{ "tftp-max-blksize", "1024" },
+		{ "tftp-max-windowsize", "16" },
+	};
+
+	assert_rc(build(f, false, o, ARRAY_SIZE(o)), 0);
+	assert_null(f->c->path);
+	assert_string_equal(f->c->tftp.root, "/b");
+	assert_string_equal(f->c->user, "kidou");
+	assert_int_equal(f->c->tftp.max_transfers, 7);
+	assert_int_equal(f->c->tftp.retransmit_ms, 500);
+	assert_int_equal(f->c->tftp.max_blksize, 1024);
+	assert_int_equal(f->c->tftp.max_windowsize, 16);
+}
+
+static void test_unknown_flag(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override o[] = { { "tftp-retries", "5" }, { "bogus", "1" } };
+
+	assert_rc(build(f, false, o, ARRAY_SIZE(o)), -EINVAL);
+	assert_string_equal(f->err, "--bogus: unknown option");
+}
+
+static void test_bad_flag_value(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override o[] = { { "tftp-retries", "0" } };
+	const struct config_override e[] = { { "tftp-root", "" } };
+
+	assert_rc(build(f, false, o, 1), -EINVAL);
+	assert_string_equal(f->err, "--tftp-retries: \"0\" is not a whole number in 1..100");
+	assert_rc(build(f, false, e, 1), -EINVAL);
+	assert_string_equal(f->err, "--tftp-root: must not be empty");
+}
+
+static void test_file_error_beats_flags(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override o[] = { { "tftp-retries", "5" } };
+
+	/* flags do not paper over a broken file */
+	write_ini(f, "[tftp]\nretries = x\n");
+	assert_rc(build(f, true, o, 1), -EINVAL);
+	assert_non_null(strstr(f->err, ":2: [tftp] retries:"));
+}
+
+static void test_flag_known(void **state)
+{
+	static const char *const flags[] = {
+		"log-level", "user", "tftp-root", "tftp-listen", "tftp-max-transfers",
+		"tftp-retransmit-ms", "tftp-retries", "tftp-max-blksize",
+		"tftp-max-windowsize",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++)
+		assert_rc(config_flag_known(flags[i]), 0);
+	assert_rc(config_flag_known("root"), -ENOENT);
+	assert_rc(config_flag_known("tftp-"), -ENOENT);
+	assert_rc(config_flag_known(""), -ENOENT);
+	assert_rc(config_flag_known("--tftp-root"), -ENOENT);
+}
+
+static void test_print_keys(void **state)
+{
+	static const char *const expect[] = {
+		"--log-level", "[daemon] log-level", "--tftp-root", "[tftp] root",
+		"--tftp-max-windowsize", "[tftp] max-windowsize",
+	};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_non_null(out);
+	config_print_keys(out);
+	assert_int_equal(fclose(out), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(expect); i++)
+		assert_non_null(strstr(buf, expect[i]));
+	free(buf);
+}
+
+static void test_free_null(void **state)
+{
+	config_free(NULL);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_defaults),
+		T(test_empty_file_is_defaults),
+		T(test_every_key),
+		T(test_range_edges_accepted),
+		T(test_whitespace_comments_crlf),
+		T(test_duplicate_key_last_wins),
+		T(test_unknown_key),
+		T(test_unknown_section),
+		T(test_key_in_wrong_section),
+		T(test_key_outside_section),
+		T(test_first_error_reported),
+		T(test_bad_values),
+		T(test_missing_file),
+		T(test_directory_as_file),
+		T(test_syntax_error),
+		T(test_long_comment_line),
+		T(test_long_value_line),
+		T(test_flags_override_file),
+		T(test_flags_without_file),
+		T(test_unknown_flag),
+		T(test_bad_flag_value),
+		T(test_file_error_beats_flags),
+		T(test_flag_known),
+		T(test_print_keys),
+		T(test_free_null),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,140 @@
+/* Unit tests for dhcp_pool: allocation order, holds, declines, releases. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "dhcp/dhcp_pool.h"
+
+#define BASE 0xac180a01u  /* 172.24.10.1 */
+
+static struct dhcp_client_id id_of(const char *s)
+{
+	struct dhcp_client_id id = { .len = (uint8_t)strlen(s) };
+	memcpy(id.bytes, s, id.len);
+	return id;
+}
+
+static void test_bad_ranges(void **state)
+{
+	struct dhcp_pool *p = NULL;
+
+	assert_int_equal(dhcp_pool_new(BASE + 1, BASE, &p), -EINVAL);
+	assert_int_equal(dhcp_pool_new(0, DHCP_POOL_MAX_SIZE, &p), -EINVAL);
+	assert_null(p);
+	assert_int_equal(dhcp_pool_new(BASE, BASE, &p), 0);
+	assert_int_equal(dhcp_pool_size(p), 1);
+	dhcp_pool_free(p);
+	dhcp_pool_free(NULL);
+}
+
+static void test_offer_hold_prevents_double_offer(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("aa"), b = id_of("bb");
+	uint32_t ip_a, ip_b;
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 1, &p), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 100, &ip_a), 0);
+	dhcp_pool_offer(p, ip_a, &a, 110);
+	assert_int_equal(dhcp_pool_choose(p, &b, ip_a, 100, &ip_b), 0);
+	assert_int_not_equal(ip_a, ip_b);  /* b asked for a's held address */
+	dhcp_pool_offer(p, ip_b, &b, 110);
+	/* Full: a third client gets nothing while the holds last... */
+	struct dhcp_client_id c = id_of("cc");
+	uint32_t ip_c;
+	assert_int_equal(dhcp_pool_choose(p, &c, 0, 105, &ip_c), -ENOSPC);
+	/* ...and an address once the first hold has run out. */
+	assert_int_equal(dhcp_pool_choose(p, &c, 0, 111, &ip_c), 0);
+	dhcp_pool_free(p);
+}
+
+static void test_client_keeps_its_address(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("client-a"), b = id_of("client-b");
+	uint32_t ip, again, other;
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 9, &p), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 0, &ip), 0);
+	dhcp_pool_bind(p, ip, &a, 3600);
+	assert_int_equal(dhcp_pool_lookup(p, &a, 10), ip);
+	assert_int_equal(dhcp_pool_choose(p, &a, BASE + 5, 10, &again), 0);
+	assert_int_equal(again, ip);
+	/* After release, a returning client still prefers its old address,
+	 * and others are given never-used ones first. */
+	assert_true(dhcp_pool_release(p, ip, &a, 20));
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 30, &other), 0);
+	assert_int_not_equal(other, ip);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 30, &again), 0);
+	assert_int_equal(again, ip);
+	/* Release by someone else changes nothing. */
+	dhcp_pool_bind(p, ip, &a, 3600);
+	assert_false(dhcp_pool_release(p, ip, &b, 40));
+	assert_int_equal(dhcp_pool_state(p, ip, 40), DHCP_SLOT_BOUND);
+	dhcp_pool_free(p);
+}
+
+static void test_expiry_returns_address(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("a"), b = id_of("b");
+	uint32_t ip;
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE, &p), 0);
+	dhcp_pool_bind(p, BASE, &a, 100);
+	assert_int_equal(dhcp_pool_in_use(p, 99), 1);
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 99, &ip), -ENOSPC);
+	assert_false(dhcp_pool_available(p, BASE, &b, 99));
+	assert_true(dhcp_pool_available(p, BASE, &a, 99));
+	assert_int_equal(dhcp_pool_in_use(p, 100), 0);
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 100, &ip), 0);
+	assert_int_equal(ip, BASE);
+	dhcp_pool_free(p);
+}
+
+static void test_declined_is_skipped_until_hold_ends(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("a");
+	uint32_t ip;
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 1, &p), 0);
+	dhcp_pool_decline(p, BASE, 500);
+	assert_int_equal(dhcp_pool_choose(p, &a, BASE, 10, &ip), 0);
+	assert_int_equal(ip, BASE + 1);
+	assert_false(dhcp_pool_available(p, BASE, &a, 10));
+	dhcp_pool_decline(p, BASE + 1, 500);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 10, &ip), -ENOSPC);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 500, &ip), 0);
+	dhcp_pool_free(p);
+}
+
+static void test_offer_never_shortens_lease(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("a");
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE, &p), 0);
+	dhcp_pool_bind(p, BASE, &a, 3600);
+	dhcp_pool_offer(p, BASE, &a, 60);
+	assert_int_equal(dhcp_pool_state(p, BASE, 100), DHCP_SLOT_BOUND);
+	dhcp_pool_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_ranges),
+		cmocka_unit_test(test_offer_hold_prevents_double_offer),
+		cmocka_unit_test(test_client_keeps_its_address),
+		cmocka_unit_test(test_expiry_returns_address),
+		cmocka_unit_test(test_declined_is_skipped_until_hold_ends),
+		cmocka_unit_test(test_offer_never_shortens_lease),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
