@@ -12,8 +12,10 @@
  * offered the same address. A DECLINED slot is not offered again until its
  * hold expires.
  *
- * Lookups scan the range (O(size)); fine for the /24../20 pools of boot
- * networks, to be indexed before the DHCP benchmark pushes large pools. */
+ * Clients are found through a hash index on their identity, and fresh
+ * addresses through a cursor, so DISCOVER and REQUEST cost O(1) while the
+ * range has never-used addresses; once every address has been used, the
+ * least recently freed one is found by a scan of the range. */
 #ifndef KIDOU_DHCP_POOL_H
 #define KIDOU_DHCP_POOL_H
 
@@ -54,7 +56,7 @@ uint32_t dhcp_pool_in_use(const struct dhcp_pool *p, int64_t now);
 /* Pick an address for id (see above). requested is 0 or a host-order
  * address. Returns 0 and *ip, or -ENOSPC when the pool is exhausted. The
  * pool does not change; call dhcp_pool_offer or dhcp_pool_bind next. */
-int dhcp_pool_choose(const struct dhcp_pool *p, const struct dhcp_client_id *id,
+int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 		     uint32_t requested, int64_t now, uint32_t *ip);
 
 /* Is ip available to id at now (free, expired, or already id's)? */
