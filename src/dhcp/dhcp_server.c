@@ -26,15 +26,10 @@ struct dhcp_server {
 	size_t n_subnets;
 };
 
-/* Identity of a static host in the pools: nothing a client can send. */
-static struct dhcp_client_id host_reservation_id(const struct host_config *h)
-{
-	struct dhcp_client_id id = { 0 };
-	int n = snprintf((char *)id.bytes, sizeof(id.bytes), "\x01host:%s", h->name);
-
-	id.len = (uint8_t)MIN((size_t)n, sizeof(id.bytes));
-	return id;
-}
+/* A fixed host address inside a range is held by the empty identity,
+ * which no client can present (client_identity() never yields one), so
+ * nobody can claim it through the pool, whatever option 61 says. */
+static const struct dhcp_client_id reserved_id = { 0 };
 
 int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
 {
@@ -67,12 +62,10 @@ int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
 		}
 	}
 	/* A fixed address inside a range is never handed to anyone else. */
-	for (const struct host_config *h = cfg->hosts; h; h = h->next) {
-		struct dhcp_client_id id = host_reservation_id(h);
+	for (const struct host_config *h = cfg->hosts; h; h = h->next)
 		for (size_t i = 0; h->ip && i < s->n_subnets; i++)
 			if (s->subnets[i].pool && dhcp_pool_contains(s->subnets[i].pool, h->ip))
-				dhcp_pool_bind(s->subnets[i].pool, h->ip, &id, INT64_MAX);
-	}
+				dhcp_pool_bind(s->subnets[i].pool, h->ip, &reserved_id, INT64_MAX);
 	*ret = s;
 	return 0;
 }
@@ -140,6 +133,7 @@ struct request {
 	const struct host_config *host;
 	struct subnet *subnet;
 	uint32_t network, netmask;  /* the client's network */
+	struct dhcp_pool *pool;     /* the subnet's pool if it serves this network */
 	bool relayed;
 };
 
@@ -221,6 +215,12 @@ static const struct host_config *find_host(const struct config *cfg,
 	return NULL;
 }
 
+static bool in_network(const struct request *rq, uint32_t ip)
+{
+	return (ip & rq->netmask) == rq->network && ip != rq->network &&
+	       ip != (rq->network | ~rq->netmask);
+}
+
 static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
 			 struct request *rq, const char **reason)
 {
@@ -235,6 +235,7 @@ static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *c
 				rq->network = c->network;
 				rq->netmask = c->netmask;
 				rq->relayed = true;
+				rq->pool = s->subnets[i].pool;
 				return 0;
 			}
 		}
@@ -248,13 +249,12 @@ static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *c
 	rq->subnet = &s->subnets[0];
 	rq->netmask = ctx->iface_mask;
 	rq->network = ctx->iface_addr & ctx->iface_mask;
+	/* The [dhcp] range serves the interfaces whose network holds it; on
+	 * another interface only fixed hosts are answered. */
+	rq->pool = rq->subnet->pool;
+	if (rq->pool && !in_network(rq, rq->subnet->cfg->range_first))
+		rq->pool = NULL;
 	return 0;
-}
-
-static bool in_network(const struct request *rq, uint32_t ip)
-{
-	return (ip & rq->netmask) == rq->network && ip != rq->network &&
-	       ip != (rq->network | ~rq->netmask);
 }
 
 /* --- building replies --- */
@@ -308,7 +308,7 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 	bool with_lease = type == DHCP_OFFER || (type == DHCP_ACK && ip);
 	bool boot = out->boot.target != NULL && type != DHCP_NAK;
 	size_t boot_len = boot ? strlen(out->boot.target) : 0;
-	size_t len;
+	size_t len, relay_room;
 	const uint8_t *p;
 
 	memcpy(hdr.chaddr, m->chaddr, DHCP_CHADDR_LEN);
@@ -323,8 +323,13 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 		if (boot_len < DHCP_FILE_LEN)
 			memcpy(hdr.file, out->boot.target, boot_len);
 	}
+	/* Option 82 must come back whatever else is cut (RFC 3046): keep its
+	 * room out of reach of the other options. */
+	p = rq->relayed ? dhcp_option(m, DHCP_OPT_RELAY_AGENT, 1, &len) : NULL;
+	relay_room = p ? len + 2 * ((len + 254) / 255) : 0;
 	if (dhcp_writer_init(&w, out->reply, reply_size_limit(m), &hdr) < 0)
 		return;
+	w.size -= MIN(relay_room, w.size - w.len - 1);
 	dhcp_writer_u8(&w, DHCP_OPT_MESSAGE_TYPE, type);
 	put_addr(&w, DHCP_OPT_SERVER_ID, ctx->iface_addr);
 	if (type == DHCP_NAK)
@@ -377,8 +382,9 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 finish:
 	/* RFC 3046 2.2: the relay agent information comes back unchanged,
 	 * last, so that a relay can strip it. */
-	p = dhcp_option(m, DHCP_OPT_RELAY_AGENT, 1, &len);
-	if (p && rq->relayed)
+	w.size += relay_room;
+	p = rq->relayed ? dhcp_option(m, DHCP_OPT_RELAY_AGENT, 1, &len) : NULL;
+	if (p)
 		dhcp_writer_option(&w, DHCP_OPT_RELAY_AGENT, p, len);
 	out->reply_len = dhcp_writer_finish(&w);
 }
@@ -454,7 +460,7 @@ static void on_discover(struct dhcp_server *s, struct request *rq,
 			const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
 	uint32_t requested = 0, ip;
-	struct dhcp_pool *pool = rq->subnet->pool;
+	struct dhcp_pool *pool = rq->pool;
 
 	if (fixed_address(rq, &ip)) {
 		reply(s, rq, ctx, DHCP_OFFER, ip, "offer", out);
@@ -481,7 +487,7 @@ static void bind_or_refuse(struct dhcp_server *s, struct request *rq,
 			   const struct dhcp_request_ctx *ctx, uint32_t ip,
 			   bool silent_if_unknown, struct dhcp_outcome *out)
 {
-	struct dhcp_pool *pool = rq->subnet->pool;
+	struct dhcp_pool *pool = rq->pool;
 	uint32_t fixed;
 	int64_t expires = ctx->now + rq->subnet->cfg->lease_time;
 
@@ -524,10 +530,10 @@ static void on_request(struct dhcp_server *s, struct request *rq,
 	if (has_sid) {
 		/* SELECTING */
 		if (ntohl(server_id) != ctx->iface_addr) {
-			uint32_t held = rq->subnet->pool ?
-				dhcp_pool_lookup(rq->subnet->pool, &rq->id, ctx->now) : 0;
-			if (held && dhcp_pool_state(rq->subnet->pool, held, ctx->now) == DHCP_SLOT_OFFERED)
-				dhcp_pool_release(rq->subnet->pool, held, &rq->id, ctx->now);
+			uint32_t held = rq->pool ?
+				dhcp_pool_lookup(rq->pool, &rq->id, ctx->now) : 0;
+			if (held && dhcp_pool_state(rq->pool, held, ctx->now) == DHCP_SLOT_OFFERED)
+				dhcp_pool_release(rq->pool, held, &rq->id, ctx->now);
 			out->event = "ignore";
 			out->reason = "client-chose-other-server";
 			return;
@@ -557,7 +563,7 @@ static void on_decline(struct dhcp_server *s, struct request *rq,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
 	uint32_t server_id, requested, ip;
-	struct dhcp_pool *pool = rq->subnet->pool;
+	struct dhcp_pool *pool = rq->pool;
 	int64_t until = ctx->now + s->cfg->dhcp.decline_hold_sec;
 
 	out->event = "ignore";
@@ -584,7 +590,7 @@ static void on_release(struct dhcp_server *s, struct request *rq,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
 	uint32_t ip = ntohl(rq->m->ciaddr);
-	struct dhcp_pool *pool = rq->subnet->pool;
+	struct dhcp_pool *pool = rq->pool;
 
 	out->event = "ignore";
 	if (!pool || !dhcp_pool_release(pool, ip, &rq->id, ctx->now)) {
