@@ -88,19 +88,28 @@ static void ifaces_refresh(struct dhcp_io *d)
 	freeifaddrs(list);
 }
 
+static struct iface *find_iface(struct dhcp_io *d, unsigned index)
+{
+	for (unsigned i = 0; i < d->n_ifaces; i++)
+		if (d->ifaces[i].index == index && d->ifaces[i].index)
+			return &d->ifaces[i];
+	return NULL;
+}
+
+/* The interface a datagram came in on, if we serve it. Interfaces and
+ * their addresses come and go (a tap created after we started, an address
+ * added late at boot): look again when one is unknown or has no address,
+ * at most once a second, and every IFACE_REFRESH_SEC regardless. */
 static struct iface *iface_by_index(struct dhcp_io *d, unsigned index)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		for (unsigned i = 0; i < d->n_ifaces; i++)
-			if (d->ifaces[i].index == index && d->ifaces[i].index)
-				return &d->ifaces[i];
-		/* Interfaces come and go (a tap created after we started):
-		 * look again, but not on every stray packet. */
-		if (wall_now() - d->ifaces_read_at < 1)
-			break;
+	struct iface *ifc = find_iface(d, index);
+	int64_t age = wall_now() - d->ifaces_read_at;
+
+	if ((!ifc || !ifc->addr) ? age >= 1 : age >= IFACE_REFRESH_SEC) {
 		ifaces_refresh(d);
+		ifc = find_iface(d, index);
 	}
-	return NULL;
+	return ifc;
 }
 
 static void ifaces_set(struct dhcp_io *d, const struct config *cfg)

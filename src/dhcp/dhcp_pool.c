@@ -170,8 +170,9 @@ uint32_t dhcp_pool_in_use(const struct dhcp_pool *p, int64_t now)
 {
 	uint32_t n = 0;
 
+	/* Fixed-host reservations (no owner) are not leases. */
 	for (uint32_t i = 0; i < p->size; i++)
-		n += active(effective(&p->slots[i], now));
+		n += active(effective(&p->slots[i], now)) && p->slots[i].owner.len;
 	return n;
 }
 

@@ -221,26 +221,49 @@ static bool in_network(const struct request *rq, uint32_t ip)
 	       ip != (rq->network | ~rq->netmask);
 }
 
+static struct subnet *relay_subnet(struct dhcp_server *s, uint32_t addr)
+{
+	for (size_t i = 1; i < s->n_subnets; i++) {
+		const struct dhcp_subnet_config *c = s->subnets[i].cfg;
+		if ((addr & c->netmask) == c->network)
+			return &s->subnets[i];
+	}
+	return NULL;
+}
+
+static void use_relay_subnet(struct request *rq, struct subnet *sub)
+{
+	rq->subnet = sub;
+	rq->network = sub->cfg->network;
+	rq->netmask = sub->cfg->netmask;
+	rq->pool = sub->pool;
+}
+
 static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
 			 struct request *rq, const char **reason)
 {
 	uint32_t giaddr = ntohl(rq->m->giaddr);
+	uint32_t ciaddr = ntohl(rq->m->ciaddr);
+	struct subnet *remote;
 
 	if (giaddr) {
 		/* RFC 2131 4.3.1: the relay's address picks the subnet. */
-		for (size_t i = 1; i < s->n_subnets; i++) {
-			const struct dhcp_subnet_config *c = s->subnets[i].cfg;
-			if ((giaddr & c->netmask) == c->network) {
-				rq->subnet = &s->subnets[i];
-				rq->network = c->network;
-				rq->netmask = c->netmask;
-				rq->relayed = true;
-				rq->pool = s->subnets[i].pool;
-				return 0;
-			}
+		remote = relay_subnet(s, giaddr);
+		if (!remote) {
+			*reason = "relay-from-unknown-subnet";
+			return -ENOENT;
 		}
-		*reason = "relay-from-unknown-subnet";
-		return -ENOENT;
+		use_relay_subnet(rq, remote);
+		rq->relayed = true;
+		return 0;
+	}
+	if (ciaddr && ctx->iface_mask && (ciaddr & ctx->iface_mask) != (ctx->iface_addr & ctx->iface_mask) &&
+	    (remote = relay_subnet(s, ciaddr))) {
+		/* A client behind a relay renews, releases or informs by
+		 * unicast straight to us (RFC 2131 4.3.2, 4.4.5): its ciaddr
+		 * names its subnet. */
+		use_relay_subnet(rq, remote);
+		return 0;
 	}
 	if (!ctx->iface_addr) {
 		*reason = "interface-without-address";
@@ -375,9 +398,11 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 			dhcp_writer_option(&w, DHCP_OPT_TFTP_SERVER, addr, strlen(addr));
 		/* Option 67 when asked for, and always when the name does
 		 * not fit the 128-byte file field. */
-		if ((dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
-		     prl_wants(m, DHCP_OPT_BOOTFILE)) || boot_len >= DHCP_FILE_LEN)
-			dhcp_writer_option(&w, DHCP_OPT_BOOTFILE, out->boot.target, boot_len);
+		if (((dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
+		      prl_wants(m, DHCP_OPT_BOOTFILE)) || boot_len >= DHCP_FILE_LEN) &&
+		    dhcp_writer_option(&w, DHCP_OPT_BOOTFILE, out->boot.target, boot_len) < 0 &&
+		    boot_len >= DHCP_FILE_LEN)
+			out->reason = "boot-file-does-not-fit-reply";  /* client gets no file */
 	}
 finish:
 	/* RFC 3046 2.2: the relay agent information comes back unchanged,

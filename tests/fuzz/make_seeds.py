@@ -100,10 +100,112 @@ def sessions():
     write(t, "huge", session(0xffffffff, 15, 8, 65535, 7, False, [4, 255, 1, 2]))
 
 
+# --- DHCP ---
+
+IFACE = "172.24.32.254"   # the address fuzz_dhcp_server's context has
+PXE_PRL = bytes([1, 3, 6, 15, 43, 54, 60, 66, 67, 97, 128, 129, 130])
+UUID = bytes([0]) + bytes(range(0x10, 0x20))
+
+
+def ip(s):
+    return bytes(int(x) for x in s.split("."))
+
+
+def opt(code, value):
+    """One option; values over 255 bytes become several (RFC 3396)."""
+    out = b""
+    while True:
+        out += bytes([code, min(len(value), 255)]) + value[:255]
+        value = value[255:]
+        if not value:
+            return out
+
+
+def dhcp(msg_type, *opts, op=1, mac="52:54:00:00:00:01", xid=0x4b490001,
+         flags=0, hops=0, ciaddr="0.0.0.0", giaddr="0.0.0.0", sname=b"",
+         file=b"", end=True, hlen=6):
+    chaddr = bytes(int(x, 16) for x in mac.split(":"))
+    out = struct.pack(">BBBBIHH", op, 1, hlen, hops, xid, 0, flags)
+    out += ip(ciaddr) + bytes(4) + bytes(4) + ip(giaddr)
+    out += chaddr.ljust(16, b"\0") + sname.ljust(64, b"\0") + file.ljust(128, b"\0")
+    out += struct.pack(">I", 0x63825363)
+    if msg_type:
+        out += opt(53, bytes([msg_type]))
+    for code, value in opts:
+        out += opt(code, value)
+    return out + (b"\xff" if end else b"")
+
+
+def pxe(arch, vendor=b"PXEClient:Arch:%05d:UNDI:002001"):
+    if b"%" in vendor:
+        vendor = vendor % arch
+    return [(57, struct.pack(">H", 1260)), (93, struct.pack(">H", arch)),
+            (94, b"\x01\x02\x01"), (97, UUID), (60, vendor), (55, PXE_PRL)]
+
+
+def dhcp_packets():
+    relay = dict(giaddr="10.9.0.1", hops=1)
+    agent = (82, opt(1, b"eth0/1/3") + opt(2, b"\x00\x11\x22\x33\x44\x55"))
+    return {
+        "discover": dhcp(1, (61, b"\x01\x52\x54\x00\x00\x00\x01"),
+                         (12, b"node1"), (57, struct.pack(">H", 1500)),
+                         (55, bytes([1, 3, 6, 15, 28, 51, 58, 59]))),
+        "discover-broadcast": dhcp(1, (55, b"\x01\x03\x06"), flags=0x8000),
+        "discover-requested": dhcp(1, (50, ip("172.24.32.5")), mac="52:54:00:00:00:02"),
+        "discover-pxe-bios": dhcp(1, *pxe(0)),
+        "discover-pxe-efi-x64": dhcp(1, *pxe(7), mac="52:54:00:00:00:03"),
+        "discover-pxe-efi-arm64": dhcp(1, *pxe(11), mac="52:54:00:aa:00:02", **relay),
+        "discover-pxe-unknown-arch": dhcp(1, *pxe(42)),
+        "discover-pxe-no-arch": dhcp(1, (60, b"PXEClient"), (55, PXE_PRL)),
+        "discover-http-x64": dhcp(1, (93, b"\x00\x10"), (60, b"HTTPClient:Arch:00016:UNDI:003001"),
+                                  (55, PXE_PRL)),
+        "discover-ipxe": dhcp(1, *pxe(7), (77, b"iPXE"), (175, opt(19, b"\x01") + opt(39, b"\x01"))),
+        "discover-ipxe-user-class-list": dhcp(1, (77, b"\x03foo\x04iPXE"), (60, b"PXEClient")),
+        "discover-fixed-host": dhcp(1, *pxe(0), mac="52:54:00:aa:00:01"),
+        "discover-relayed": dhcp(1, (55, b"\x01\x03\x06"), agent, **relay),
+        "discover-relayed-unknown-subnet": dhcp(1, agent, giaddr="192.168.77.1", hops=1),
+        "discover-max-576": dhcp(1, *pxe(0)[1:], (57, struct.pack(">H", 576))),
+        "discover-no-hlen-client-id": dhcp(1, (61, b"\xff\x00\x00\x00\x01abcd"), hlen=0),
+        "discover-overload": dhcp(1, (52, b"\x03"), (61, b"\x01ab"),
+                                  file=opt(12, b"from-file") + opt(60, b"PXE") + b"\xff",
+                                  sname=opt(60, b"Client") + b"\xff"),
+        "discover-split-option": dhcp(1, (77, b"a" * 300), (43, bytes(range(256)) * 2)),
+        "request-selecting": dhcp(3, (54, ip(IFACE)), (50, ip("172.24.32.1")),
+                                  (61, b"\x01\x52\x54\x00\x00\x00\x01")),
+        "request-selecting-pxe": dhcp(3, (54, ip(IFACE)), (50, ip("172.24.32.2")), *pxe(0)),
+        "request-other-server": dhcp(3, (54, ip("172.24.32.99")), (50, ip("172.24.32.1"))),
+        "request-init-reboot": dhcp(3, (50, ip("172.24.32.4"))),
+        "request-init-reboot-wrong-network": dhcp(3, (50, ip("10.1.2.3"))),
+        "request-init-reboot-fixed": dhcp(3, (50, ip("172.24.32.3")), mac="52:54:00:00:00:09"),
+        "request-renewing": dhcp(3, ciaddr="172.24.32.1"),
+        "request-relayed": dhcp(3, (54, ip(IFACE)), (50, ip("10.9.1.10")), agent, **relay),
+        "decline": dhcp(4, (54, ip(IFACE)), (50, ip("172.24.32.1"))),
+        "release": dhcp(7, (54, ip(IFACE)), ciaddr="172.24.32.1"),
+        "inform": dhcp(8, (55, b"\x01\x03\x06\x0f"), ciaddr="172.24.32.77"),
+        "bootp": dhcp(0, (12, b"old")),
+        "offer-from-client": dhcp(2, (54, ip(IFACE)), op=2),
+        "no-end": dhcp(1, (55, b"\x01"), end=False),
+    }
+
+
+def dhcp_seeds():
+    packets = dhcp_packets()
+    for name, data in packets.items():
+        write("fuzz_dhcp_server", name, data)
+        write("fuzz_dhcp_wire", name, data)
+    # Shapes only the codec cares about.
+    t = "fuzz_dhcp_wire"
+    write(t, "truncated-header", packets["discover"][:100])
+    write(t, "bad-cookie", packets["discover"][:236] + b"\x63\x82\x53\x64\x35\x01\x01\xff")
+    write(t, "option-overruns", packets["discover"][:240] + b"\x35\x01\x01\x0c\x20ab\xff")
+    write(t, "zero-length-options", packets["discover"][:240] + b"\xc8\x00" * 600 + b"\x35\x01\x01\xff")
+
+
 def main():
     wire()
     path()
     sessions()
+    dhcp_seeds()
     return 0
 
 

@@ -1,0 +1,1492 @@
+/* test_dhcp_server.c - the DHCP policy, driven without sockets.
+ *
+ * Requests are packed BOOTP headers plus an option list (the builders
+ * below), encoded to bytes, decoded by dhcp_decode() as the daemon does,
+ * and handed to dhcp_server_handle(). Each test starts from a DISCOVER or
+ * REQUEST and changes one field per step; replies are decoded again and
+ * checked field by field. Configs come from flags or from an INI file
+ * written into a mkdtemp() directory. */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dhcp/dhcp_server.h"
+#include "dhcp/dhcp_wire.h"
+
+#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+#define IFACE IP(172, 24, 32, 254)
+#define MASK IP(255, 255, 255, 0)
+#define FIRST IP(172, 24, 32, 1)
+#define LAST IP(172, 24, 32, 5)
+#define OTHER_SERVER IP(172, 24, 32, 99)
+#define NOW ((int64_t)1700000000)
+#define LEASE 600
+
+/* --- request builders --- */
+
+/* The fixed part of a BOOTP message as it is on the wire (RFC 2131
+ * figure 1), network byte order: only tests build packets this way. */
+struct __attribute__((packed)) bootp_hdr {
+	uint8_t op, htype, hlen, hops;
+	uint32_t xid;
+	uint16_t secs, flags;
+	uint32_t ciaddr, yiaddr, siaddr, giaddr;
+	uint8_t chaddr[DHCP_CHADDR_LEN];
+	uint8_t sname[DHCP_SNAME_LEN];
+	uint8_t file[DHCP_FILE_LEN];
+	uint32_t magic;
+};
+_Static_assert(sizeof(struct bootp_hdr) == DHCP_FIXED_LEN + 4, "wire layout");
+
+struct pkt {
+	struct bootp_hdr h;
+	uint8_t opts[1200];  /* without END; option 53 is always first */
+	size_t optlen;
+};
+
+static void add_opt(struct pkt *p, uint8_t code, const void *data, size_t len)
+{
+	assert_true(len <= 255 && p->optlen + 2 + len < sizeof(p->opts));
+	p->opts[p->optlen++] = code;
+	p->opts[p->optlen++] = (uint8_t)len;
+	memcpy(p->opts + p->optlen, data, len);
+	p->optlen += len;
+}
+
+static void add_addr(struct pkt *p, uint8_t code, uint32_t host_order)
+{
+	uint32_t a = htonl(host_order);
+
+	add_opt(p, code, &a, 4);
+}
+
+static void set_type(struct pkt *p, uint8_t type)
+{
+	p->opts[2] = type;
+}
+
+/* Client n: MAC 52:54:00:00:00:n, xid derived from n. */
+static struct pkt discover(uint8_t client)
+{
+	struct pkt p = { .h = {
+		.op = DHCP_OP_REQUEST, .htype = 1, .hlen = 6,
+		.xid = htonl(0x4b440000u | client),
+		.chaddr = { 0x52, 0x54, 0x00, 0x00, 0x00, client },
+		.magic = htonl(DHCP_MAGIC),
+	} };
+
+	add_opt(&p, DHCP_OPT_MESSAGE_TYPE, "\x01", 1);
+	return p;
+}
+
+static struct pkt request_selecting(uint8_t client, uint32_t ip, uint32_t server_id)
+{
+	struct pkt p = discover(client);
+
+	set_type(&p, DHCP_REQUEST);
+	add_addr(&p, DHCP_OPT_SERVER_ID, server_id);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, ip);
+	return p;
+}
+
+static struct pkt request_init_reboot(uint8_t client, uint32_t ip)
+{
+	struct pkt p = discover(client);
+
+	set_type(&p, DHCP_REQUEST);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, ip);
+	return p;
+}
+
+static struct pkt request_renewing(uint8_t client, uint32_t ip)
+{
+	struct pkt p = discover(client);
+
+	set_type(&p, DHCP_REQUEST);
+	p.h.ciaddr = htonl(ip);
+	return p;
+}
+
+static const uint8_t pxe_prl[] = { 1, 3, 6, 15, 43, 60, 66, 67, 97, 128, 129 };
+
+/* A BIOS PXE ROM's DISCOVER (iPXE/Intel UNDI shape); the parameter
+ * request list comes last. */
+static struct pkt pxe_discover(uint8_t client)
+{
+	static const uint8_t uuid[17] = { 0, 0x4b, 0x49, 0x44, 0x4f, 0x55, 1, 2, 3,
+					  4, 5, 6, 7, 8, 9, 10, 11 };
+	struct pkt p = discover(client);
+
+	add_opt(&p, DHCP_OPT_MAX_MESSAGE, "\x04\xec", 2);  /* 1260 */
+	add_opt(&p, DHCP_OPT_CLIENT_ARCH, "\x00\x00", 2);
+	add_opt(&p, DHCP_OPT_CLIENT_NDI, "\x01\x02\x01", 3);
+	add_opt(&p, DHCP_OPT_CLIENT_UUID, uuid, sizeof(uuid));
+	add_opt(&p, DHCP_OPT_VENDOR_CLASS, "PXEClient:Arch:00000:UNDI:002001", 32);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, pxe_prl, sizeof(pxe_prl));
+	return p;
+}
+
+static size_t pack(const struct pkt *p, uint8_t *buf, size_t size)
+{
+	size_t n = sizeof(p->h) + p->optlen + 1;
+
+	assert_true(n <= size);
+	memcpy(buf, &p->h, sizeof(p->h));
+	memcpy(buf + sizeof(p->h), p->opts, p->optlen);
+	buf[n - 1] = DHCP_OPT_END;
+	return n;
+}
+
+/* The identity the server keys a client by without option 61. */
+static void hw_client_id(uint8_t client, uint8_t out[7])
+{
+	const uint8_t id[7] = { 1, 0x52, 0x54, 0x00, 0x00, 0x00, client };
+
+	memcpy(out, id, 7);
+}
+
+/* --- fixture: temp dir, config, server, context, last outcome --- */
+
+struct fixture {
+	char dir[256];
+	char path[300];
+	char err[512];
+	struct config *cfg;
+	struct dhcp_server *s;
+	struct dhcp_request_ctx ctx;
+	struct dhcp_outcome out;
+	struct dhcp_message req;    /* the last request, decoded */
+	struct dhcp_message reply;  /* the last reply, decoded */
+};
+
+static const struct config_override base_flags[] = {
+	{ "dhcp-interface", "v0" },
+	{ "dhcp-range", "172.24.32.1 172.24.32.5" },
+	{ "dhcp-lease-time", "600" },
+};
+
+/* Relayed subnet, static hosts and boot targets. */
+static const char ini_full[] =
+	"[dhcp]\n"
+	"interface = v0\n"
+	"range = 172.24.32.1 172.24.32.5\n"
+	"router = 172.24.32.254\n"
+	"lease-time = 600\n"
+	"\n"
+	"[boot]\n"
+	"uefi-x64 = efi/default.efi\n"
+	"\n"
+	"[subnet far]\n"
+	"network = 10.9.0.0/16\n"
+	"range = 10.9.1.10 10.9.1.20\n"
+	"router = 10.9.0.1\n"
+	"dns = 10.9.0.53\n"
+	"lease-time = 7200\n"
+	"\n"
+	"[host fixed]\n"
+	"mac = 52:54:00:aa:00:01\n"
+	"ip = 172.24.32.3\n"
+	"hostname = fixed1\n"
+	"\n"
+	"[host special]\n"
+	"mac = 52:54:00:aa:00:02\n"
+	"uefi-x64 = efi/special.efi\n";
+
+static const uint8_t mac_fixed[6] = { 0x52, 0x54, 0x00, 0xaa, 0x00, 0x01 };
+static const uint8_t mac_special[6] = { 0x52, 0x54, 0x00, 0xaa, 0x00, 0x02 };
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *tmpdir = getenv("TMPDIR");
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/kidou-dhcp-XXXXXX",
+		 tmpdir && *tmpdir ? tmpdir : "/tmp");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/kidou.ini", f->dir);
+	f->ctx = (struct dhcp_request_ctx){ .iface_addr = IFACE, .iface_mask = MASK,
+					    .now = NOW };
+	*state = f;
+	return 0;
+}
+
+static void stop(struct fixture *f)
+{
+	dhcp_server_free(f->s);
+	config_free(f->cfg);
+	f->s = NULL;
+	f->cfg = NULL;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	stop(f);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Build config and server: from ini (then extra flags), or from
+ * base_flags then extra flags (later flags win). */
+static void start(struct fixture *f, const char *ini, const struct config_override *extra,
+		  size_t n_extra)
+{
+	struct config_override o[32];
+	size_t n = 0;
+	int r;
+
+	stop(f);
+	if (!ini)
+		for (size_t i = 0; i < sizeof(base_flags) / sizeof(base_flags[0]); i++)
+			o[n++] = base_flags[i];
+	assert_true(n + n_extra <= sizeof(o) / sizeof(o[0]));
+	for (size_t i = 0; i < n_extra; i++)
+		o[n++] = extra[i];
+	if (ini) {
+		FILE *fp = fopen(f->path, "we");
+		assert_non_null(fp);
+		assert_true(fputs(ini, fp) >= 0);
+		assert_int_equal(fclose(fp), 0);
+	}
+	f->err[0] = '\0';
+	r = config_build(ini ? f->path : NULL, o, n, &f->cfg, f->err, sizeof(f->err));
+	if (r < 0)
+		print_error("config_build: %s\n", f->err);
+	assert_rc(r, 0);
+	assert_rc(dhcp_server_new(f->cfg, &f->s), 0);
+}
+
+/* Encode, decode as the daemon does, and decide. f->out is poisoned first
+ * so that a field the handler forgets to set shows up. */
+static int handle(struct fixture *f, const struct pkt *p)
+{
+	uint8_t buf[sizeof(struct pkt) + 1];
+	size_t n = pack(p, buf, sizeof(buf));
+	int r;
+
+	assert_rc(dhcp_decode(buf, n, &f->req), 0);
+	memset(&f->out, 0xa5, sizeof(f->out));
+	r = dhcp_server_handle(f->s, &f->req, &f->ctx, &f->out);
+	assert_true(f->out.reply_len <= DHCP_REPLY_MAX);
+	assert_non_null(f->out.event);
+	if (r < 0) {
+		assert_int_equal(f->out.reply_len, 0);
+		assert_int_equal(f->out.dest, DHCP_DEST_NONE);
+		assert_int_equal(f->out.store, DHCP_STORE_NONE);
+		assert_non_null(f->out.reason);
+	}
+	if (f->out.reply_len == 0)
+		assert_int_equal(f->out.dest, DHCP_DEST_NONE);
+	return r;
+}
+
+/* The last reply decoded; checks what every reply carries. */
+static const struct dhcp_message *reply(struct fixture *f, uint8_t type)
+{
+	const struct dhcp_message *m = &f->reply;
+
+	assert_true(f->out.reply_len >= 300);
+	assert_rc(dhcp_decode(f->out.reply, f->out.reply_len, &f->reply), 0);
+	assert_int_equal(m->op, DHCP_OP_REPLY);
+	assert_int_equal(m->xid, f->req.xid);
+	assert_int_equal(m->htype, f->req.htype);
+	assert_int_equal(m->hlen, f->req.hlen);
+	assert_memory_equal(m->chaddr, f->req.chaddr, DHCP_CHADDR_LEN);
+	assert_int_equal(m->giaddr, f->req.giaddr);
+	assert_int_equal(dhcp_message_type(m), type);
+	return m;
+}
+
+static bool has_opt(const struct dhcp_message *m, uint8_t code)
+{
+	return dhcp_option(m, code, 0, NULL) != NULL;
+}
+
+/* A 4-byte option in host order; fails the test when absent. */
+static uint32_t opt_be32(const struct dhcp_message *m, uint8_t code)
+{
+	uint32_t v;
+
+	if (dhcp_option_addr(m, code, &v) < 0) {
+		print_error("option %u missing or not 4 bytes\n", code);
+		fail();
+	}
+	return ntohl(v);
+}
+
+static void assert_opt_equal(const struct dhcp_message *m, uint8_t code,
+			     const void *want, size_t want_len)
+{
+	size_t len;
+	const uint8_t *p = dhcp_option(m, code, 0, &len);
+
+	if (!p) {
+		print_error("option %u missing\n", code);
+		fail();
+	}
+	assert_int_equal(len, want_len);
+	assert_memory_equal(p, want, want_len);
+}
+
+static void check_in_range(uint32_t ip, uint32_t first, uint32_t last)
+{
+	if (ip < first || ip > last) {
+		print_error("%08x outside %08x..%08x\n", ip, first, last);
+		fail();
+	}
+}
+
+/* Offset of the last option before END in raw reply bytes. */
+static size_t last_option_offset(const uint8_t *buf, size_t len)
+{
+	size_t i = DHCP_FIXED_LEN + 4, last = 0;
+
+	while (i < len && buf[i] != DHCP_OPT_END) {
+		if (buf[i] == DHCP_OPT_PAD) {
+			i++;
+			continue;
+		}
+		assert_true(i + 1 < len);
+		last = i;
+		i += 2 + (size_t)buf[i + 1];
+	}
+	assert_true(i < len);
+	return last;
+}
+
+/* DISCOVER from client n: expects an OFFER, returns the address. */
+static uint32_t offer(struct fixture *f, uint8_t client)
+{
+	struct pkt p = discover(client);
+
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	return ntohl(reply(f, DHCP_OFFER)->yiaddr);
+}
+
+/* DISCOVER + REQUEST: client n ends up BOUND; returns the address. */
+static uint32_t bind_client(struct fixture *f, uint8_t client)
+{
+	uint32_t ip = offer(f, client);
+	struct pkt p = request_selecting(client, ip, IFACE);
+
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.ip, ip);
+	return ip;
+}
+
+static void assert_no_reply(struct fixture *f, const char *event)
+{
+	assert_int_equal(f->out.reply_len, 0);
+	assert_int_equal(f->out.dest, DHCP_DEST_NONE);
+	assert_string_equal(f->out.event, event);
+}
+
+/* --- DISCOVER --- */
+
+static void test_discover_offer(void **state)
+{
+	static const struct config_override flags[] = {
+		{ "dhcp-router", "172.24.32.254" },
+		{ "dhcp-dns", "172.24.32.53, 9.9.9.9" },
+	};
+	static const uint8_t dns[8] = { 172, 24, 32, 53, 9, 9, 9, 9 };
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	const struct dhcp_message *m;
+
+	start(f, NULL, flags, 2);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_int_equal(f->out.request_type, DHCP_DISCOVER);
+	assert_null(f->out.host);
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);  /* offers are not stored */
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	assert_int_equal(f->out.dest_addr, INADDR_BROADCAST);
+	assert_int_equal(f->out.dest_port, 68);
+	assert_true(f->out.reply_len <= DHCP_MIN_MAX_MESSAGE - DHCP_UDP_IP_OVERHEAD);
+	m = reply(f, DHCP_OFFER);
+	check_in_range(ntohl(m->yiaddr), FIRST, LAST);
+	assert_int_equal(f->out.ip, ntohl(m->yiaddr));
+	assert_int_equal(m->ciaddr, 0);
+	assert_int_equal(m->siaddr, 0);
+	assert_int_equal(m->flags, 0);
+	assert_int_equal(m->file[0], 0);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+	assert_int_equal(opt_be32(m, DHCP_OPT_LEASE_TIME), LEASE);
+	assert_int_equal(opt_be32(m, DHCP_OPT_RENEWAL_T1), LEASE / 2);
+	assert_int_equal(opt_be32(m, DHCP_OPT_REBINDING_T2), LEASE * 7 / 8);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SUBNET_MASK), MASK);
+	assert_int_equal(opt_be32(m, DHCP_OPT_ROUTER), IFACE);
+	assert_opt_equal(m, DHCP_OPT_DNS, dns, sizeof(dns));
+	/* Not a boot client: nothing about booting. */
+	assert_false(has_opt(m, DHCP_OPT_VENDOR_CLASS));
+	assert_false(has_opt(m, DHCP_OPT_VENDOR));
+	assert_false(has_opt(m, DHCP_OPT_TFTP_SERVER));
+	assert_false(has_opt(m, DHCP_OPT_BOOTFILE));
+	assert_false(has_opt(m, DHCP_OPT_HOSTNAME));
+	assert_false(has_opt(m, DHCP_OPT_RELAY_AGENT));
+	assert_string_equal(f->out.boot.reason, "not-a-boot-client");
+
+	/* Step: the mask comes from the receiving interface. */
+	f->ctx.iface_mask = IP(255, 255, 0, 0);
+	p = discover(2);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(opt_be32(reply(f, DHCP_OFFER), DHCP_OPT_SUBNET_MASK),
+			 IP(255, 255, 0, 0));
+
+	/* Step: the broadcast flag is echoed and the reply broadcast. */
+	p = discover(3);
+	p.h.flags = htons(DHCP_FLAG_BROADCAST);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	assert_int_equal(reply(f, DHCP_OFFER)->flags, DHCP_FLAG_BROADCAST);
+
+	/* Step: an interface without an address cannot answer. */
+	f->ctx.iface_addr = 0;
+	p = discover(4);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "interface-without-address");
+}
+
+static void test_router_dns_only_when_configured_and_wanted(void **state)
+{
+	static const struct config_override flags[] = {
+		{ "dhcp-router", "172.24.32.254" },
+		{ "dhcp-dns", "172.24.32.53" },
+		{ "dhcp-domain", "lab.example" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	const struct dhcp_message *m;
+
+	/* Not configured: absent even though asked for. */
+	start(f, NULL, NULL, 0);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x03\x06\x0f", 4);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_false(has_opt(m, DHCP_OPT_ROUTER));
+	assert_false(has_opt(m, DHCP_OPT_DNS));
+	assert_false(has_opt(m, DHCP_OPT_DOMAIN_NAME));
+	assert_true(has_opt(m, DHCP_OPT_SUBNET_MASK));
+
+	/* Configured and asked for. */
+	start(f, NULL, flags, 3);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_int_equal(opt_be32(m, DHCP_OPT_ROUTER), IFACE);
+	assert_int_equal(opt_be32(m, DHCP_OPT_DNS), IP(172, 24, 32, 53));
+	assert_opt_equal(m, DHCP_OPT_DOMAIN_NAME, "lab.example", 11);
+
+	/* Step: a parameter request list without 3, 6 and 15. */
+	p = discover(1);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x1c\x2a", 3);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_false(has_opt(m, DHCP_OPT_ROUTER));
+	assert_false(has_opt(m, DHCP_OPT_DNS));
+	assert_false(has_opt(m, DHCP_OPT_DOMAIN_NAME));
+	/* What the protocol needs is sent regardless. */
+	assert_true(has_opt(m, DHCP_OPT_SUBNET_MASK));
+	assert_true(has_opt(m, DHCP_OPT_LEASE_TIME));
+	assert_true(has_opt(m, DHCP_OPT_SERVER_ID));
+}
+
+static void test_offer_hold(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t a, again, b;
+
+	start(f, NULL, NULL, 0);
+	a = offer(f, 1);
+	again = offer(f, 1);
+	assert_int_equal(again, a);
+	b = offer(f, 2);
+	assert_int_not_equal(b, a);
+	check_in_range(b, FIRST, LAST);
+	/* A client asking for another's held address gets a different one. */
+	struct pkt p = discover(3);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, a);
+	assert_rc(handle(f, &p), 0);
+	assert_int_not_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), a);
+	/* A free address asked for is given. */
+	p = discover(4);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, LAST);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), LAST);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 4);
+}
+
+/* An address is offered only where the server would acknowledge it: a
+ * DISCOVER arriving on an interface whose network does not hold the
+ * [dhcp] range (a second "interface =" on another network, or a
+ * misconfigured range) must not start an OFFER/REQUEST/NAK loop. */
+static void test_offer_only_on_the_ranges_network(void **state)
+{
+	static const struct config_override two[] = {
+		{ "dhcp-interface", "v0, v1" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	uint32_t ip;
+
+	start(f, NULL, two, 1);
+	f->ctx.iface_addr = IP(10, 5, 0, 1);  /* v1: 10.5.0.1/24 */
+	assert_rc(handle(f, &p), 0);
+	if (f->out.reply_len == 0)
+		return;  /* not offered: fine */
+	ip = ntohl(reply(f, DHCP_OFFER)->yiaddr);
+	check_in_range(ip, IP(10, 5, 0, 1), IP(10, 5, 0, 254));
+	p = request_selecting(1, ip, f->ctx.iface_addr);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+}
+
+static void test_pool_exhaustion(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t seen = 0;
+	struct pkt p = discover(6);
+
+	start(f, NULL, NULL, 0);
+	for (uint8_t c = 1; c <= 5; c++) {
+		uint32_t ip = offer(f, c);
+		check_in_range(ip, FIRST, LAST);
+		assert_false(seen & (1u << (ip - FIRST)));
+		seen |= 1u << (ip - FIRST);
+	}
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pool-full");
+	assert_string_equal(f->out.reason, "no-free-address");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	/* Once the offer hold (30 s by default) runs out, there is room. */
+	f->ctx.now = NOW + 31;
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+}
+
+/* --- REQUEST --- */
+
+static void test_request_selecting_ack(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t id[7];
+	uint32_t ip;
+	struct pkt p;
+	const struct dhcp_message *m;
+
+	start(f, NULL, NULL, 0);
+	ip = offer(f, 1);
+	p = request_selecting(1, ip, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.request_type, DHCP_REQUEST);
+	assert_int_equal(f->out.ip, ip);
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	assert_int_equal(f->out.dest_port, 68);
+	m = reply(f, DHCP_ACK);
+	assert_int_equal(ntohl(m->yiaddr), ip);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+	assert_int_equal(opt_be32(m, DHCP_OPT_LEASE_TIME), LEASE);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SUBNET_MASK), MASK);
+	/* The lease to write before the ACK leaves. */
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(f->out.lease.ip, htonl(ip));
+	hw_client_id(1, id);
+	assert_int_equal(f->out.lease.client_id_len, 7);
+	assert_memory_equal(f->out.lease.client_id, id, 7);
+	assert_int_equal(f->out.lease.hwaddr_len, 6);
+	assert_memory_equal(f->out.lease.hwaddr, id + 1, 6);
+	assert_int_equal(f->out.lease.expires, NOW + LEASE);
+	assert_int_equal(f->out.lease.state, LEASE_BOUND);
+	assert_string_equal(f->out.lease.hostname, "");
+
+	/* Step: the client sends option 61; that is its identity. */
+	static const uint8_t cid[] = { 0xff, 0, 0, 0, 1, 0, 1, 0x2c, 0xaa, 0xbb };
+	p = discover(2);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, cid, sizeof(cid));
+	assert_rc(handle(f, &p), 0);
+	ip = ntohl(reply(f, DHCP_OFFER)->yiaddr);
+	p = request_selecting(2, ip, IFACE);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, cid, sizeof(cid));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(f->out.lease.client_id_len, sizeof(cid));
+	assert_memory_equal(f->out.lease.client_id, cid, sizeof(cid));
+	assert_int_equal(f->out.lease.expires, NOW + LEASE);
+
+	/* Step: the same option 61 from another MAC is the same client. */
+	p = discover(9);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, cid, sizeof(cid));
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), ip);
+
+	/* Step: SELECTING without option 50 is refused. */
+	p = discover(3);
+	set_type(&p, DHCP_REQUEST);
+	add_addr(&p, DHCP_OPT_SERVER_ID, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "selecting-without-requested-address");
+}
+
+static void test_request_for_other_server(void **state)
+{
+	static const struct config_override one[] = {
+		{ "dhcp-range", "172.24.32.1 172.24.32.1" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = discover(2);
+	uint32_t ip;
+
+	start(f, NULL, one, 1);
+	ip = offer(f, 1);
+	assert_int_equal(ip, FIRST);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pool-full");
+	/* Client 1 chose another server's offer. */
+	p = request_selecting(1, ip, OTHER_SERVER);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "client-chose-other-server");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	/* The address it was offered is free for someone else at once. */
+	assert_int_equal(offer(f, 2), FIRST);
+}
+
+static void test_init_reboot(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t mine, theirs;
+	struct pkt p;
+	const struct dhcp_message *m;
+
+	start(f, NULL, NULL, 0);
+	mine = bind_client(f, 1);
+	theirs = bind_client(f, 2);
+
+	/* Own address: confirmed. */
+	p = request_init_reboot(1, mine);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(ntohl(reply(f, DHCP_ACK)->yiaddr), mine);
+
+	/* Step: an address on another network (the laptop moved). */
+	p = request_init_reboot(1, IP(10, 1, 2, 3));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "wrong-network");
+	assert_int_equal(f->out.ip, 0);
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	assert_int_equal(f->out.dest_addr, INADDR_BROADCAST);
+	assert_int_equal(f->out.dest_port, 68);
+	m = reply(f, DHCP_NAK);
+	assert_int_equal(m->yiaddr, 0);
+	assert_int_equal(m->siaddr, 0);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+	assert_false(has_opt(m, DHCP_OPT_LEASE_TIME));
+	assert_false(has_opt(m, DHCP_OPT_SUBNET_MASK));
+
+	/* Step: an address in our range that another client holds. */
+	p = request_init_reboot(1, theirs);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "address-taken");
+	assert_int_equal(reply(f, DHCP_NAK)->yiaddr, 0);
+
+	/* Step: in the network but outside our range: another server's. */
+	p = request_init_reboot(1, IP(172, 24, 32, 100));
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "address-not-ours");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+
+	/* Step: the network and broadcast addresses are never ours. */
+	p = request_init_reboot(1, IP(172, 24, 32, 255));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "wrong-network");
+
+	/* The client still holds its address after all that. */
+	assert_int_equal(offer(f, 1), mine);
+}
+
+static void test_renewing_and_rebinding(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip;
+	struct pkt p;
+	const struct dhcp_message *m;
+
+	start(f, NULL, NULL, 0);
+	ip = bind_client(f, 1);
+	/* RENEWING: unicast from ciaddr, answered by unicast. */
+	f->ctx.now = NOW + LEASE / 2;
+	p = request_renewing(1, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.dest, DHCP_DEST_CLIENT);
+	assert_int_equal(f->out.dest_addr, ip);
+	assert_int_equal(f->out.dest_port, 68);
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(f->out.lease.expires, NOW + LEASE / 2 + LEASE);
+	m = reply(f, DHCP_ACK);
+	assert_int_equal(ntohl(m->ciaddr), ip);
+	assert_int_equal(ntohl(m->yiaddr), ip);
+
+	/* Step: the broadcast flag forces a broadcast reply. */
+	p.h.flags = htons(DHCP_FLAG_BROADCAST);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	assert_int_equal(f->out.dest_addr, INADDR_BROADCAST);
+	assert_int_equal(reply(f, DHCP_ACK)->flags, DHCP_FLAG_BROADCAST);
+
+	/* Step: renewing an address held by someone else is refused, and
+	 * the NAK is broadcast (RFC 2131 4.1). */
+	p = request_renewing(2, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+
+	/* Step: no ciaddr, no option 50, no server id: nothing to go on. */
+	p = request_renewing(1, 0);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "drop");
+	assert_string_equal(f->out.reason, "request-without-address");
+}
+
+/* --- DECLINE, RELEASE, INFORM --- */
+
+static void test_decline(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip, next;
+	struct pkt p;
+
+	start(f, NULL, NULL, 0);
+	ip = bind_client(f, 1);
+	/* Not addressed to us: ignored. */
+	p = request_selecting(1, ip, OTHER_SERVER);
+	set_type(&p, DHCP_DECLINE);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	/* Step: from someone who does not hold it: ignored. */
+	p = request_selecting(2, ip, IFACE);
+	set_type(&p, DHCP_DECLINE);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "decline-of-unknown-lease");
+	/* Step: the holder declines (ARP found another machine on it). */
+	p = request_selecting(1, ip, IFACE);
+	set_type(&p, DHCP_DECLINE);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "decline");
+	assert_int_equal(f->out.request_type, DHCP_DECLINE);
+	assert_int_equal(f->out.ip, ip);
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(f->out.lease.ip, htonl(ip));
+	assert_int_equal(f->out.lease.state, LEASE_DECLINED);
+	assert_int_equal(f->out.lease.expires, NOW + 600);  /* decline-hold default */
+	assert_int_equal(f->out.lease.client_id_len, 0);
+	/* The address is skipped: not for its old client, nor for one that
+	 * asks for it. */
+	next = offer(f, 1);
+	assert_int_not_equal(next, ip);
+	p = discover(3);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_int_not_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), ip);
+	p = request_init_reboot(4, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	/* After the hold it can be offered again. */
+	f->ctx.now = NOW + 601;
+	p = discover(5);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), ip);
+}
+
+static void test_release(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t id[7];
+	uint32_t ip;
+	struct pkt p;
+
+	start(f, NULL, NULL, 0);
+	ip = bind_client(f, 1);
+	/* Someone else's RELEASE of it changes nothing. */
+	p = request_renewing(2, ip);
+	set_type(&p, DHCP_RELEASE);
+	add_addr(&p, DHCP_OPT_SERVER_ID, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "release-of-unknown-lease");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	/* Step: the holder releases. */
+	p = request_renewing(1, ip);
+	set_type(&p, DHCP_RELEASE);
+	add_addr(&p, DHCP_OPT_SERVER_ID, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "release");
+	assert_int_equal(f->out.ip, ip);
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(f->out.lease.ip, htonl(ip));
+	assert_int_equal(f->out.lease.state, LEASE_RELEASED);
+	assert_int_equal(f->out.lease.expires, NOW);
+	hw_client_id(1, id);
+	assert_int_equal(f->out.lease.client_id_len, 7);
+	assert_memory_equal(f->out.lease.client_id, id, 7);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 0);
+	/* Others get unused addresses first; the client gets its own back. */
+	assert_int_not_equal(offer(f, 2), ip);
+	assert_int_equal(offer(f, 1), ip);
+}
+
+static void test_inform(void **state)
+{
+	static const struct config_override flags[] = {
+		{ "dhcp-router", "172.24.32.254" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = request_renewing(1, IP(172, 24, 32, 77));
+	const struct dhcp_message *m;
+
+	start(f, NULL, flags, 1);
+	set_type(&p, DHCP_INFORM);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "inform-ack");
+	assert_int_equal(f->out.request_type, DHCP_INFORM);
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	assert_int_equal(f->out.dest, DHCP_DEST_CLIENT);
+	assert_int_equal(f->out.dest_addr, IP(172, 24, 32, 77));
+	assert_int_equal(f->out.dest_port, 68);
+	m = reply(f, DHCP_ACK);
+	assert_int_equal(m->yiaddr, 0);
+	assert_int_equal(ntohl(m->ciaddr), IP(172, 24, 32, 77));
+	assert_false(has_opt(m, DHCP_OPT_LEASE_TIME));
+	assert_false(has_opt(m, DHCP_OPT_RENEWAL_T1));
+	assert_false(has_opt(m, DHCP_OPT_REBINDING_T2));
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SUBNET_MASK), MASK);
+	assert_int_equal(opt_be32(m, DHCP_OPT_ROUTER), IFACE);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 0);
+}
+
+/* --- requests dropped as malformed --- */
+
+static void test_malformed_requests(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t long_id[65];
+	struct pkt p;
+
+	start(f, NULL, NULL, 0);
+	/* A BOOTREPLY sent to the server port. */
+	p = discover(1);
+	p.h.op = DHCP_OP_REPLY;
+	assert_rc(handle(f, &p), -EBADMSG);
+	assert_string_equal(f->out.reason, "reply-from-a-client");
+
+	/* Step: no option 53 (plain BOOTP). */
+	p = discover(1);
+	p.optlen = 0;
+	add_opt(&p, DHCP_OPT_HOSTNAME, "pc", 2);
+	assert_rc(handle(f, &p), -EBADMSG);
+	assert_string_equal(f->out.reason, "no-message-type");
+	assert_int_equal(f->out.request_type, 0);
+
+	/* Step: option 53 with a bad length. */
+	p = discover(1);
+	p.opts[1] = 2;
+	p.opts[3] = 0;
+	p.optlen = 4;
+	assert_rc(handle(f, &p), -EBADMSG);
+	assert_string_equal(f->out.reason, "no-message-type");
+
+	/* Step: server-to-client types, and types past INFORM. */
+	static const uint8_t bad_types[] = { DHCP_OFFER, DHCP_ACK, DHCP_NAK, 9, 18, 255 };
+	for (size_t i = 0; i < sizeof(bad_types); i++) {
+		p = discover(1);
+		set_type(&p, bad_types[i]);
+		assert_rc(handle(f, &p), -EBADMSG);
+		assert_string_equal(f->out.reason, "unexpected-message-type");
+		assert_int_equal(f->out.request_type, bad_types[i]);
+	}
+
+	/* Step: hlen 0 and no option 61: no identity. */
+	p = discover(1);
+	p.h.hlen = 0;
+	assert_rc(handle(f, &p), -EBADMSG);
+	assert_string_equal(f->out.reason, "no-client-identity");
+	/* ...but with option 61 the client is known by it. */
+	add_opt(&p, DHCP_OPT_CLIENT_ID, "\x00" "abc", 4);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+
+	/* Step: option 61 longer than a lease record holds. */
+	memset(long_id, 'x', sizeof(long_id));
+	p = discover(2);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, long_id, sizeof(long_id));
+	assert_rc(handle(f, &p), -EBADMSG);
+	assert_string_equal(f->out.reason, "no-client-identity");
+	/* 64 bytes is the most, and fine. */
+	p = discover(2);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, long_id, LEASE_CLIENT_ID_MAX);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+
+	/* Nothing above took an address except the two offers. */
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 2);
+}
+
+/* --- relays --- */
+
+static void test_relayed(void **state)
+{
+	/* Circuit id "port1", remote id "rid" (RFC 3046 sub-options). */
+	static const uint8_t agent[] = { 1, 5, 'p', 'o', 'r', 't', '1', 2, 3, 'r', 'i', 'd' };
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	const struct dhcp_message *m;
+	size_t last;
+	uint32_t ip;
+
+	start(f, ini_full, NULL, 0);
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	p.h.hops = 1;
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x03\x06", 3);
+	add_opt(&p, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	assert_int_equal(f->out.dest_addr, IP(10, 9, 0, 1));
+	assert_int_equal(f->out.dest_port, 67);
+	m = reply(f, DHCP_OFFER);
+	ip = ntohl(m->yiaddr);
+	check_in_range(ip, IP(10, 9, 1, 10), IP(10, 9, 1, 20));
+	assert_int_equal(ntohl(m->giaddr), IP(10, 9, 0, 1));
+	/* The subnet's settings, not the interface's. */
+	assert_int_equal(opt_be32(m, DHCP_OPT_SUBNET_MASK), IP(255, 255, 0, 0));
+	assert_int_equal(opt_be32(m, DHCP_OPT_ROUTER), IP(10, 9, 0, 1));
+	assert_int_equal(opt_be32(m, DHCP_OPT_DNS), IP(10, 9, 0, 53));
+	assert_int_equal(opt_be32(m, DHCP_OPT_LEASE_TIME), 7200);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+	/* Option 82 comes back unchanged and last (RFC 3046 2.2). */
+	assert_opt_equal(m, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	last = last_option_offset(f->out.reply, f->out.reply_len);
+	assert_int_equal(f->out.reply[last], DHCP_OPT_RELAY_AGENT);
+	assert_int_equal(f->out.reply[last + 1], sizeof(agent));
+	assert_memory_equal(f->out.reply + last + 2, agent, sizeof(agent));
+
+	/* Step: the REQUEST through the same relay is acknowledged to it. */
+	p = request_selecting(1, ip, IFACE);
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	add_opt(&p, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	assert_int_equal(f->out.lease.expires, NOW + 7200);
+	assert_int_equal(f->out.reply[last_option_offset(f->out.reply, f->out.reply_len)],
+			 DHCP_OPT_RELAY_AGENT);
+
+	/* Step: a NAK goes to the relay with the broadcast bit set. */
+	p = request_init_reboot(2, IP(172, 24, 32, 2));
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "wrong-network");
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	assert_int_equal(f->out.dest_addr, IP(10, 9, 0, 1));
+	assert_int_equal(f->out.dest_port, 67);
+	assert_true(reply(f, DHCP_NAK)->flags & DHCP_FLAG_BROADCAST);
+
+	/* Step: a relay on a subnet we do not serve. */
+	p = discover(1);
+	p.h.giaddr = htonl(IP(192, 168, 77, 1));
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "relay-from-unknown-subnet");
+
+	/* Step: option 82 from a directly attached client is not echoed. */
+	p = discover(3);
+	add_opt(&p, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	check_in_range(ntohl(m->yiaddr), FIRST, LAST);
+	assert_false(has_opt(m, DHCP_OPT_RELAY_AGENT));
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+}
+
+/* RFC 3046 2.2: the server MUST copy option 82 into the reply. When the
+ * reply is short of room, other options give way: a relay that inserted
+ * a circuit id may need it to forward the reply at all. */
+static void test_relay_agent_info_survives_a_full_reply(void **state)
+{
+	static const uint8_t agent[] = { 1, 5, 'p', 'o', 'r', 't', '1', 2, 3, 'r', 'i', 'd' };
+	char target[201];
+	const struct config_override flags[] = { { "boot-bios", target } };
+	struct fixture *f = *state;
+	struct pkt p = pxe_discover(1);
+	const struct dhcp_message *m;
+	size_t last;
+
+	memset(target, 't', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	start(f, ini_full, flags, 1);
+	/* A relayed PXE ROM that accepts only 576 bytes. */
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	assert_int_equal(p.opts[3], DHCP_OPT_MAX_MESSAGE);
+	memcpy(p.opts + 5, "\x02\x40", 2);
+	add_opt(&p, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	assert_true(f->out.reply_len <= DHCP_MIN_MAX_MESSAGE - DHCP_UDP_IP_OVERHEAD);
+	m = reply(f, DHCP_OFFER);
+	assert_opt_equal(m, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	last = last_option_offset(f->out.reply, f->out.reply_len);
+	assert_int_equal(f->out.reply[last], DHCP_OPT_RELAY_AGENT);
+}
+
+/* --- reply size --- */
+
+static void test_max_message_size(void **state)
+{
+	char domain[241], target[201];
+	const struct config_override flags[] = {
+		{ "dhcp-domain", domain },
+		{ "boot-bios", target },
+	};
+	struct fixture *f = *state;
+	struct pkt p;
+	const struct dhcp_message *m;
+
+	memset(domain, 'd', sizeof(domain) - 1);
+	domain[sizeof(domain) - 1] = '\0';
+	memset(target, 't', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	start(f, NULL, flags, 2);
+
+	/* The PXE ROM accepts 1260 bytes: everything fits. */
+	p = pxe_discover(1);
+	assert_rc(handle(f, &p), 0);
+	assert_true(f->out.reply_len > DHCP_MIN_MAX_MESSAGE - DHCP_UDP_IP_OVERHEAD);
+	assert_true(f->out.reply_len <= 1260 - DHCP_UDP_IP_OVERHEAD);
+	m = reply(f, DHCP_OFFER);
+	assert_opt_equal(m, DHCP_OPT_DOMAIN_NAME, domain, 240);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, target, 200);
+
+	/* Step: option 57 = 576, the RFC 2131 minimum: 548 bytes of DHCP,
+	 * and the option that does not fit is left out whole. */
+	p = pxe_discover(1);
+	memcpy(p.opts + 5, "\x02\x40", 2);  /* option 57 follows option 53 */
+	assert_int_equal(p.opts[3], DHCP_OPT_MAX_MESSAGE);
+	assert_rc(handle(f, &p), 0);
+	assert_true(f->out.reply_len <= DHCP_MIN_MAX_MESSAGE - DHCP_UDP_IP_OVERHEAD);
+	m = reply(f, DHCP_OFFER);
+	assert_opt_equal(m, DHCP_OPT_DOMAIN_NAME, domain, 240);
+	assert_false(has_opt(m, DHCP_OPT_BOOTFILE));
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+
+	/* Step: values below 576 are invalid (RFC 2132 9.10): as 576. */
+	memcpy(p.opts + 5, "\x01\x00", 2);
+	assert_rc(handle(f, &p), 0);
+	assert_true(f->out.reply_len <= DHCP_MIN_MAX_MESSAGE - DHCP_UDP_IP_OVERHEAD);
+	assert_false(has_opt(reply(f, DHCP_OFFER), DHCP_OPT_BOOTFILE));
+
+	/* Step: more than an Ethernet frame holds is capped. */
+	memcpy(p.opts + 5, "\xff\xff", 2);
+	assert_rc(handle(f, &p), 0);
+	assert_true(f->out.reply_len <= DHCP_REPLY_MAX);
+	assert_opt_equal(reply(f, DHCP_OFFER), DHCP_OPT_BOOTFILE, target, 200);
+}
+
+/* --- static hosts --- */
+
+static void test_static_host(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p = discover(0);
+	const struct dhcp_message *m;
+	uint32_t fixed = IP(172, 24, 32, 3), seen = 0;
+
+	start(f, ini_full, NULL, 0);
+	memcpy(p.h.chaddr, mac_fixed, 6);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_string_equal(f->out.host, "fixed");
+	m = reply(f, DHCP_OFFER);
+	assert_int_equal(ntohl(m->yiaddr), fixed);
+	assert_opt_equal(m, DHCP_OPT_HOSTNAME, "fixed1", 6);
+	assert_int_equal(opt_be32(m, DHCP_OPT_LEASE_TIME), LEASE);
+
+	/* Step: its REQUEST is acknowledged. */
+	p = request_selecting(0, fixed, IFACE);
+	memcpy(p.h.chaddr, mac_fixed, 6);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(ntohl(reply(f, DHCP_ACK)->yiaddr), fixed);
+	assert_opt_equal(&f->reply, DHCP_OPT_HOSTNAME, "fixed1", 6);
+
+	/* Step: asking for another address is refused. */
+	p = request_init_reboot(0, IP(172, 24, 32, 4));
+	memcpy(p.h.chaddr, mac_fixed, 6);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "not-the-fixed-address");
+
+	/* Pool clients: asking for it does not get it... */
+	p = discover(1);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, fixed);
+	assert_rc(handle(f, &p), 0);
+	assert_int_not_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), fixed);
+	p = request_init_reboot(1, fixed);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "address-taken");
+	/* ...and the range runs out without ever handing it out. */
+	for (uint8_t c = 1; c <= 4; c++) {
+		uint32_t ip = offer(f, c);
+		assert_int_not_equal(ip, fixed);
+		seen |= 1u << (ip - FIRST);
+	}
+	assert_int_equal(seen, 0x1b);
+	p = discover(5);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pool-full");
+	/* Not even after every hold has long run out. */
+	f->ctx.now = NOW + 10 * 365 * 86400LL;
+	p = request_init_reboot(5, fixed);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+}
+
+/* The reservation must not be claimable by anything a client sends,
+ * option 61 included. */
+static void test_static_host_reservation_not_claimable(void **state)
+{
+	static const char spoof[] = "\x01host:fixed";
+	struct fixture *f = *state;
+	uint32_t fixed = IP(172, 24, 32, 3);
+	struct pkt p = discover(7);
+
+	start(f, ini_full, NULL, 0);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, spoof, sizeof(spoof) - 1);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_int_not_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), fixed);
+	p = request_init_reboot(7, fixed);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, spoof, sizeof(spoof) - 1);
+	assert_rc(handle(f, &p), 0);
+	assert_string_not_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+}
+
+static void test_host_boot_override(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p = pxe_discover(0);
+	const struct dhcp_message *m;
+
+	start(f, ini_full, NULL, 0);
+	/* arch 7 (UEFI x64); option 93 follows 53 and 57 */
+	assert_int_equal(p.opts[7], DHCP_OPT_CLIENT_ARCH);
+	memcpy(p.opts + 9, "\x00\x07", 2);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(reply(f, DHCP_OFFER)->file, "efi/default.efi");
+	assert_null(f->out.host);
+	/* Step: the same DISCOVER from [host special]. */
+	memcpy(p.h.chaddr, mac_special, 6);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.host, "special");
+	m = reply(f, DHCP_OFFER);
+	assert_string_equal(m->file, "efi/special.efi");
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, "efi/special.efi", 15);
+	assert_int_equal(f->out.boot.slot, BOOT_TARGET_UEFI_X64);
+	/* Step: arch 0 falls back to the [boot] default. */
+	memcpy(p.opts + 9, "\x00\x00", 2);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(reply(f, DHCP_OFFER)->file, "pxelinux/pxelinux.0");
+}
+
+/* --- PXE --- */
+
+static void test_pxe_client(void **state)
+{
+	static const struct config_override next[] = {
+		{ "dhcp-next-server", "172.24.32.9" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = pxe_discover(1);
+	const struct dhcp_message *m;
+	size_t uuid_len;
+	const uint8_t *uuid;
+
+	start(f, NULL, NULL, 0);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_true(f->out.boot_client.pxe);
+	assert_true(f->out.boot_client.has_arch);
+	assert_int_equal(f->out.boot_client.arch, 0);
+	assert_string_equal(f->out.boot.target, "pxelinux/pxelinux.0");
+	m = reply(f, DHCP_OFFER);
+	check_in_range(ntohl(m->yiaddr), FIRST, LAST);
+	assert_int_equal(ntohl(m->siaddr), IFACE);
+	assert_string_equal(m->file, "pxelinux/pxelinux.0");
+	assert_opt_equal(m, DHCP_OPT_VENDOR, "\x06\x01\x08\xff", 4);
+	uuid = dhcp_option(&f->req, DHCP_OPT_CLIENT_UUID, 17, &uuid_len);
+	assert_non_null(uuid);
+	assert_opt_equal(m, DHCP_OPT_CLIENT_UUID, uuid, uuid_len);
+	assert_opt_equal(m, DHCP_OPT_VENDOR_CLASS, "PXEClient", 9);
+	assert_opt_equal(m, DHCP_OPT_TFTP_SERVER, "172.24.32.254", 13);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, "pxelinux/pxelinux.0", 19);
+
+	/* Step: the same on the REQUEST's ACK. */
+	p = pxe_discover(1);
+	set_type(&p, DHCP_REQUEST);
+	add_addr(&p, DHCP_OPT_SERVER_ID, IFACE);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, ntohl(m->yiaddr));
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_ACK);
+	assert_string_equal(m->file, "pxelinux/pxelinux.0");
+	assert_opt_equal(m, DHCP_OPT_VENDOR, "\x06\x01\x08\xff", 4);
+	assert_opt_equal(m, DHCP_OPT_VENDOR_CLASS, "PXEClient", 9);
+
+	/* Step: --dhcp-next-server names the TFTP server; the server id
+	 * stays ours. */
+	start(f, NULL, next, 1);
+	p = pxe_discover(1);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_int_equal(ntohl(m->siaddr), IP(172, 24, 32, 9));
+	assert_opt_equal(m, DHCP_OPT_TFTP_SERVER, "172.24.32.9", 11);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+
+	/* Step: no parameter request list: the file field only. */
+	p = pxe_discover(1);
+	p.optlen -= 2 + sizeof(pxe_prl);  /* the PRL is the last option */
+	assert_int_equal(p.opts[p.optlen], DHCP_OPT_PARAM_REQUEST);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_string_equal(m->file, "pxelinux/pxelinux.0");
+	assert_false(has_opt(m, DHCP_OPT_TFTP_SERVER));
+	assert_false(has_opt(m, DHCP_OPT_BOOTFILE));
+	assert_opt_equal(m, DHCP_OPT_VENDOR_CLASS, "PXEClient", 9);
+}
+
+static void test_ipxe_chainload(void **state)
+{
+	static const struct config_override flags[] = {
+		{ "boot-ipxe", "http://172.24.32.254/boot.ipxe" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = pxe_discover(1);
+	const struct dhcp_message *m;
+
+	/* Without an ipxe target, iPXE is served as the firmware it runs
+	 * on (QEMU's PXE ROM). */
+	start(f, NULL, NULL, 0);
+	add_opt(&p, DHCP_OPT_USER_CLASS, "iPXE", 4);
+	assert_rc(handle(f, &p), 0);
+	assert_true(f->out.boot_client.ipxe);
+	assert_string_equal(reply(f, DHCP_OFFER)->file, "pxelinux/pxelinux.0");
+	/* Step: with one, iPXE gets it, so chainloading does not loop. */
+	start(f, NULL, flags, 1);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.boot.slot, BOOT_TARGET_IPXE);
+	m = reply(f, DHCP_OFFER);
+	assert_string_equal(m->file, "http://172.24.32.254/boot.ipxe");
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, "http://172.24.32.254/boot.ipxe", 30);
+	/* Step: RFC 3004 user class list form. */
+	p = pxe_discover(1);
+	add_opt(&p, DHCP_OPT_USER_CLASS, "\x03" "foo" "\x04" "iPXE", 9);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.boot.slot, BOOT_TARGET_IPXE);
+	/* Step: option 175 (iPXE encapsulated options) alone. */
+	p = pxe_discover(1);
+	add_opt(&p, DHCP_OPT_IPXE_ENCAP, "\x13\x01\x01", 3);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.boot.slot, BOOT_TARGET_IPXE);
+	/* Step: a user class that only starts like iPXE is not iPXE. */
+	p = pxe_discover(1);
+	add_opt(&p, DHCP_OPT_USER_CLASS, "iPXE2", 5);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.boot.slot, BOOT_TARGET_BIOS);
+}
+
+static void test_http_boot_client(void **state)
+{
+	static const struct config_override flags[] = {
+		{ "boot-http-x64", "http://172.24.32.254/x64/boot.efi" },
+	};
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	const struct dhcp_message *m;
+
+	start(f, NULL, flags, 1);
+	add_opt(&p, DHCP_OPT_CLIENT_ARCH, "\x00\x10", 2);
+	add_opt(&p, DHCP_OPT_VENDOR_CLASS, "HTTPClient:Arch:00016:UNDI:003001", 33);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x03\x06\x3c\x43", 5);
+	assert_rc(handle(f, &p), 0);
+	assert_true(f->out.boot_client.http);
+	m = reply(f, DHCP_OFFER);
+	/* UEFI HTTP boot needs option 60 echoed, and no PXE option 43. */
+	assert_opt_equal(m, DHCP_OPT_VENDOR_CLASS, "HTTPClient", 10);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, "http://172.24.32.254/x64/boot.efi", 33);
+	assert_false(has_opt(m, DHCP_OPT_VENDOR));
+	/* Step: arch 19 (ARM64 HTTP boot), for which nothing is configured. */
+	p = discover(2);
+	add_opt(&p, DHCP_OPT_CLIENT_ARCH, "\x00\x13", 2);
+	add_opt(&p, DHCP_OPT_VENDOR_CLASS, "HTTPClient", 10);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_string_equal(f->out.boot.reason, "no-target-for-arch");
+	m = reply(f, DHCP_OFFER);
+	assert_false(has_opt(m, DHCP_OPT_VENDOR_CLASS));
+	assert_false(has_opt(m, DHCP_OPT_BOOTFILE));
+	assert_int_equal(m->siaddr, 0);
+}
+
+static void test_long_boot_target(void **state)
+{
+	char target[201];
+	const struct config_override flags[] = { { "boot-bios", target } };
+	struct fixture *f = *state;
+	struct pkt p;
+	const struct dhcp_message *m;
+	static const uint8_t zero[DHCP_FILE_LEN];
+
+	/* 200 characters: too long for the 128-byte file field. */
+	memset(target, 'b', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	start(f, NULL, flags, 1);
+	p = pxe_discover(1);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_memory_equal(m->file, zero, DHCP_FILE_LEN);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, target, 200);
+	/* Step: even when the client did not ask for option 67. */
+	p.optlen -= 2 + sizeof(pxe_prl);  /* the PRL is the last option */
+	assert_int_equal(p.opts[p.optlen], DHCP_OPT_PARAM_REQUEST);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x03\x42", 3);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_memory_equal(m->file, zero, DHCP_FILE_LEN);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, target, 200);
+
+	/* Boundary: 127 characters and the NUL fill the file field... */
+	target[127] = '\0';
+	start(f, NULL, flags, 1);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_memory_equal(m->file, target, 127);
+	assert_int_equal(m->file[127], 0);
+	assert_false(has_opt(m, DHCP_OPT_BOOTFILE));
+	/* ...128 do not. */
+	target[127] = 'b';
+	target[128] = '\0';
+	start(f, NULL, flags, 1);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_memory_equal(m->file, zero, DHCP_FILE_LEN);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, target, 128);
+}
+
+/* --- restoring stored leases --- */
+
+static struct lease_record stored(uint8_t client, uint32_t ip, uint8_t st, int64_t expires)
+{
+	struct lease_record r = { .ip = htonl(ip), .client_id_len = 7,
+				  .hwaddr_len = 6, .expires = expires, .state = st };
+
+	hw_client_id(client, r.client_id);
+	memcpy(r.hwaddr, r.client_id + 1, 6);
+	return r;
+}
+
+static void test_restore(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t bound = IP(172, 24, 32, 2), released = IP(172, 24, 32, 4);
+	struct lease_record r;
+	struct pkt p;
+
+	start(f, NULL, NULL, 0);
+	r = stored(1, bound, LEASE_BOUND, NOW + 1000);
+	assert_rc(dhcp_server_restore(f->s, &r), 0);
+	r = stored(2, released, LEASE_RELEASED, NOW - 50);
+	assert_rc(dhcp_server_restore(f->s, &r), 0);
+	/* Outside every range: ignored. */
+	r = stored(3, IP(10, 0, 0, 1), LEASE_BOUND, NOW + 1000);
+	assert_rc(dhcp_server_restore(f->s, &r), 0);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 1);
+
+	/* Others cannot have the bound address, even asking for it. */
+	p = discover(5);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, bound);
+	assert_rc(handle(f, &p), 0);
+	assert_int_not_equal(ntohl(reply(f, DHCP_OFFER)->yiaddr), bound);
+	p = request_init_reboot(6, bound);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "address-taken");
+	/* Its owner gets it back: by DISCOVER and by INIT-REBOOT. */
+	assert_int_equal(offer(f, 1), bound);
+	p = request_init_reboot(1, bound);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	/* A released lease is still its last client's first choice. */
+	assert_int_equal(offer(f, 2), released);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_discover_offer),
+		T(test_router_dns_only_when_configured_and_wanted),
+		T(test_offer_hold),
+		T(test_offer_only_on_the_ranges_network),
+		T(test_pool_exhaustion),
+		T(test_request_selecting_ack),
+		T(test_request_for_other_server),
+		T(test_init_reboot),
+		T(test_renewing_and_rebinding),
+		T(test_decline),
+		T(test_release),
+		T(test_inform),
+		T(test_malformed_requests),
+		T(test_relayed),
+		T(test_relay_agent_info_survives_a_full_reply),
+		T(test_max_message_size),
+		T(test_static_host),
+		T(test_static_host_reservation_not_claimable),
+		T(test_host_boot_override),
+		T(test_pxe_client),
+		T(test_ipxe_chainload),
+		T(test_http_boot_client),
+		T(test_long_boot_target),
+		T(test_restore),
+	};
+#undef T
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
