@@ -363,21 +363,8 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 		put_addr(&w, DHCP_OPT_REBINDING_T2, (uint32_t)((uint64_t)sc->lease_time * 7 / 8));
 	}
 	put_addr(&w, DHCP_OPT_SUBNET_MASK, rq->netmask);
-	if (sc->router && prl_wants(m, DHCP_OPT_ROUTER))
-		put_addr(&w, DHCP_OPT_ROUTER, sc->router);
-	if (sc->n_dns && prl_wants(m, DHCP_OPT_DNS)) {
-		uint8_t dns[4 * CONFIG_MAX_DNS];
-		for (unsigned i = 0; i < sc->n_dns; i++) {
-			uint32_t a = htonl(sc->dns[i]);
-			memcpy(dns + 4 * i, &a, 4);
-		}
-		dhcp_writer_option(&w, DHCP_OPT_DNS, dns, 4 * sc->n_dns);
-	}
-	if (sc->domain && prl_wants(m, DHCP_OPT_DOMAIN_NAME))
-		dhcp_writer_option(&w, DHCP_OPT_DOMAIN_NAME, sc->domain, strlen(sc->domain));
-	if (rq->host && rq->host->hostname)
-		dhcp_writer_option(&w, DHCP_OPT_HOSTNAME, rq->host->hostname,
-				   strlen(rq->host->hostname));
+	/* Boot options before the merely useful ones: when option 57 leaves
+	 * little room, firmware needs these to boot at all. */
 	if (boot) {
 		char addr[INET_ADDRSTRLEN];
 		struct in_addr a = { htonl(next_server(s, ctx)) };
@@ -404,6 +391,21 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 		    boot_len >= DHCP_FILE_LEN)
 			out->reason = "boot-file-does-not-fit-reply";  /* client gets no file */
 	}
+	if (sc->router && prl_wants(m, DHCP_OPT_ROUTER))
+		put_addr(&w, DHCP_OPT_ROUTER, sc->router);
+	if (sc->n_dns && prl_wants(m, DHCP_OPT_DNS)) {
+		uint8_t dns[4 * CONFIG_MAX_DNS];
+		for (unsigned i = 0; i < sc->n_dns; i++) {
+			uint32_t a = htonl(sc->dns[i]);
+			memcpy(dns + 4 * i, &a, 4);
+		}
+		dhcp_writer_option(&w, DHCP_OPT_DNS, dns, 4 * sc->n_dns);
+	}
+	if (sc->domain && prl_wants(m, DHCP_OPT_DOMAIN_NAME))
+		dhcp_writer_option(&w, DHCP_OPT_DOMAIN_NAME, sc->domain, strlen(sc->domain));
+	if (rq->host && rq->host->hostname)
+		dhcp_writer_option(&w, DHCP_OPT_HOSTNAME, rq->host->hostname,
+				   strlen(rq->host->hostname));
 finish:
 	/* RFC 3046 2.2: the relay agent information comes back unchanged,
 	 * last, so that a relay can strip it. */
