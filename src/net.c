@@ -50,8 +50,9 @@ int net_udp_bind(const struct sockaddr_in *addr, bool want_pktinfo)
 
 	if (fd < 0)
 		return -errno;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
+	/* No SO_REUSEADDR: for UDP on Linux it lets two sockets share a port,
+	 * so a second daemon would silently steal requests and two transfers
+	 * could be handed the same ephemeral port. */
 	if (want_pktinfo &&
 	    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0)
 		goto fail;

@@ -18,7 +18,7 @@ int net_parse_endpoint(const char *s, struct sockaddr_in *out);
 /* Format as "ADDR:PORT" into buf (NET_ENDPOINT_STRLEN bytes); returns buf. */
 char *net_format_endpoint(const struct sockaddr_in *sa, char *buf);
 
-/* A UDP socket bound to addr. With want_pktinfo, recvmsg() reports the
+/* A UDP socket bound to addr, exclusively (a taken port is -EADDRINUSE). With want_pktinfo, recvmsg() reports the
  * local address each datagram was sent to (IP_PKTINFO), so that a reply can
  * leave from the address the client talked to. Returns fd or -errno. */
 int net_udp_bind(const struct sockaddr_in *addr, bool want_pktinfo);

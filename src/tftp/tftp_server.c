@@ -64,6 +64,8 @@ struct tftp_transfer {
 	uint8_t oack[OACK_MAX];
 	size_t oack_len;
 
+	bool no_gso;  /* the route's MTU is below a GSO segment: batch instead */
+
 	uint64_t started_usec;
 	uint64_t bytes_sent;
 	char peer_str[NET_ENDPOINT_STRLEN];
@@ -195,7 +197,7 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 	uint16_t gso_size = (uint16_t)seg;
 	size_t off = 0;
 
-	if (s->gso_broken || n < 2)
+	if (s->gso_broken || t->no_gso || n < 2)
 		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t b = t->send_next + i;
@@ -218,6 +220,12 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 	cm->cmsg_len = CMSG_LEN(sizeof(gso_size));
 	memcpy(CMSG_DATA(cm), &gso_size, sizeof(gso_size));
 	if (sendmsg(t->fd, &mh, 0) < 0) {
+		if (errno == EMSGSIZE) {
+			/* A segment larger than the path MTU: GSO will not
+			 * fragment it, plain sends will. */
+			t->no_gso = true;
+			return 0;
+		}
 		if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT ||
 		    errno == EOPNOTSUPP) {
 			/* No GSO on this kernel or route: batch instead. */
@@ -468,6 +476,9 @@ static void open_error(int err, uint16_t *code, const char **msg, const char **r
 		return;
 	case -EFBIG:
 		*code = TFTP_ERR_UNDEFINED, *msg = "file too large", *reason = "too-large";
+		return;
+	case -ENAMETOOLONG:
+		*code = TFTP_ERR_ILLEGAL_OP, *msg = "bad file name", *reason = "name-too-long";
 		return;
 	default:
 		*code = TFTP_ERR_UNDEFINED, *msg = "cannot read file", *reason = "io-error";
