@@ -15,7 +15,7 @@
 #include "net.h"
 #include "tftp/file_source.h"
 #include "tftp/tftp_options.h"
-#include "tftp/tftp_path.h"
+#include "path.h"
 #include "tftp/tftp_session.h"
 #include "tftp/tftp_wire.h"
 #include "util.h"
@@ -572,7 +572,7 @@ static void server_start_transfer(struct tftp_server *s, const struct request_ct
 static void server_on_request(struct tftp_server *s, const struct request_ctx *rq,
 			      const struct tftp_request *req)
 {
-	char path[TFTP_PATH_MAX];
+	char path[PATH_NAME_MAX];
 	char name[LOG_NAME_MAX];
 	struct file_request freq = { .client = &rq->peer };
 	struct tftp_negotiated neg;
@@ -587,7 +587,7 @@ static void server_on_request(struct tftp_server *s, const struct request_ctx *r
 		server_reject(s, rq, name, TFTP_ERR_ILLEGAL_OP, "unsupported mode", "bad-mode");
 		return;
 	}
-	r = tftp_path_normalize(req->filename, req->filename_len, path, sizeof(path));
+	r = path_normalize(req->filename, req->filename_len, path, sizeof(path));
 	if (r == -EACCES) {
 		server_reject(s, rq, name, TFTP_ERR_ACCESS, "access violation", "dotdot");
 		return;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "tftp/tftp_options.h"
-#include "tftp/tftp_path.h"
+#include "path.h"
 #include "tftp/tftp_wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,7 +61,7 @@ static void after_request(const uint8_t *buf, size_t size, const struct tftp_pac
 	const struct tftp_limits limits = { .max_blksize = 1468, .max_windowsize = 64 };
 	struct tftp_negotiated neg;
 	struct tftp_packet again;
-	char path[TFTP_PATH_MAX];
+	char path[PATH_NAME_MAX];
 	uint8_t *enc;
 	int r, n;
 
@@ -85,7 +85,7 @@ static void after_request(const uint8_t *buf, size_t size, const struct tftp_pac
 		check_inside(buf, size, neg.refused);
 	}
 
-	r = tftp_path_normalize(req->filename, req->filename_len, path, sizeof(path));
+	r = path_normalize(req->filename, req->filename_len, path, sizeof(path));
 	CHECK(r == 0 || r == -EINVAL || r == -EACCES || r == -ENAMETOOLONG);
 	if (r == 0) {
 		CHECK(strlen(path) < sizeof(path));

@@ -56,9 +56,9 @@ def wire():
 
 
 def path():
-    t = "fuzz_tftp_path"
-    big = bytes([12])   # selects the 4 * TFTP_PATH_MAX output buffer
-    exact = bytes([10])  # selects a TFTP_PATH_MAX output buffer
+    t = "fuzz_path"
+    big = bytes([12])   # selects the 4 * PATH_NAME_MAX output buffer
+    exact = bytes([10])  # selects a PATH_NAME_MAX output buffer
     write(t, "plain", big + b"pxelinux.0")
     write(t, "leading-slash", big + b"/boot/vmlinuz")
     write(t, "backslashes", big + b"boot\\grub\\grub.cfg")

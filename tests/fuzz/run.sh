@@ -22,7 +22,7 @@ esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 # FUZZ_TARGETS (space-separated) runs a subset.
-targets=${FUZZ_TARGETS:-"fuzz_tftp_wire fuzz_tftp_path fuzz_tftp_session fuzz_dhcp_wire fuzz_dhcp_server"}
+targets=${FUZZ_TARGETS:-"fuzz_tftp_wire fuzz_path fuzz_tftp_session fuzz_dhcp_wire fuzz_dhcp_server"}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kidou-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 failed=""
@@ -32,7 +32,7 @@ failed=""
 max_len() {
 	case "$1" in
 	fuzz_tftp_wire) echo 2048 ;;
-	fuzz_tftp_path) echo 4200 ;;
+	fuzz_path) echo 4200 ;;
 	fuzz_dhcp_wire|fuzz_dhcp_server) echo 9000 ;;
 	*) echo 4096 ;;
 	esac

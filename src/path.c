@@ -1,10 +1,10 @@
-/* tftp_path.c - see tftp_path.h. */
-#include "tftp/tftp_path.h"
+/* path.c - see path.h. */
+#include "path.h"
 
 #include <errno.h>
 #include <string.h>
 
-int tftp_path_normalize(const char *name, size_t len, char *out, size_t outsize)
+int path_normalize(const char *name, size_t len, char *out, size_t outsize)
 {
 	size_t o = 0, i = 0;
 
@@ -28,7 +28,7 @@ int tftp_path_normalize(const char *name, size_t len, char *out, size_t outsize)
 			return -EACCES;
 		/* component, plus a separator before it, plus the final NUL */
 		size_t need = o + (o ? 1 : 0) + clen + 1;
-		if (need > outsize || need > TFTP_PATH_MAX)
+		if (need > outsize || need > PATH_NAME_MAX)
 			return -ENAMETOOLONG;
 		if (o)
 			out[o++] = '/';

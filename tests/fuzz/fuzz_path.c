@@ -1,11 +1,11 @@
-/* fuzz_tftp_path.c - tftp_path_normalize() on arbitrary names.
+/* fuzz_path.c - path_normalize() on arbitrary names.
  *
  * The first input byte picks the output buffer size (an exact-size heap
  * buffer, so ASan catches an overflow); the rest is the name. The result
  * is checked against a straightforward model: split on '/' and '\\', drop
  * empty and "." components, refuse "..", join with '/'. Whatever it
  * returns, a successful output never starts with '/', never holds a ".."
- * (or "." or empty) component, and never exceeds TFTP_PATH_MAX - 1
+ * (or "." or empty) component, and never exceeds PATH_NAME_MAX - 1
  * characters. */
 #include <errno.h>
 #include <stdbool.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tftp/tftp_path.h"
+#include "path.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 static const size_t out_sizes[] = { 0, 1, 2, 3, 4, 8, 16, 64, 256,
-				    TFTP_PATH_MAX - 1, TFTP_PATH_MAX,
-				    TFTP_PATH_MAX + 1, 4 * TFTP_PATH_MAX };
+				    PATH_NAME_MAX - 1, PATH_NAME_MAX,
+				    PATH_NAME_MAX + 1, 4 * PATH_NAME_MAX };
 
 static bool is_sep(char c)
 {
@@ -78,7 +78,7 @@ static void check_output(const char *out, size_t outsize)
 
 	CHECK(n < outsize);
 	CHECK(n > 0);
-	CHECK(n <= TFTP_PATH_MAX - 1);
+	CHECK(n <= PATH_NAME_MAX - 1);
 	CHECK(out[0] != '/');
 	CHECK(out[n - 1] != '/');
 	CHECK(strchr(out, '\\') == NULL);
@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (len)
 		memcpy(name, data + 1, len);
 
-	r = tftp_path_normalize(name, len, out, outsize);
+	r = path_normalize(name, len, out, outsize);
 	CHECK(r == 0 || r == -EINVAL || r == -EACCES || r == -ENAMETOOLONG);
 	model_build(name, len, &m);
 	if (r == 0) {
@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* normalising a normal name changes nothing */
 		again = malloc(outsize);
 		CHECK(again != NULL);
-		CHECK(tftp_path_normalize(out, strlen(out), again, outsize) == 0);
+		CHECK(path_normalize(out, strlen(out), again, outsize) == 0);
 		CHECK(strcmp(out, again) == 0);
 		free(again);
 	} else if (r == -EACCES) {
@@ -132,11 +132,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (r == -EINVAL) {
 		CHECK(m.has_nul || m.len == 0);
 	} else {
-		CHECK(m.len + 1 > outsize || m.len > TFTP_PATH_MAX - 1);
+		CHECK(m.len + 1 > outsize || m.len > PATH_NAME_MAX - 1);
 	}
 	/* and the other way round: a clean, short name is accepted */
 	if (!m.has_nul && !m.has_dotdot && m.len > 0 && m.len + 1 <= outsize &&
-	    m.len <= TFTP_PATH_MAX - 1)
+	    m.len <= PATH_NAME_MAX - 1)
 		CHECK(r == 0);
 	free(m.joined);
 	free(name);

@@ -1,10 +1,10 @@
-/* test_tftp_path.c - request file names to root-relative paths. */
+/* test_path.c - request file names to root-relative paths. */
 #include "unit.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-#include "tftp/tftp_path.h"
+#include "path.h"
 #include "util.h"
 
 struct path_case {
@@ -73,7 +73,7 @@ static void test_table(void **state)
 		assert_non_null(in);
 		memcpy(in, c->in, len);
 		memset(out, 'Z', sizeof(out));
-		r = tftp_path_normalize(in, len, out, sizeof(out));
+		r = path_normalize(in, len, out, sizeof(out));
 		if (r != c->rc || (r == 0 && strcmp(out, c->out) != 0))
 			print_error("case \"%s\": rc %d out \"%.*s\"\n", c->in, r,
 				    r == 0 ? (int)sizeof(out) : 0, out);
@@ -89,9 +89,9 @@ static void test_len_bounds_input(void **state)
 	char out[32];
 
 	/* only len bytes count, whatever follows */
-	assert_rc(tftp_path_normalize("abc/../x", 3, out, sizeof(out)), 0);
+	assert_rc(path_normalize("abc/../x", 3, out, sizeof(out)), 0);
 	assert_string_equal(out, "abc");
-	assert_rc(tftp_path_normalize("abc", 0, out, sizeof(out)), -EINVAL);
+	assert_rc(path_normalize("abc", 0, out, sizeof(out)), -EINVAL);
 }
 
 static void test_embedded_nul(void **state)
@@ -99,9 +99,9 @@ static void test_embedded_nul(void **state)
 	char out[32];
 
 	/* A NUL inside would cut the path short when opened: refuse it. */
-	assert_rc(tftp_path_normalize("a\0b", 3, out, sizeof(out)), -EINVAL);
-	assert_rc(tftp_path_normalize("ok.txt\0../../x", 14, out, sizeof(out)), -EINVAL);
-	assert_rc(tftp_path_normalize("\0", 1, out, sizeof(out)), -EINVAL);
+	assert_rc(path_normalize("a\0b", 3, out, sizeof(out)), -EINVAL);
+	assert_rc(path_normalize("ok.txt\0../../x", 14, out, sizeof(out)), -EINVAL);
+	assert_rc(path_normalize("\0", 1, out, sizeof(out)), -EINVAL);
 }
 
 static char *repeat(char c, size_t n)
@@ -114,53 +114,53 @@ static char *repeat(char c, size_t n)
 	return s;
 }
 
-/* TFTP_PATH_MAX counts the NUL, like PATH_MAX: the longest normalised name
- * is TFTP_PATH_MAX - 1 characters, however many components it has. A
+/* PATH_NAME_MAX counts the NUL, like PATH_MAX: the longest normalised name
+ * is PATH_NAME_MAX - 1 characters, however many components it has. A
  * larger output buffer must not raise that limit. */
 static void test_too_long(void **state)
 {
-	static char out[4 * TFTP_PATH_MAX];
-	char *name = repeat('a', TFTP_PATH_MAX - 1);
+	static char out[4 * PATH_NAME_MAX];
+	char *name = repeat('a', PATH_NAME_MAX - 1);
 
-	assert_rc(tftp_path_normalize(name, TFTP_PATH_MAX - 1, out, sizeof(out)), 0);
-	assert_int_equal(strlen(out), TFTP_PATH_MAX - 1);
+	assert_rc(path_normalize(name, PATH_NAME_MAX - 1, out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), PATH_NAME_MAX - 1);
 	free(name);
 
-	name = repeat('a', TFTP_PATH_MAX);
-	assert_rc(tftp_path_normalize(name, TFTP_PATH_MAX, out, sizeof(out)), -ENAMETOOLONG);
+	name = repeat('a', PATH_NAME_MAX);
+	assert_rc(path_normalize(name, PATH_NAME_MAX, out, sizeof(out)), -ENAMETOOLONG);
 	free(name);
 
 	/* leading separators and "." do not count towards the limit */
-	name = repeat('/', 3 * TFTP_PATH_MAX);
-	memset(name + 2 * TFTP_PATH_MAX, 'b', TFTP_PATH_MAX - 1);
-	assert_rc(tftp_path_normalize(name, strlen(name), out, sizeof(out)), 0);
-	assert_int_equal(strlen(out), TFTP_PATH_MAX - 1);
+	name = repeat('/', 3 * PATH_NAME_MAX);
+	memset(name + 2 * PATH_NAME_MAX, 'b', PATH_NAME_MAX - 1);
+	assert_rc(path_normalize(name, strlen(name), out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), PATH_NAME_MAX - 1);
 	free(name);
 }
 
 static void test_too_long_multi_component(void **state)
 {
-	static char out[4 * TFTP_PATH_MAX];
-	char *name = repeat('b', TFTP_PATH_MAX);
+	static char out[4 * PATH_NAME_MAX];
+	char *name = repeat('b', PATH_NAME_MAX);
 	int r_max, r_over;
 
 	/* "a/" + 1021 'b': 1023 characters, the longest allowed */
 	name[0] = 'a';
 	name[1] = '/';
-	r_max = tftp_path_normalize(name, TFTP_PATH_MAX - 1, out, sizeof(out));
+	r_max = path_normalize(name, PATH_NAME_MAX - 1, out, sizeof(out));
 	/* "a/" + 1022 'b': 1024 characters, one too many */
-	r_over = tftp_path_normalize(name, TFTP_PATH_MAX, out, sizeof(out));
+	r_over = path_normalize(name, PATH_NAME_MAX, out, sizeof(out));
 	free(name);
 	assert_rc(r_max, 0);
 	assert_rc(r_over, -ENAMETOOLONG);
 
 	/* many short components adding up past the limit */
-	name = repeat('c', 2 * TFTP_PATH_MAX);
-	for (size_t i = 1; i < 2 * TFTP_PATH_MAX; i += 2)
+	name = repeat('c', 2 * PATH_NAME_MAX);
+	for (size_t i = 1; i < 2 * PATH_NAME_MAX; i += 2)
 		name[i] = '/';
-	assert_rc(tftp_path_normalize(name, 2 * TFTP_PATH_MAX, out, sizeof(out)), -ENAMETOOLONG);
-	assert_rc(tftp_path_normalize(name, TFTP_PATH_MAX - 1, out, sizeof(out)), 0);
-	assert_int_equal(strlen(out), TFTP_PATH_MAX - 1);
+	assert_rc(path_normalize(name, 2 * PATH_NAME_MAX, out, sizeof(out)), -ENAMETOOLONG);
+	assert_rc(path_normalize(name, PATH_NAME_MAX - 1, out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), PATH_NAME_MAX - 1);
 	free(name);
 }
 
@@ -169,23 +169,23 @@ static void test_out_buffer_small(void **state)
 	char out[16];
 
 	memset(out, 'Z', sizeof(out));
-	assert_rc(tftp_path_normalize("abc", 3, out, 0), -ENAMETOOLONG);
+	assert_rc(path_normalize("abc", 3, out, 0), -ENAMETOOLONG);
 	assert_int_equal(out[0], 'Z');
-	assert_rc(tftp_path_normalize("abc", 3, out, 3), -ENAMETOOLONG);
+	assert_rc(path_normalize("abc", 3, out, 3), -ENAMETOOLONG);
 	assert_int_equal(out[3], 'Z');
-	assert_rc(tftp_path_normalize("abc", 3, out, 4), 0);
+	assert_rc(path_normalize("abc", 3, out, 4), 0);
 	assert_string_equal(out, "abc");
 
 	memset(out, 'Z', sizeof(out));
-	assert_rc(tftp_path_normalize("/a/b", 4, out, 3), -ENAMETOOLONG);
+	assert_rc(path_normalize("/a/b", 4, out, 3), -ENAMETOOLONG);
 	assert_int_equal(out[3], 'Z');
-	assert_rc(tftp_path_normalize("/a/b", 4, out, 4), 0);
+	assert_rc(path_normalize("/a/b", 4, out, 4), 0);
 	assert_string_equal(out, "a/b");
-	assert_rc(tftp_path_normalize("x", 1, out, 1), -ENAMETOOLONG);
-	assert_rc(tftp_path_normalize("x", 1, out, 2), 0);
+	assert_rc(path_normalize("x", 1, out, 1), -ENAMETOOLONG);
+	assert_rc(path_normalize("x", 1, out, 2), 0);
 	assert_string_equal(out, "x");
 	/* the refusal order does not let ".." slip through a full buffer */
-	assert_rc(tftp_path_normalize("../a", 4, out, 1), -EACCES);
+	assert_rc(path_normalize("../a", 4, out, 1), -EACCES);
 }
 
 static void test_idempotent(void **state)
@@ -195,9 +195,9 @@ static void test_idempotent(void **state)
 
 		if (cases[i].rc != 0)
 			continue;
-		assert_rc(tftp_path_normalize(cases[i].in, strlen(cases[i].in), once,
+		assert_rc(path_normalize(cases[i].in, strlen(cases[i].in), once,
 					      sizeof(once)), 0);
-		assert_rc(tftp_path_normalize(once, strlen(once), twice, sizeof(twice)), 0);
+		assert_rc(path_normalize(once, strlen(once), twice, sizeof(twice)), 0);
 		assert_string_equal(once, twice);
 	}
 }
@@ -214,5 +214,5 @@ int main(void)
 		cmocka_unit_test(test_idempotent),
 	};
 
-	return cmocka_run_group_tests_name("tftp_path", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("path", tests, NULL, NULL);
 }
