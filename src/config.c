@@ -20,13 +20,14 @@ enum section_kind {
 	SEC_DAEMON,
 	SEC_TFTP,
 	SEC_DHCP,
+	SEC_HTTP,
 	SEC_BOOT,
 	SEC_SUBNET,  /* [subnet NAME] */
 	SEC_HOST,    /* [host NAME] */
 };
 
 static const char *const section_names[] = {
-	[SEC_DAEMON] = "daemon", [SEC_TFTP] = "tftp", [SEC_DHCP] = "dhcp",
+	[SEC_DAEMON] = "daemon", [SEC_TFTP] = "tftp", [SEC_DHCP] = "dhcp", [SEC_HTTP] = "http",
 	[SEC_BOOT] = "boot", [SEC_SUBNET] = "subnet", [SEC_HOST] = "host",
 };
 
@@ -183,6 +184,29 @@ static int set_tftp_max_windowsize(struct config *c, void *obj, const struct con
 				   const char *v, char *err, size_t n)
 {
 	return set_uint(&c->tftp.max_windowsize, v, 1, 1024, err, n);
+}
+
+/* --- [http] --- */
+
+static int set_http_listen(struct config *c, void *obj, const struct config_key *k,
+			   const char *v, char *err, size_t n)
+{
+	if (net_parse_endpoint(v, &c->http.listen) < 0)
+		return set_error(err, n, "\"%s\" is not ADDR:PORT (IPv4)", v);
+	c->http.enabled = true;
+	return 0;
+}
+
+static int set_http_root(struct config *c, void *obj, const struct config_key *k,
+			 const char *v, char *err, size_t n)
+{
+	return set_string(&c->http.root, v, 4096, err, n);
+}
+
+static int set_http_max_connections(struct config *c, void *obj, const struct config_key *k,
+				    const char *v, char *err, size_t n)
+{
+	return set_uint(&c->http.max_connections, v, 1, 100000, err, n);
 }
 
 /* --- [dhcp] and [subnet NAME] --- */
@@ -449,6 +473,13 @@ static const struct config_key config_keys[] = {
 	  "larger windowsize requests are clamped to this (1..1024, default 64)",
 	  set_tftp_max_windowsize, 0, false },
 
+	{ SEC_HTTP, "listen", "http-listen",
+	  "ADDR:PORT the HTTP server listens on (HTTP is off unless set)", set_http_listen, 0, false },
+	{ SEC_HTTP, "root", "http-root",
+	  "directory served over HTTP (default: the TFTP root)", set_http_root, 0, false },
+	{ SEC_HTTP, "max-connections", "http-max-connections",
+	  "concurrent HTTP connections (default 1000)", set_http_max_connections, 0, false },
+
 	{ SEC_DHCP, "interface", "dhcp-interface",
 	  "serve DHCP on this interface; repeatable or comma-separated (DHCP is off without one)",
 	  set_dhcp_interface, 0, true },
@@ -547,6 +578,7 @@ static void config_defaults(struct config *c)
 	c->dhcp.listen.sin_family = AF_INET;
 	c->dhcp.listen.sin_addr.s_addr = htonl(INADDR_ANY);
 	c->dhcp.listen.sin_port = htons(67);
+	c->http.max_connections = 1000;
 	c->dhcp.offer_hold_sec = 30;
 	c->dhcp.decline_hold_sec = 600;
 	c->dhcp.local.lease_time = 3600;
@@ -839,6 +871,7 @@ void config_free(struct config *c)
 	free(c->path);
 	free(c->user);
 	free(c->tftp.root);
+	free(c->http.root);
 	for (unsigned i = 0; i < c->dhcp.n_interfaces; i++)
 		free(c->dhcp.interfaces[i]);
 	free(c->dhcp.database);
@@ -920,6 +953,7 @@ int config_build(const char *path, const struct config_override *overrides,
 		}
 	}
 	if (set_default_string(&c->tftp.root, "./tftpboot") < 0 ||
+	    set_default_string(&c->http.root, c->tftp.root) < 0 ||
 	    set_default_string(&c->dhcp.database, "./kidou-leases.db") < 0 ||
 	    set_default_string(&c->boot.target[BOOT_TARGET_BIOS], "pxelinux/pxelinux.0") < 0 ||
 	    set_default_string(&c->dhcp.local.name, "") < 0) {

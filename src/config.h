@@ -31,6 +31,13 @@ struct tftp_config {
 	unsigned max_windowsize;   /* larger windowsize requests are clamped here */
 };
 
+struct http_config {
+	bool enabled;               /* true once listen is set: HTTP is off by default */
+	struct sockaddr_in listen;
+	char *root;                 /* default: the TFTP root */
+	unsigned max_connections;   /* default 1000 */
+};
+
 /* What a client boots, by the firmware it runs (DHCP option 93) or by
  * iPXE. NULL means "not configured". */
 enum boot_target {
@@ -94,6 +101,7 @@ struct config {
 	enum log_level log_level;
 	char *user;                /* drop privileges to this user; NULL: don't */
 	struct tftp_config tftp;
+	struct http_config http;
 	struct dhcp_config dhcp;
 	struct boot_targets boot;  /* [boot] */
 	struct host_config *hosts; /* [host NAME], in file order */

@@ -14,6 +14,8 @@
 #include "log.h"
 #include "loop.h"
 #include "dhcp/dhcp_io.h"
+#include "http/http_server.h"
+#include "metrics.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
 
@@ -30,6 +32,7 @@ struct daemon {
 	size_t n_overrides;
 	struct tftp_server *tftp;
 	struct dhcp_io *dhcp;        /* NULL when no DHCP interface is configured */
+	struct http_server *http;    /* NULL unless [http] listen is set */
 	bool stopping;
 	struct loop_timer grace;
 };
@@ -39,7 +42,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
 		"\n"
-		"kidou is a network boot server: DHCP (with PXE) and TFTP; HTTP to come.\n"
+		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
 		"  -c, --config FILE         read settings from an INI file (flags win)\n"
 		"  -h, --help                show this help\n"
@@ -143,6 +146,20 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
+/* Paths the HTTP server answers from memory rather than the file tree. */
+static int http_generate(void *data, const char *path, const struct http_query *q,
+			 char **body, size_t *len, const char **content_type)
+{
+	struct daemon *d = data;
+
+	if (strcmp(path, "metrics") == 0) {
+		struct metrics_sources m = { .tftp = d->tftp, .dhcp = d->dhcp, .http = d->http };
+		*content_type = "text/plain; version=0.0.4; charset=utf-8";
+		return metrics_render(&m, body, len);
+	}
+	return -ENOENT;
+}
+
 static void on_idle(void *data)
 {
 	struct daemon *d = data;
@@ -180,6 +197,8 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 	 * stop answering now; TFTP transfers get their grace period. */
 	dhcp_io_free(d->dhcp);
 	d->dhcp = NULL;
+	http_server_free(d->http);
+	d->http = NULL;
 	tftp_server_drain(d->tftp, on_idle, d);
 }
 
@@ -199,10 +218,12 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		return;
 	}
 	log_set_level(c->log_level);
-	if (c->dhcp.enabled != (d->dhcp != NULL)) {
-		log_error("main", "reload", "error=\"turning DHCP on or off needs a restart\" action=keep-old");
+	if (c->dhcp.enabled != (d->dhcp != NULL) || c->http.enabled != (d->http != NULL)) {
+		log_error("main", "reload", "error=\"turning DHCP or HTTP on or off needs a restart\" action=keep-old");
 		goto keep_old;
 	}
+	if (d->http && http_server_reconfigure(d->http, c) < 0)
+		goto keep_old;
 	if (tftp_server_reconfigure(d->tftp, &c->tftp) < 0)
 		goto keep_old;
 	if (d->dhcp && dhcp_io_reconfigure(d->dhcp, c) < 0) {
@@ -257,6 +278,13 @@ int main(int argc, char **argv)
 		r = EXIT_FAILURE;
 		goto out;
 	}
+	if (d.config->http.enabled) {
+		struct http_dynamic dyn = { .generate = http_generate, .data = &d };
+		if (http_server_new(d.loop, d.config, &dyn, &d.http) < 0) {
+			r = EXIT_FAILURE;
+			goto out;
+		}
+	}
 	if (drop_privileges(d.config->user) < 0) {
 		r = EXIT_FAILURE;
 		goto out;
@@ -265,6 +293,7 @@ int main(int argc, char **argv)
 		 d.config_path ? d.config_path : "");
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
+	http_server_free(d.http);
 	dhcp_io_free(d.dhcp);
 	tftp_server_free(d.tftp);
 	loop_free(d.loop);

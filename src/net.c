@@ -66,3 +66,20 @@ fail:
 		return r;
 	}
 }
+
+int net_tcp_listen(const struct sockaddr_in *addr, int backlog)
+{
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ||
+	    listen(fd, backlog) < 0) {
+		int r = -errno;
+		safe_close(fd);
+		return r;
+	}
+	return fd;
+}

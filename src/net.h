@@ -23,6 +23,10 @@ char *net_format_endpoint(const struct sockaddr_in *sa, char *buf);
  * leave from the address the client talked to. Returns fd or -errno. */
 int net_udp_bind(const struct sockaddr_in *addr, bool want_pktinfo);
 
+/* A listening TCP socket bound to addr (SO_REUSEADDR, so a restart does
+ * not wait for TIME_WAIT). Returns fd or -errno. */
+int net_tcp_listen(const struct sockaddr_in *addr, int backlog);
+
 /* Largest UDP datagram we will ever receive or send. */
 #define NET_MAX_DATAGRAM 65535
 

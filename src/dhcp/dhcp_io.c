@@ -425,6 +425,13 @@ const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d)
 	return &d->stats;
 }
 
+void dhcp_io_pool_usage(const struct dhcp_io *d,
+			void (*cb)(void *ctx, const char *subnet, uint32_t size, uint32_t in_use),
+			void *ctx)
+{
+	dhcp_server_pool_usage(d->server, wall_now(), cb, ctx);
+}
+
 void dhcp_io_free(struct dhcp_io *d)
 {
 	if (!d)

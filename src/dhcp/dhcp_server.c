@@ -115,6 +115,17 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r)
 	return 0;
 }
 
+void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
+			    void (*cb)(void *ctx, const char *subnet, uint32_t size,
+				       uint32_t in_use),
+			    void *ctx)
+{
+	for (size_t i = 0; i < s->n_subnets; i++)
+		if (s->subnets[i].pool)
+			cb(ctx, s->subnets[i].cfg->name, dhcp_pool_size(s->subnets[i].pool),
+			   dhcp_pool_in_use(s->subnets[i].pool, now));
+}
+
 uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now)
 {
 	uint32_t n = 0;

@@ -81,6 +81,12 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);
 int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out);
 
+/* Each pool: its subnet name ("" for [dhcp]), size and leases in use. */
+void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
+			    void (*cb)(void *ctx, const char *subnet, uint32_t size,
+				       uint32_t in_use),
+			    void *ctx);
+
 /* Addresses in use over all pools (for metrics and logs). */
 uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now);
 

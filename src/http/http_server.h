@@ -1,0 +1,50 @@
+/* http_server.h - kidou's HTTP/1.1 server, for iPXE and UEFI HTTP boot.
+ *
+ * Built on libmicrohttpd, driven by the daemon's own event loop (MHD's
+ * epoll descriptor is one more handle in the loop; no threads). GET and
+ * HEAD only; one byte range per request; files are sent with sendfile()
+ * from a descriptor opened beneath the root exactly as TFTP opens them.
+ * A dynamic hook answers generated paths (metrics, boot scripts) before
+ * the file tree is consulted. Every request ends in one access-log line. */
+#ifndef KIDOU_HTTP_SERVER_H
+#define KIDOU_HTTP_SERVER_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+
+struct http_server;
+struct http_query;
+
+/* A query-string argument of the request (decoded), or NULL. */
+const char *http_query_arg(const struct http_query *q, const char *name);
+const struct sockaddr_in *http_query_peer(const struct http_query *q);
+
+struct http_dynamic {
+	/* Answer path (decoded, normalised, without the leading '/'), or
+	 * return -ENOENT to let the file tree answer. On 0, *body is malloc'd
+	 * and taken over. Other -errno: -EINVAL gives 400, -EACCES 403. */
+	int (*generate)(void *data, const char *path, const struct http_query *q,
+			char **body, size_t *len, const char **content_type);
+	void *data;
+};
+
+struct http_stats {
+	uint64_t requests;
+	uint64_t bytes;          /* body bytes queued (range length for 206) */
+	uint64_t status[6];      /* by class: [2] 2xx ... [5] 5xx */
+};
+
+int http_server_new(struct loop *loop, const struct config *cfg,
+		    const struct http_dynamic *dynamic, struct http_server **ret);
+/* New root (SIGHUP); the listen address needs a restart. */
+int http_server_reconfigure(struct http_server *s, const struct config *cfg);
+const struct http_stats *http_server_stats(const struct http_server *s);
+int http_server_local_port(const struct http_server *s);
+/* NULL is a no-op. Closes every connection. */
+void http_server_free(struct http_server *s);
+
+#endif

@@ -1,0 +1,93 @@
+/* metrics.c - see metrics.h. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "dhcp/dhcp_io.h"
+#include "dhcp/dhcp_wire.h"
+#include "http/http_server.h"
+#include "tftp/tftp_server.h"
+
+static void counter(FILE *f, const char *name, const char *help, unsigned long long v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
+}
+
+static void pool_line(void *ctx, const char *subnet, uint32_t size, uint32_t in_use)
+{
+	FILE *f = ctx;
+
+	/* Subnet names are validated config words: no quoting needed. */
+	fprintf(f, "kidou_dhcp_pool_size{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", size);
+	fprintf(f, "kidou_dhcp_leases_in_use{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", in_use);
+}
+
+static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
+{
+	const struct dhcp_stats *st = dhcp_io_stats(d);
+
+	fprintf(f, "# HELP kidou_dhcp_received_total DHCP messages received, by type\n"
+		   "# TYPE kidou_dhcp_received_total counter\n");
+	for (unsigned t = 0; t < 9; t++)
+		fprintf(f, "kidou_dhcp_received_total{type=\"%s\"} %llu\n",
+			t ? dhcp_message_type_name((uint8_t)t) : "malformed",
+			(unsigned long long)st->received[t]);
+	fprintf(f, "# HELP kidou_dhcp_sent_total DHCP replies sent, by type\n"
+		   "# TYPE kidou_dhcp_sent_total counter\n");
+	for (unsigned t = 1; t < 9; t++)
+		fprintf(f, "kidou_dhcp_sent_total{type=\"%s\"} %llu\n",
+			dhcp_message_type_name((uint8_t)t), (unsigned long long)st->sent[t]);
+	fprintf(f, "# HELP kidou_dhcp_errors_total DHCP errors, by kind\n"
+		   "# TYPE kidou_dhcp_errors_total counter\n"
+		   "kidou_dhcp_errors_total{kind=\"dropped\"} %llu\n"
+		   "kidou_dhcp_errors_total{kind=\"store\"} %llu\n",
+		(unsigned long long)st->dropped, (unsigned long long)st->store_errors);
+	fprintf(f, "# HELP kidou_dhcp_pool_size Addresses in each pool\n"
+		   "# TYPE kidou_dhcp_pool_size gauge\n"
+		   "# HELP kidou_dhcp_leases_in_use Leases bound or offered, per pool\n"
+		   "# TYPE kidou_dhcp_leases_in_use gauge\n");
+	dhcp_io_pool_usage(d, pool_line, f);
+}
+
+int metrics_render(const struct metrics_sources *m, char **out, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return -ENOMEM;
+	if (m->tftp) {
+		const struct tftp_stats *t = tftp_server_stats(m->tftp);
+		counter(f, "kidou_tftp_requests_total", "TFTP read requests", t->requests);
+		counter(f, "kidou_tftp_transfers_completed_total", "TFTP transfers completed", t->completed);
+		counter(f, "kidou_tftp_transfers_failed_total", "TFTP transfers that failed", t->failed);
+		counter(f, "kidou_tftp_requests_rejected_total", "TFTP requests answered with an error", t->rejected);
+		counter(f, "kidou_tftp_bytes_sent_total", "TFTP payload bytes sent, retransmissions included", t->bytes_sent);
+		counter(f, "kidou_tftp_dropped_total", "malformed or unexpected TFTP datagrams", t->dropped);
+		fprintf(f, "# HELP kidou_tftp_transfers_active TFTP transfers in flight\n"
+			   "# TYPE kidou_tftp_transfers_active gauge\nkidou_tftp_transfers_active %u\n",
+			tftp_server_active(m->tftp));
+	}
+	if (m->http) {
+		const struct http_stats *h = http_server_stats(m->http);
+		counter(f, "kidou_http_requests_total", "HTTP requests", h->requests);
+		counter(f, "kidou_http_bytes_total", "HTTP body bytes sent", h->bytes);
+		fprintf(f, "# HELP kidou_http_responses_total HTTP responses, by status class\n"
+			   "# TYPE kidou_http_responses_total counter\n");
+		for (unsigned c = 2; c <= 5; c++)
+			fprintf(f, "kidou_http_responses_total{class=\"%uxx\"} %llu\n", c,
+				(unsigned long long)h->status[c]);
+	}
+	if (m->dhcp)
+		dhcp_metrics(f, m->dhcp);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	*len = size;
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* metrics.h - the daemon's counters in Prometheus text format (version
+ * 0.0.4), served at GET /metrics. Reads the modules' own statistics; keeps
+ * no state of its own. */
+#ifndef KIDOU_METRICS_H
+#define KIDOU_METRICS_H
+
+#include <stddef.h>
+
+struct tftp_server;
+struct dhcp_io;
+struct http_server;
+
+struct metrics_sources {
+	const struct tftp_server *tftp;
+	const struct dhcp_io *dhcp;    /* NULL when DHCP is off */
+	const struct http_server *http;
+};
+
+/* A malloc'd text body in *out. Returns 0 or -ENOMEM. */
+int metrics_render(const struct metrics_sources *m, char **out, size_t *len);
+
+#endif
