@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "boot/render.h"
 #include "net.h"
 #include "util.h"
 
@@ -24,11 +25,13 @@ enum section_kind {
 	SEC_BOOT,
 	SEC_SUBNET,  /* [subnet NAME] */
 	SEC_HOST,    /* [host NAME] */
+	SEC_PROFILE, /* [profile NAME] */
 };
 
 static const char *const section_names[] = {
 	[SEC_DAEMON] = "daemon", [SEC_TFTP] = "tftp", [SEC_DHCP] = "dhcp", [SEC_HTTP] = "http",
 	[SEC_BOOT] = "boot", [SEC_SUBNET] = "subnet", [SEC_HOST] = "host",
+	[SEC_PROFILE] = "profile",
 };
 
 struct config_key;
@@ -388,30 +391,135 @@ static int hex_digit(char ch)
 	return -1;
 }
 
+int config_parse_mac(const char *s, uint8_t mac[6])
+{
+	size_t len = strlen(s);
+	bool separated = len == 17;
+	size_t step = separated ? 3 : 2;
+
+	/* aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff, any case */
+	if (!separated && len != 12)
+		return -EINVAL;
+	if (separated && s[2] != ':' && s[2] != '-')
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(s[i * step]), lo = hex_digit(s[i * step + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		if (separated && i < 5 && s[i * 3 + 2] != s[2])
+			return -EINVAL;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 static int set_host_mac(struct config *c, void *obj, const struct config_key *k,
 			const char *v, char *err, size_t n)
 {
 	struct host_config *h = obj;
-	uint8_t mac[6];
 
-	/* aa:bb:cc:dd:ee:ff or aa-bb-cc-dd-ee-ff, any case. */
-	if (strlen(v) != 17)
-		goto bad;
-	for (int i = 0; i < 6; i++) {
-		int hi = hex_digit(v[i * 3]), lo = hex_digit(v[i * 3 + 1]);
-		if (hi < 0 || lo < 0)
-			goto bad;
-		if (i < 5 && v[i * 3 + 2] != v[2])
-			goto bad;
-		mac[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (v[2] != ':' && v[2] != '-')
-		goto bad;
-	memcpy(h->mac, mac, 6);
+	if (config_parse_mac(v, h->mac) < 0)
+		return set_error(err, n, "\"%s\" is not a MAC address like 52:54:00:12:34:56", v);
 	h->has_mac = true;
 	return 0;
-bad:
-	return set_error(err, n, "\"%s\" is not a MAC address like 52:54:00:12:34:56", v);
+}
+
+static int set_host_uuid(struct config *c, void *obj, const struct config_key *k,
+			 const char *v, char *err, size_t n)
+{
+	struct host_config *h = obj;
+	size_t o = 0;
+
+	/* 8-4-4-4-12 hex digits, dashes optional, any case */
+	for (const char *p = v; *p; p++) {
+		int hi, lo;
+		if (*p == '-')
+			continue;
+		if (o == 16 || !p[1] || (hi = hex_digit(p[0])) < 0 || (lo = hex_digit(p[1])) < 0)
+			return set_error(err, n, "\"%s\" is not a UUID", v);
+		h->uuid[o++] = (uint8_t)(hi << 4 | lo);
+		p++;
+	}
+	if (o != 16)
+		return set_error(err, n, "\"%s\" is not a UUID", v);
+	h->has_uuid = true;
+	return 0;
+}
+
+static int set_host_profile(struct config *c, void *obj, const struct config_key *k,
+			    const char *v, char *err, size_t n)
+{
+	return set_string(&((struct host_config *)obj)->profile_name, v, 63, err, n);
+}
+
+static int set_boot_profile(struct config *c, void *obj, const struct config_key *k,
+			    const char *v, char *err, size_t n)
+{
+	return set_string(&c->default_profile_name, v, 63, err, n);
+}
+
+/* --- [profile NAME] --- */
+
+static bool is_url(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+static int check_boot_path(const char *v, char *err, size_t n)
+{
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"')
+			return set_error(err, n, "must not contain spaces, quotes or control characters");
+	if (!is_url(v) && (strstr(v, "..") || *v == '/'))
+		return set_error(err, n, "\"%s\": paths are relative to the root, without \"..\"", v);
+	return 0;
+}
+
+static int set_profile_kernel(struct config *c, void *obj, const struct config_key *k,
+			      const char *v, char *err, size_t n)
+{
+	int r = check_boot_path(v, err, n);
+
+	return r < 0 ? r : set_string(&((struct profile_config *)obj)->kernel, v, 255, err, n);
+}
+
+static int set_profile_initrd(struct config *c, void *obj, const struct config_key *k,
+			      const char *v, char *err, size_t n)
+{
+	struct profile_config *p = obj;
+	char buf[1024], *items[PROFILE_MAX_INITRDS + 1];
+	size_t count;
+	int r;
+
+	if (strlen(v) >= sizeof(buf))
+		return set_error(err, n, "too long");
+	strcpy(buf, v);
+	count = split_list(buf, items, PROFILE_MAX_INITRDS);
+	if (count == 0 || p->n_initrd + count > PROFILE_MAX_INITRDS)
+		return set_error(err, n, "between 1 and %d initrds", PROFILE_MAX_INITRDS);
+	for (size_t i = 0; i < count; i++) {
+		r = check_boot_path(items[i], err, n);
+		if (r < 0)
+			return r;
+		r = set_string(&p->initrd[p->n_initrd], items[i], 255, err, n);
+		if (r < 0)
+			return r;
+		p->n_initrd++;
+	}
+	return 0;
+}
+
+static int set_profile_cmdline(struct config *c, void *obj, const struct config_key *k,
+			       const char *v, char *err, size_t n)
+{
+	char bad[32];
+
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return set_error(err, n, "must not contain control characters");
+	if (render_check_template(v, bad, sizeof(bad)) < 0)
+		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http)", bad);
+	return set_string(&((struct profile_config *)obj)->cmdline, v, 1024, err, n);
 }
 
 static int set_host_ip(struct config *c, void *obj, const struct config_key *k,
@@ -513,10 +621,21 @@ static const struct config_key config_keys[] = {
 	{ SEC_SUBNET, "lease-time", NULL, "seconds", set_subnet_lease_time, 0, false },
 
 	BOOT_KEYS(SEC_BOOT, true),
+	{ SEC_BOOT, "profile", "boot-profile",
+	  "the [profile] for machines without one of their own (default: none, they get no rendered config)",
+	  set_boot_profile, 0, false },
 
 	{ SEC_HOST, "mac", NULL, "the machine's MAC address (required)", set_host_mac, 0, false },
 	{ SEC_HOST, "ip", NULL, "fixed address", set_host_ip, 0, false },
 	{ SEC_HOST, "hostname", NULL, "host name sent in option 12", set_host_hostname, 0, false },
+	{ SEC_HOST, "uuid", NULL, "SMBIOS UUID (option 97), matched when the MAC is not", set_host_uuid, 0, false },
+	{ SEC_HOST, "profile", NULL, "the [profile] this machine boots", set_host_profile, 0, false },
+	{ SEC_PROFILE, "kernel", NULL, "kernel: a path under the root or an http(s) URL (required)",
+	  set_profile_kernel, 0, false },
+	{ SEC_PROFILE, "initrd", NULL, "initrd(s): paths or URLs, repeatable or comma-separated",
+	  set_profile_initrd, 0, true },
+	{ SEC_PROFILE, "cmdline", NULL, "kernel command line; ${mac} ${ip} ${hostname} ${server} ${http}",
+	  set_profile_cmdline, 0, false },
 	BOOT_KEYS(SEC_HOST, false),
 };
 
@@ -646,6 +765,22 @@ static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
 {
 	struct config *c = st->config;
 
+	if (kind == SEC_PROFILE) {
+		struct profile_config **tail = &c->profiles;
+		for (struct profile_config *p = c->profiles; p; p = p->next) {
+			if (strcmp(p->name, name) == 0)
+				return p;
+			tail = &p->next;
+		}
+		struct profile_config *p = calloc(1, sizeof(*p));
+		if (!p || !(p->name = strdup(name))) {
+			free(p);
+			return NULL;
+		}
+		p->line = st->line;
+		*tail = p;
+		return p;
+	}
 	if (kind == SEC_HOST) {
 		struct host_config **tail = &c->hosts;
 		for (struct host_config *h = c->hosts; h; h = h->next) {
@@ -684,7 +819,7 @@ static int parse_section(const char *section, enum section_kind *kind, const cha
 {
 	for (size_t i = 0; i < ARRAY_SIZE(section_names); i++) {
 		size_t n = strlen(section_names[i]);
-		bool named = i == SEC_HOST || i == SEC_SUBNET;
+		bool named = i == SEC_HOST || i == SEC_SUBNET || i == SEC_PROFILE;
 
 		if (strncmp(section, section_names[i], n) != 0)
 			continue;
@@ -812,6 +947,31 @@ static bool in_subnet(uint32_t ip, uint32_t network, uint32_t mask)
 	return (ip & mask) == network;
 }
 
+static const struct profile_config *config_profile_by_name(const struct config *c,
+							  const char *name)
+{
+	for (const struct profile_config *p = c->profiles; p; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6])
+{
+	for (const struct host_config *h = c->hosts; h; h = h->next)
+		if (h->has_mac && memcmp(h->mac, mac, 6) == 0)
+			return h;
+	return NULL;
+}
+
+const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16])
+{
+	for (const struct host_config *h = c->hosts; h; h = h->next)
+		if (h->has_uuid && memcmp(h->uuid, uuid, 16) == 0)
+			return h;
+	return NULL;
+}
+
 static int config_validate(struct config *c, char *err, size_t errsize)
 {
 	const char *file = c->path ? c->path : "(flags)";
@@ -836,14 +996,37 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 			return -EINVAL;
 		}
 	}
-	for (struct host_config *h = c->hosts; h; h = h->next) {
-		if (!h->has_mac) {
-			snprintf(err, errsize, "%s:%u: [host %s]: mac is required", file, h->line,
-				 h->name);
+	for (struct profile_config *p = c->profiles; p; p = p->next) {
+		if (!p->kernel) {
+			snprintf(err, errsize, "%s:%u: [profile %s]: kernel is required", file,
+				 p->line, p->name);
 			return -EINVAL;
 		}
+	}
+	if (c->default_profile_name) {
+		c->default_profile = config_profile_by_name(c, c->default_profile_name);
+		if (!c->default_profile) {
+			snprintf(err, errsize, "%s: [boot] profile: no [profile %s]", file,
+				 c->default_profile_name);
+			return -EINVAL;
+		}
+	}
+	for (struct host_config *h = c->hosts; h; h = h->next) {
+		if (!h->has_mac && !h->has_uuid) {
+			snprintf(err, errsize, "%s:%u: [host %s]: mac (or uuid) is required", file,
+				 h->line, h->name);
+			return -EINVAL;
+		}
+		if (h->profile_name) {
+			h->profile = config_profile_by_name(c, h->profile_name);
+			if (!h->profile) {
+				snprintf(err, errsize, "%s:%u: [host %s] profile: no [profile %s]",
+					 file, h->line, h->name, h->profile_name);
+				return -EINVAL;
+			}
+		}
 		for (struct host_config *o = c->hosts; o != h; o = o->next) {
-			if (memcmp(o->mac, h->mac, 6) == 0) {
+			if (h->has_mac && o->has_mac && memcmp(o->mac, h->mac, 6) == 0) {
 				snprintf(err, errsize, "%s:%u: [host %s]: same mac as [host %s]",
 					 file, h->line, h->name, o->name);
 				return -EINVAL;
@@ -882,11 +1065,23 @@ void config_free(struct config *c)
 		free_subnet_fields(s);
 		free(s);
 	}
+	while (c->profiles) {
+		struct profile_config *p = c->profiles;
+		c->profiles = p->next;
+		free(p->name);
+		free(p->kernel);
+		for (unsigned i = 0; i < p->n_initrd; i++)
+			free(p->initrd[i]);
+		free(p->cmdline);
+		free(p);
+	}
+	free(c->default_profile_name);
 	while (c->hosts) {
 		struct host_config *h = c->hosts;
 		c->hosts = h->next;
 		free(h->name);
 		free(h->hostname);
+		free(h->profile_name);
 		free_boot_targets(&h->boot);
 		free(h);
 	}

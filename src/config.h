@@ -72,13 +72,33 @@ struct dhcp_subnet_config {
 	struct dhcp_subnet_config *next;
 };
 
+#define PROFILE_MAX_INITRDS 8
+
+/* What a machine boots into: rendered on the fly as the PXELINUX, GRUB or
+ * iPXE config its bootloader asks for. Paths are relative to the served
+ * root, or full http(s) URLs. cmdline may use ${mac}, ${ip}, ${hostname},
+ * ${server} and ${http} (see boot/render.h). */
+struct profile_config {
+	char *name;
+	unsigned line;
+	char *kernel;
+	char *initrd[PROFILE_MAX_INITRDS];
+	unsigned n_initrd;
+	char *cmdline;             /* "" when unset */
+	struct profile_config *next;
+};
+
 struct host_config {
 	char *name;
 	unsigned line;
 	uint8_t mac[6];
 	bool has_mac;
+	uint8_t uuid[16];          /* SMBIOS UUID (DHCP option 97) */
+	bool has_uuid;
 	uint32_t ip;               /* fixed address, 0: from the pool */
 	char *hostname;
+	char *profile_name;
+	const struct profile_config *profile;  /* resolved from profile_name */
 	struct boot_targets boot;  /* overrides of [boot] for this machine */
 	struct host_config *next;
 };
@@ -104,8 +124,19 @@ struct config {
 	struct http_config http;
 	struct dhcp_config dhcp;
 	struct boot_targets boot;  /* [boot] */
+	char *default_profile_name;               /* [boot] profile */
+	const struct profile_config *default_profile; /* for machines without their own */
+	struct profile_config *profiles;          /* [profile NAME], in file order */
 	struct host_config *hosts; /* [host NAME], in file order */
 };
+
+/* The [host] whose MAC is mac, or NULL. */
+const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6]);
+/* The [host] whose SMBIOS UUID is uuid, or NULL. */
+const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16]);
+/* Parse "52:54:00:12:34:56", "52-54-00-12-34-56" or "525400123456" (any
+ * case). Returns 0 or -EINVAL. */
+int config_parse_mac(const char *s, uint8_t mac[6]);
 
 /* One command-line setting, kept so that a reload can apply it again. */
 struct config_override {

@@ -1,6 +1,7 @@
 /* main.c - command line and wiring: build the configuration, open every
  * socket and root, drop privileges, then run the event loop. The one
  * daemon object lives on main()'s stack. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -16,6 +17,7 @@
 #include "dhcp/dhcp_io.h"
 #include "http/http_server.h"
 #include "metrics.h"
+#include "boot/boot_files.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
 
@@ -33,6 +35,8 @@ struct daemon {
 	struct tftp_server *tftp;
 	struct dhcp_io *dhcp;        /* NULL when no DHCP interface is configured */
 	struct http_server *http;    /* NULL unless [http] listen is set */
+	int http_port;               /* its bound port, for rendered URLs */
+	struct boot_lookup boot_lookup;
 	bool stopping;
 	struct loop_timer grace;
 };
@@ -160,6 +164,39 @@ static int http_generate(void *data, const char *path, const struct http_query *
 	return -ENOENT;
 }
 
+/* Generated files a file on disk may replace: iPXE boot scripts. */
+static int http_fallback(void *data, const char *path, const struct http_query *q,
+			 char **body, size_t *len, const char **content_type)
+{
+	struct daemon *d = data;
+
+	*content_type = "text/plain; charset=utf-8";
+	return boot_files_ipxe(d->config, &d->boot_lookup, path, http_query_arg(q, "mac"),
+			       ntohl(http_query_peer(q)->sin_addr.s_addr),
+			       ntohl(http_query_local(q)->sin_addr.s_addr), body, len);
+}
+
+static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
+{
+	struct daemon *d = data;
+
+	return d->dhcp ? dhcp_io_mac_for_ip(d->dhcp, ip, mac) : -ENOENT;
+}
+
+/* Reconfigure TFTP with the profiles of c rendered behind its root. */
+static int tftp_apply(struct daemon *d, const struct config *c, bool create)
+{
+	struct file_source *gen;
+	int r = boot_files_source_new(c, &d->boot_lookup, &gen);
+
+	if (r < 0)
+		return r;
+	r = create ? tftp_server_new(d->loop, &c->tftp, gen, &d->tftp)
+		   : tftp_server_reconfigure(d->tftp, &c->tftp, gen);
+	file_source_unref(gen);
+	return r;
+}
+
 static void on_idle(void *data)
 {
 	struct daemon *d = data;
@@ -224,12 +261,12 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	}
 	if (d->http && http_server_reconfigure(d->http, c) < 0)
 		goto keep_old;
-	if (tftp_server_reconfigure(d->tftp, &c->tftp) < 0)
+	if (tftp_apply(d, c, false) < 0)
 		goto keep_old;
 	if (d->dhcp && dhcp_io_reconfigure(d->dhcp, c) < 0) {
 		/* TFTP already runs on the new settings, which stay valid
 		 * only as long as c does: keep c, restore DHCP's view. */
-		tftp_server_reconfigure(d->tftp, &d->config->tftp);
+		tftp_apply(d, d->config, false);
 		goto keep_old;
 	}
 	config_free(d->config);
@@ -270,7 +307,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kidou: cannot set up signals\n");
 		return EXIT_FAILURE;
 	}
-	if (tftp_server_new(d.loop, &d.config->tftp, &d.tftp) < 0) {
+	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
+					      .http_port = &d.http_port };
+	if (tftp_apply(&d, d.config, true) < 0) {
 		r = EXIT_FAILURE;
 		goto out;
 	}
@@ -279,11 +318,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (d.config->http.enabled) {
-		struct http_dynamic dyn = { .generate = http_generate, .data = &d };
+		struct http_dynamic dyn = { .generate = http_generate,
+					    .fallback = http_fallback, .data = &d };
 		if (http_server_new(d.loop, d.config, &dyn, &d.http) < 0) {
 			r = EXIT_FAILURE;
 			goto out;
 		}
+		d.http_port = http_server_local_port(d.http);
 	}
 	if (drop_privileges(d.config->user) < 0) {
 		r = EXIT_FAILURE;

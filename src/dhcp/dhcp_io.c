@@ -432,6 +432,11 @@ void dhcp_io_pool_usage(const struct dhcp_io *d,
 	dhcp_server_pool_usage(d->server, wall_now(), cb, ctx);
 }
 
+int dhcp_io_mac_for_ip(const struct dhcp_io *d, uint32_t ip, uint8_t mac[6])
+{
+	return dhcp_server_mac_for_ip(d->server, ip, wall_now(), mac);
+}
+
 void dhcp_io_free(struct dhcp_io *d)
 {
 	if (!d)

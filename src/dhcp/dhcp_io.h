@@ -37,6 +37,9 @@ void dhcp_io_pool_usage(const struct dhcp_io *d,
 			void (*cb)(void *ctx, const char *subnet, uint32_t size, uint32_t in_use),
 			void *ctx);
 
+/* See dhcp_server_mac_for_ip(); ip in host order. */
+int dhcp_io_mac_for_ip(const struct dhcp_io *d, uint32_t ip, uint8_t mac[6]);
+
 /* NULL is a no-op. */
 void dhcp_io_free(struct dhcp_io *d);
 

@@ -263,6 +263,20 @@ int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 	return 0;
 }
 
+int dhcp_pool_owner(const struct dhcp_pool *p, uint32_t ip, int64_t now,
+		    struct dhcp_client_id *id)
+{
+	const struct dhcp_slot *s;
+
+	if (!dhcp_pool_contains(p, ip))
+		return -ENOENT;
+	s = &p->slots[ip - p->first];
+	if (!active(effective(s, now)) || !s->owner.len)
+		return -ENOENT;
+	*id = s->owner;
+	return 0;
+}
+
 void dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
 		     int64_t until)
 {

@@ -67,6 +67,11 @@ bool dhcp_pool_available(const struct dhcp_pool *p, uint32_t ip,
 uint32_t dhcp_pool_lookup(const struct dhcp_pool *p, const struct dhcp_client_id *id,
 			  int64_t now);
 
+/* The identity holding ip (OFFERED or BOUND, unexpired): 0 and *id, or
+ * -ENOENT. */
+int dhcp_pool_owner(const struct dhcp_pool *p, uint32_t ip, int64_t now,
+		    struct dhcp_client_id *id);
+
 /* State changes; ip must be in the pool. */
 void dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
 		     int64_t until);

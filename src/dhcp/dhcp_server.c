@@ -126,6 +126,18 @@ void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
 			   dhcp_pool_in_use(s->subnets[i].pool, now));
 }
 
+int dhcp_server_mac_for_ip(const struct dhcp_server *s, uint32_t ip, int64_t now,
+			   uint8_t mac[6])
+{
+	struct dhcp_pool *pool = pool_for((struct dhcp_server *)s, ip);
+	struct dhcp_client_id id;
+
+	if (!pool || dhcp_pool_owner(pool, ip, now, &id) < 0 || id.len != 7 || id.bytes[0] != 1)
+		return -ENOENT;
+	memcpy(mac, id.bytes + 1, 6);
+	return 0;
+}
+
 uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now)
 {
 	uint32_t n = 0;
@@ -215,15 +227,44 @@ static int client_identity(const struct dhcp_message *m, struct dhcp_client_id *
 	return 0;
 }
 
+/* Option 97 is a type byte (0) and the 16-byte SMBIOS UUID. Firmwares
+ * disagree on the byte order of its first three fields (SMBIOS stores them
+ * little-endian, dmidecode prints them big-endian), so both are tried. */
+static const struct host_config *find_host_by_uuid(const struct config *cfg,
+						   const struct dhcp_message *m)
+{
+	size_t len;
+	const uint8_t *p = dhcp_option(m, DHCP_OPT_CLIENT_UUID, 17, &len);
+	const struct host_config *h;
+	uint8_t swapped[16];
+
+	if (!p || len != 17 || p[0] != 0)
+		return NULL;
+	h = config_host_by_uuid(cfg, p + 1);
+	if (h)
+		return h;
+	memcpy(swapped, p + 1, 16);
+	for (int i = 0; i < 2; i++) {
+		uint8_t t = swapped[i];
+		swapped[i] = swapped[3 - i];
+		swapped[3 - i] = t;
+	}
+	for (int i = 4; i < 8; i += 2) {
+		uint8_t t = swapped[i];
+		swapped[i] = swapped[i + 1];
+		swapped[i + 1] = t;
+	}
+	return config_host_by_uuid(cfg, swapped);
+}
+
 static const struct host_config *find_host(const struct config *cfg,
 					   const struct dhcp_message *m)
 {
-	if (m->htype != 1 || m->hlen != 6)
-		return NULL;
-	for (const struct host_config *h = cfg->hosts; h; h = h->next)
-		if (memcmp(h->mac, m->chaddr, 6) == 0)
-			return h;
-	return NULL;
+	const struct host_config *h = NULL;
+
+	if (m->htype == 1 && m->hlen == 6)
+		h = config_host_by_mac(cfg, m->chaddr);
+	return h ? h : find_host_by_uuid(cfg, m);
 }
 
 static bool in_network(const struct request *rq, uint32_t ip)

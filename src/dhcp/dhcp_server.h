@@ -87,6 +87,13 @@ void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
 				       uint32_t in_use),
 			    void *ctx);
 
+/* The MAC of the machine leased ip (host order), when its identity is an
+ * Ethernet address (htype 1 + MAC, as chaddr or as option 61): 0 or
+ * -ENOENT. Lets TFTP and HTTP requests, which carry only an address, be
+ * matched to a [host]. */
+int dhcp_server_mac_for_ip(const struct dhcp_server *s, uint32_t ip, int64_t now,
+			   uint8_t mac[6]);
+
 /* Addresses in use over all pools (for metrics and logs). */
 uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now);
 

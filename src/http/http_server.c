@@ -52,6 +52,7 @@ struct http_request {
 struct http_query {
 	struct MHD_Connection *conn;
 	struct sockaddr_in peer;
+	struct sockaddr_in local;
 };
 
 const char *http_query_arg(const struct http_query *q, const char *name)
@@ -63,6 +64,32 @@ const struct sockaddr_in *http_query_peer(const struct http_query *q)
 {
 	return &q->peer;
 }
+
+const struct sockaddr_in *http_query_local(const struct http_query *q)
+{
+	return &q->local;
+}
+
+static void query_init(struct http_query *q, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	socklen_t len = sizeof(q->local);
+
+	*q = (struct http_query){ .conn = conn };
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		memcpy(&q->peer, ci->client_addr, sizeof(q->peer));
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci && getsockname(ci->connect_fd, (struct sockaddr *)&q->local, &len) < 0)
+		memset(&q->local, 0, sizeof(q->local));
+}
+
+/* Run a generator hook and turn its result into a response; -ENOENT
+ * (nothing queued) when the hook has nothing for this path. */
+static int http_try_generated(struct http_request *rq, struct MHD_Connection *conn,
+			      int (*hook)(void *, const char *, const struct http_query *,
+					  char **, size_t *, const char **),
+			      void *data, const char *path, enum MHD_Result *result);
 
 /* --- driving MHD from our loop --- */
 
@@ -196,11 +223,10 @@ static enum MHD_Result http_serve_generated(struct http_request *rq,
 	return http_queue(rq, conn, MHD_HTTP_OK, resp, len);
 }
 
+/* Serve what fs_open_beneath() gave for path: a descriptor or -errno. */
 static enum MHD_Result http_serve_file(struct http_request *rq, struct MHD_Connection *conn,
-				       const char *path)
+				       const char *path, int fd)
 {
-	struct http_server *s = rq->server;
-	int fd = fs_open_beneath(s->rootfd, path);
 	const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							MHD_HTTP_HEADER_RANGE);
 	struct MHD_Response *resp;
@@ -258,6 +284,32 @@ static enum MHD_Result http_serve_file(struct http_request *rq, struct MHD_Conne
 	return http_queue(rq, conn, status, resp, len);
 }
 
+static int http_try_generated(struct http_request *rq, struct MHD_Connection *conn,
+			      int (*hook)(void *, const char *, const struct http_query *,
+					  char **, size_t *, const char **),
+			      void *data, const char *path, enum MHD_Result *result)
+{
+	struct http_query q;
+	char *body = NULL;
+	size_t len = 0;
+	const char *type = "text/plain; charset=utf-8";
+	int r;
+
+	query_init(&q, conn);
+	r = hook(data, path, &q, &body, &len, &type);
+	if (r == -ENOENT)
+		return r;
+	if (r == 0)
+		*result = http_serve_generated(rq, conn, body, len, type);
+	else if (r == -EINVAL)
+		*result = http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad request");
+	else if (r == -EACCES)
+		*result = http_error(rq, conn, MHD_HTTP_FORBIDDEN, "forbidden");
+	else
+		*result = http_error(rq, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+	return 0;
+}
+
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 				       const char *url, const char *method,
 				       const char *version, const char *upload_data,
@@ -266,7 +318,8 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 	struct http_server *s = cls;
 	struct http_request *rq = *con_cls;
 	char path[PATH_NAME_MAX];
-	int r;
+	enum MHD_Result res;
+	int r, fd;
 
 	if (!rq)
 		return MHD_NO;  /* out of memory in http_on_uri */
@@ -312,29 +365,15 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 		return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad path");
 	if (r < 0)
 		snprintf(path, sizeof(path), "%s", "");
-	if (s->dynamic.generate) {
-		struct http_query q = { .conn = conn };
-		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		char *body = NULL;
-		size_t len = 0;
-		const char *type = "text/plain; charset=utf-8";
-
-		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-			memcpy(&q.peer, ci->client_addr, sizeof(q.peer));
-		r = s->dynamic.generate(s->dynamic.data, path, &q, &body, &len, &type);
-		if (r == 0)
-			return http_serve_generated(rq, conn, body, len, type);
-		if (r == -EINVAL)
-			return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad request");
-		if (r == -EACCES)
-			return http_error(rq, conn, MHD_HTTP_FORBIDDEN, "forbidden");
-		if (r != -ENOENT)
-			return http_error(rq, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
-	}
-	if (!path[0])
-		return http_error(rq, conn, MHD_HTTP_NOT_FOUND, "not found");
-	return http_serve_file(rq, conn, path);
+	if (s->dynamic.generate &&
+	    http_try_generated(rq, conn, s->dynamic.generate, s->dynamic.data, path, &res) == 0)
+		return res;
+	/* A file on disk wins over generated content of the same name. */
+	fd = path[0] ? fs_open_beneath(s->rootfd, path) : -ENOENT;
+	if (fd == -ENOENT && s->dynamic.fallback &&
+	    http_try_generated(rq, conn, s->dynamic.fallback, s->dynamic.data, path, &res) == 0)
+		return res;
+	return http_serve_file(rq, conn, path, fd);
 }
 
 /* --- lifecycle --- */

@@ -22,12 +22,18 @@ struct http_query;
 /* A query-string argument of the request (decoded), or NULL. */
 const char *http_query_arg(const struct http_query *q, const char *name);
 const struct sockaddr_in *http_query_peer(const struct http_query *q);
+/* Our address on the connection (what the client connected to). */
+const struct sockaddr_in *http_query_local(const struct http_query *q);
 
 struct http_dynamic {
 	/* Answer path (decoded, normalised, without the leading '/'), or
 	 * return -ENOENT to let the file tree answer. On 0, *body is malloc'd
 	 * and taken over. Other -errno: -EINVAL gives 400, -EACCES 403. */
 	int (*generate)(void *data, const char *path, const struct http_query *q,
+			char **body, size_t *len, const char **content_type);
+	/* The same, asked only when no file of that name exists: generated
+	 * content that a file on disk may replace. May be NULL. */
+	int (*fallback)(void *data, const char *path, const struct http_query *q,
 			char **body, size_t *len, const char **content_type);
 	void *data;
 };

@@ -249,3 +249,50 @@ int file_source_disk_new(const char *root, struct file_source **ret)
 	*ret = &s->base;
 	return 0;
 }
+
+/* --- layering: disk first, then generated --- */
+
+struct layered_source {
+	struct file_source base;
+	struct file_source *first, *second;
+};
+
+static int layered_open(struct file_source *base, const char *path,
+			const struct file_request *req, struct boot_file **ret)
+{
+	struct layered_source *l = (struct layered_source *)base;
+	int r = file_source_open(l->first, path, req, ret);
+
+	return r == -ENOENT ? file_source_open(l->second, path, req, ret) : r;
+}
+
+static void layered_destroy(struct file_source *base)
+{
+	struct layered_source *l = (struct layered_source *)base;
+
+	file_source_unref(l->first);
+	file_source_unref(l->second);
+	free(l);
+}
+
+static const struct file_source_ops layered_ops = {
+	.open = layered_open,
+	.destroy = layered_destroy,
+};
+
+int file_source_layered_new(struct file_source *first, struct file_source *second,
+			    struct file_source **ret)
+{
+	struct layered_source *l = calloc(1, sizeof(*l));
+
+	if (!l) {
+		file_source_unref(first);
+		file_source_unref(second);
+		return -ENOMEM;
+	}
+	l->base = (struct file_source){ .ops = &layered_ops, .refs = 1 };
+	l->first = first;
+	l->second = second;
+	*ret = &l->base;
+	return 0;
+}

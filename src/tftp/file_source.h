@@ -44,6 +44,7 @@ int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret);
 /* Who is asking, so that generated sources can answer per machine. */
 struct file_request {
 	const struct sockaddr_in *client;
+	struct in_addr local;      /* our address as the client sees it */
 };
 
 struct file_source;
@@ -73,5 +74,10 @@ void file_source_unref(struct file_source *s);
 /* Files beneath the directory root, opened with fs_open_beneath(). Fails
  * with -errno if root cannot be opened as a directory. */
 int file_source_disk_new(const char *root, struct file_source **ret);
+
+/* first, and where it has no such file (-ENOENT), second: a file on disk
+ * wins over a generated one. Takes over both references. */
+int file_source_layered_new(struct file_source *first, struct file_source *second,
+			    struct file_source **ret);
 
 #endif

@@ -574,7 +574,7 @@ static void server_on_request(struct tftp_server *s, const struct request_ctx *r
 {
 	char path[PATH_NAME_MAX];
 	char name[LOG_NAME_MAX];
-	struct file_request freq = { .client = &rq->peer };
+	struct file_request freq = { .client = &rq->peer, .local = rq->local };
 	struct tftp_negotiated neg;
 	struct boot_file *file = NULL;
 	uint16_t code;
@@ -733,8 +733,23 @@ static int server_listen(struct tftp_server *s, const struct sockaddr_in *addr)
 	return loop_io_add(s->loop, &s->io);
 }
 
+/* The root on disk, with generated files behind it. */
+static int open_source(const char *root, struct file_source *generated,
+		       struct file_source **ret)
+{
+	struct file_source *disk;
+	int r = file_source_disk_new(root, &disk);
+
+	if (r < 0 || !generated) {
+		if (r == 0)
+			*ret = disk;
+		return r;
+	}
+	return file_source_layered_new(disk, file_source_ref(generated), ret);
+}
+
 int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
-		    struct tftp_server **ret)
+		    struct file_source *generated, struct tftp_server **ret)
 {
 	struct tftp_server *s = calloc(1, sizeof(*s));
 	char ep[NET_ENDPOINT_STRLEN];
@@ -745,7 +760,7 @@ int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
 	s->loop = loop;
 	s->fd = -1;
 	settings_from_config(&s->settings, cfg);
-	r = file_source_disk_new(cfg->root, &s->source);
+	r = open_source(cfg->root, generated, &s->source);
 	if (r < 0) {
 		log_error(MOD, "root", "root=\"%s\" error=\"%s\"", cfg->root, strerror(-r));
 		free(s);
@@ -764,11 +779,12 @@ int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
 	return 0;
 }
 
-int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg)
+int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg,
+			    struct file_source *generated)
 {
 	struct file_source *src;
 	char ep[NET_ENDPOINT_STRLEN];
-	int r = file_source_disk_new(cfg->root, &src);
+	int r = open_source(cfg->root, generated, &src);
 
 	if (r < 0) {
 		log_error(MOD, "reload", "root=\"%s\" error=\"%s\" action=keep-old",

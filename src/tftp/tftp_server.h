@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "loop.h"
+#include "tftp/file_source.h"
 
 struct tftp_server;
 
@@ -25,14 +26,17 @@ struct tftp_stats {
 	uint64_t dropped;       /* malformed or unexpected datagrams */
 };
 
-/* Open the root and bind the listening socket described by cfg. */
+/* Open the root and bind the listening socket described by cfg. Files
+ * come from the root, then (for names not on disk) from generated, which
+ * may be NULL; the server takes its own reference. */
 int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
-		    struct tftp_server **ret);
+		    struct file_source *generated, struct tftp_server **ret);
 
 /* Apply a new configuration (SIGHUP): root, limits and listen address.
  * In-flight transfers keep the files and settings they started with. On
  * failure the server keeps running on its old settings. */
-int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg);
+int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg,
+			    struct file_source *generated);
 
 /* Stop accepting requests: close the listening socket. In-flight transfers
  * carry on; on_idle(data) runs once none are left. */

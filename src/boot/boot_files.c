@@ -1,0 +1,212 @@
+/* boot_files.c - see boot_files.h. */
+#include "boot/boot_files.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot/render.h"
+#include "util.h"
+
+#define RENDER_MAX 8192
+
+enum boot_format {
+	FORMAT_PXELINUX,
+	FORMAT_GRUB,
+	FORMAT_IPXE,
+};
+
+/* Who is asking, and what to render for them. */
+struct machine {
+	bool has_mac;
+	uint8_t mac[6];
+	const struct host_config *host;
+	const struct profile_config *profile;
+	char mac_str[18];
+	char ip_str[INET_ADDRSTRLEN];
+	char server_str[INET_ADDRSTRLEN];
+	char http[48];
+};
+
+static void format_addr(uint32_t host_order, char *out, size_t size)
+{
+	struct in_addr a = { htonl(host_order) };
+
+	inet_ntop(AF_INET, &a, out, (socklen_t)size);
+}
+
+/* Fill in the machine from what the request said: named is true when the
+ * request itself names the MAC (01-<mac>), in which case only that
+ * machine's own profile answers. */
+static void machine_resolve(const struct config *cfg, const struct boot_lookup *lk,
+			    struct machine *m, bool named, uint32_t peer, uint32_t server)
+{
+	if (!m->has_mac && lk->mac_for_ip && peer &&
+	    lk->mac_for_ip(lk->data, peer, m->mac) == 0)
+		m->has_mac = true;
+	if (m->has_mac) {
+		m->host = config_host_by_mac(cfg, m->mac);
+		snprintf(m->mac_str, sizeof(m->mac_str), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 m->mac[0], m->mac[1], m->mac[2], m->mac[3], m->mac[4], m->mac[5]);
+	}
+	m->profile = m->host && m->host->profile ? m->host->profile : NULL;
+	if (!m->profile && !named)
+		m->profile = cfg->default_profile;
+	format_addr(peer, m->ip_str, sizeof(m->ip_str));
+	format_addr(server, m->server_str, sizeof(m->server_str));
+	if (lk->http_port && *lk->http_port)
+		snprintf(m->http, sizeof(m->http), "http://%s:%d", m->server_str, *lk->http_port);
+}
+
+static int render(const struct machine *m, enum boot_format f, char **body, size_t *len)
+{
+	struct render_vars v = {
+		.mac = m->has_mac ? m->mac_str : NULL,
+		.ip = m->ip_str,
+		.hostname = m->host ? (m->host->hostname ? m->host->hostname : m->host->name) : NULL,
+		.server = m->server_str,
+		.http = m->http,
+	};
+	char *buf = malloc(RENDER_MAX);
+	int n;
+
+	if (!buf)
+		return -ENOMEM;
+	switch (f) {
+	case FORMAT_PXELINUX: n = render_pxelinux(m->profile, &v, buf, RENDER_MAX); break;
+	case FORMAT_GRUB: n = render_grub(m->profile, &v, buf, RENDER_MAX); break;
+	default: n = render_ipxe(m->profile, &v, buf, RENDER_MAX); break;
+	}
+	if (n < 0) {
+		free(buf);
+		return n;
+	}
+	*body = buf;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* PXELINUX names a machine "01-aa-bb-cc-dd-ee-ff" (ARP type 1, then the
+ * MAC with dashes, lower case). */
+static bool parse_pxelinux_mac(const char *name, uint8_t mac[6])
+{
+	return strncmp(name, "01-", 3) == 0 && strlen(name + 3) == 17 &&
+	       config_parse_mac(name + 3, mac) == 0;
+}
+
+/* --- TFTP --- */
+
+struct boot_source {
+	struct file_source base;
+	const struct config *cfg;
+	const struct boot_lookup *lookup;
+};
+
+static int boot_source_open(struct file_source *base, const char *path,
+			    const struct file_request *req, struct boot_file **ret)
+{
+	struct boot_source *s = (struct boot_source *)base;
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	size_t dirlen = slash ? (size_t)(slash - path) : 0;
+	struct machine m = { 0 };
+	enum boot_format f;
+	bool named;
+	char *body;
+	size_t len;
+	int r;
+
+	if (dirlen >= 12 && memcmp(path + dirlen - 12, "pxelinux.cfg", 12) == 0 &&
+	    (dirlen == 12 || path[dirlen - 13] == '/')) {
+		f = FORMAT_PXELINUX;
+		named = parse_pxelinux_mac(name, m.mac);
+		if (!named && strcmp(name, "default") != 0)
+			return -ENOENT;  /* hex-IP probes and the like */
+	} else if (strncmp(name, "grub.cfg-", 9) == 0) {
+		f = FORMAT_GRUB;
+		named = parse_pxelinux_mac(name + 9, m.mac);
+		if (!named)
+			return -ENOENT;
+	} else if (strcmp(name, "grub.cfg") == 0) {
+		f = FORMAT_GRUB;
+		named = false;
+	} else {
+		return -ENOENT;
+	}
+	m.has_mac = named;
+	machine_resolve(s->cfg, s->lookup, &m, named,
+			req && req->client ? ntohl(req->client->sin_addr.s_addr) : 0,
+			req ? ntohl(req->local.s_addr) : 0);
+	if (!m.profile)
+		return -ENOENT;
+	r = render(&m, f, &body, &len);
+	if (r < 0)
+		return r == -ENOMEM ? r : -EIO;
+	return boot_file_new_owned(body, len, ret);
+}
+
+static void boot_source_destroy(struct file_source *base)
+{
+	free(base);
+}
+
+static const struct file_source_ops boot_source_ops = {
+	.open = boot_source_open,
+	.destroy = boot_source_destroy,
+};
+
+int boot_files_source_new(const struct config *cfg, const struct boot_lookup *lk,
+			  struct file_source **ret)
+{
+	struct boot_source *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->base = (struct file_source){ .ops = &boot_source_ops, .refs = 1 };
+	s->cfg = cfg;
+	s->lookup = lk;
+	*ret = &s->base;
+	return 0;
+}
+
+/* --- HTTP --- */
+
+int boot_files_ipxe(const struct config *cfg, const struct boot_lookup *lk,
+		    const char *path, const char *mac_arg, uint32_t peer, uint32_t server,
+		    char **body, size_t *len)
+{
+	struct machine m = { 0 };
+	bool named = false;
+	size_t plen = strlen(path);
+
+	if (strcmp(path, "boot.ipxe") == 0) {
+		if (mac_arg) {
+			if (config_parse_mac(mac_arg, m.mac) < 0)
+				return -EINVAL;
+			named = true;
+		}
+	} else if (strncmp(path, "boot/", 5) == 0 && plen > 10 &&
+		   strcmp(path + plen - 5, ".ipxe") == 0) {
+		char mac[32];
+		size_t mlen = plen - 10;
+
+		if (mlen >= sizeof(mac))
+			return -EINVAL;
+		memcpy(mac, path + 5, mlen);
+		mac[mlen] = '\0';
+		if (config_parse_mac(mac, m.mac) < 0)
+			return -EINVAL;
+		named = true;
+	} else {
+		return -ENOENT;
+	}
+	m.has_mac = named;
+	/* A named but unknown machine still gets the default profile: iPXE
+	 * asks with its MAC every time, and that is the only way it asks. */
+	machine_resolve(cfg, lk, &m, false, peer, server);
+	if (!m.profile)
+		return -ENOENT;
+	return render(&m, FORMAT_IPXE, body, len);
+}
