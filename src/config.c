@@ -374,9 +374,13 @@ static int set_boot_target(struct config *c, void *obj, const struct config_key 
 {
 	struct boot_targets *b = obj ? &((struct host_config *)obj)->boot : &c->boot;
 
+	char bad[32];
+
 	for (const char *p = v; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return set_error(err, n, "must not contain spaces or control characters");
+	if (render_check_template(v, bad, sizeof(bad)) < 0)
+		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http)", bad);
 	return set_string(&b->target[k->arg], v, CONFIG_BOOT_TARGET_MAX, err, n);
 }
 

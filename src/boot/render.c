@@ -52,6 +52,14 @@ static int expand(const char *tmpl, const struct render_vars *v, char *out, size
 				return -EINVAL;
 			}
 			piece = var_value(v, p + 2, (size_t)(end - p - 2), &known);
+			if (!known && memchr(p + 2, '/', (size_t)(end - p - 2))) {
+				/* An iPXE setting such as ${net0/mac}: iPXE
+				 * expands it itself, so it passes through. */
+				piece = p;
+				plen = (size_t)(end - p + 1);
+				p = end + 1;
+				goto copy;
+			}
 			if (!known) {
 				if (bad)
 					snprintf(bad, badsize, "%.*s", (int)(end - p - 2), p + 2);
@@ -62,6 +70,7 @@ static int expand(const char *tmpl, const struct render_vars *v, char *out, size
 		} else {
 			p++;
 		}
+copy:
 		if (out) {
 			if (o + plen >= size)
 				return -ENOBUFS;

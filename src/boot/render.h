@@ -7,7 +7,9 @@
  *   ${hostname}  its [host] hostname (or the [host] name), else empty
  *   ${server}    kidou's address as the machine sees it
  *   ${http}      kidou's HTTP base URL, http://SERVER:PORT (empty without HTTP)
- * An unknown variable is an error, found when the config is loaded.
+ * An unknown variable is an error, found when the config is loaded; one
+ * with a '/' in its name, such as ${net0/mac}, is an iPXE setting and is
+ * left for iPXE to expand.
  *
  * Kernel and initrd paths in a profile are relative to the served root
  * (or full URLs): PXELINUX and GRUB get them as absolute TFTP paths

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "boot/render.h"
 #include "dhcp/dhcp_pool.h"
 #include "util.h"
 
@@ -525,6 +526,34 @@ static void record_lease(const struct request *rq, uint32_t ip, uint8_t state,
 	l->state = state;
 }
 
+/* Boot targets may say ${server} or ${http} (an iPXE script URL on
+ * kidou's own HTTP server): fill them in for the interface the request
+ * came in on. Unknown variables were refused when the config was read. */
+static void expand_boot_target(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
+			       const struct dhcp_message *m, struct dhcp_outcome *out)
+{
+	char server[INET_ADDRSTRLEN], http[48], mac[18] = "";
+	struct in_addr a = { htonl(next_server(s, ctx)) };
+	struct render_vars v = { .server = server, .http = http, .mac = mac };
+
+	if (!out->boot.target || !strstr(out->boot.target, "${"))
+		return;
+	inet_ntop(AF_INET, &a, server, sizeof(server));
+	http[0] = '\0';
+	if (s->cfg->http.enabled)
+		snprintf(http, sizeof(http), "http://%s:%u", server,
+			 ntohs(s->cfg->http.listen.sin_port));
+	if (m->htype == 1 && m->hlen == 6)
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m->chaddr[0],
+			 m->chaddr[1], m->chaddr[2], m->chaddr[3], m->chaddr[4], m->chaddr[5]);
+	if (render_expand(out->boot.target, &v, out->boot_target, sizeof(out->boot_target)) < 0) {
+		out->boot.target = NULL;
+		out->boot.reason = "boot-target-does-not-expand";
+		return;
+	}
+	out->boot.target = out->boot_target;
+}
+
 /* --- message handlers --- */
 
 static bool fixed_address(const struct request *rq, uint32_t *ip)
@@ -727,6 +756,7 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 	out->host = rq.host ? rq.host->name : NULL;
 	boot_select(&out->boot_client, rq.host ? &rq.host->boot : NULL, &s->cfg->boot,
 		    &out->boot);
+	expand_boot_target(s, ctx, m, out);
 
 	switch (type) {
 	case DHCP_DISCOVER:

@@ -55,6 +55,7 @@ struct dhcp_outcome {
 	const char *host;         /* matching [host NAME], or NULL */
 	struct boot_client boot_client;
 	struct boot_choice boot;
+	char boot_target[CONFIG_BOOT_TARGET_MAX + 1]; /* boot.target with ${...} expanded */
 
 	enum dhcp_store_op store;
 	struct lease_record lease;
