@@ -17,6 +17,7 @@
 #include "dhcp/dhcp_io.h"
 #include "http/http_server.h"
 #include "metrics.h"
+#include "quick.h"
 #include "boot/boot_files.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
@@ -45,12 +46,19 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
+		"       kidou boot --kernel FILE [--initrd FILE ...] [--cmdline TEXT]\n"
+		"                  --interface IFACE --dhcp-range \"FIRST LAST\" [--SETTING VALUE ...]\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
 		"  -c, --config FILE         read settings from an INI file (flags win)\n"
 		"  -h, --help                show this help\n"
 		"  -V, --version             show the version\n"
+		"\n"
+		"kidou boot boots every PXE machine on the interface into one kernel with\n"
+		"no config file: BIOS and UEFI firmware chainload iPXE (Debian's ipxe\n"
+		"package), which fetches the kernel and initrds over HTTP (port 8080 unless\n"
+		"--http-listen is given).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -281,15 +289,34 @@ keep_old:
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
+	struct quick quick = { 0 };
 	char err[512];
 	int r;
 
+	if (argc > 1 && strcmp(argv[1], "boot") == 0) {
+		int qargc = argc - 1;
+		if (quick_prepare(&qargc, argv + 1, &quick, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kidou boot: %s\n", err);
+			quick_cleanup(&quick);
+			return 2;
+		}
+		/* The rest are ordinary flags, read after the generated file. */
+		argv[1] = argv[0];
+		argv++;
+		argc = qargc;
+		d.config_path = quick.config;
+	}
 	r = parse_args(&d, argc, argv);
-	if (r != 0)
+	if (r != 0 || (quick.dir[0] && d.config_path != quick.config)) {
+		if (r == 0)
+			fprintf(stderr, "kidou boot: --config cannot be combined with boot\n");
+		quick_cleanup(&quick);
 		return r > 0 ? EXIT_SUCCESS : 2;
+	}
 	if (config_build(d.config_path, d.overrides, d.n_overrides, &d.config, err,
 			 sizeof(err)) < 0) {
 		fprintf(stderr, "kidou: %s\n", err);
+		quick_cleanup(&quick);
 		return EXIT_FAILURE;
 	}
 	log_set_level(d.config->log_level);
@@ -298,14 +325,16 @@ int main(int argc, char **argv)
 
 	if (loop_new(&d.loop) < 0) {
 		fprintf(stderr, "kidou: cannot create event loop\n");
-		return EXIT_FAILURE;
+		r = EXIT_FAILURE;
+		goto out;
 	}
 	loop_timer_init(&d.grace, on_grace_expired, &d);
 	if (loop_signal_add(d.loop, SIGINT, on_stop_signal, &d) < 0 ||
 	    loop_signal_add(d.loop, SIGTERM, on_stop_signal, &d) < 0 ||
 	    loop_signal_add(d.loop, SIGHUP, on_reload_signal, &d) < 0) {
 		fprintf(stderr, "kidou: cannot set up signals\n");
-		return EXIT_FAILURE;
+		r = EXIT_FAILURE;
+		goto out;
 	}
 	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
 					      .http_port = &d.http_port };
@@ -339,5 +368,6 @@ out:
 	tftp_server_free(d.tftp);
 	loop_free(d.loop);
 	config_free(d.config);
+	quick_cleanup(&quick);
 	return r;
 }
