@@ -6,7 +6,7 @@ what=${1:-test}
 
 build_pkgs="gcc meson ninja-build pkg-config libinih-dev libsqlite3-dev libmicrohttpd-dev libcmocka-dev"
 test_pkgs="clang libclang-rt-14-dev python3 python3-pytest python3-scapy curl tftp-hpa atftp iproute2 nftables procps sqlite3 busybox isc-dhcp-client dhcpcd-base"
-bench_pkgs="tftpd-hpa dnsmasq-base atftpd"
+bench_pkgs="tftpd-hpa dnsmasq-base"
 
 case "$what" in
 build) pkgs="$build_pkgs" ;;

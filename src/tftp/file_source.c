@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -45,28 +46,86 @@ int boot_file_new_owned(void *buf, uint64_t size, struct boot_file **ret)
 		return -ENOMEM;
 	}
 	o->buf = buf;
-	o->base = (struct boot_file){ .refs = 1, .data = size ? buf : NULL,
+	o->base = (struct boot_file){ .refs = 1, .data = size ? buf : NULL, .fd = -1,
 				      .size = size, .release = owned_file_release };
 	*ret = &o->base;
 	return 0;
 }
 
+int boot_file_read(const struct boot_file *f, uint64_t off, const struct iovec *iov,
+		   int iovcnt)
+{
+	struct iovec local[64];
+	size_t want = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		want += iov[i].iov_len;
+	if (off > f->size || want > f->size - off)
+		return -EIO;
+	if (f->fd < 0) {
+		for (int i = 0; i < iovcnt; i++) {
+			if (iov[i].iov_len)
+				memcpy(iov[i].iov_base, f->data + off, iov[i].iov_len);
+			off += iov[i].iov_len;
+		}
+		return 0;
+	}
+	/* One preadv() per call; loop only on short reads (signals, huge
+	 * windows), never past what was asked for. */
+	if (iovcnt > (int)ARRAY_SIZE(local))
+		return -EINVAL;
+	memcpy(local, iov, (size_t)iovcnt * sizeof(*iov));
+	for (int first = 0; want > 0;) {
+		ssize_t n = preadv(f->fd, local + first, iovcnt - first, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;  /* the file shrank under us */
+		want -= (size_t)n;
+		off += (uint64_t)n;
+		while (n > 0 && first < iovcnt) {
+			size_t take = MIN((size_t)n, local[first].iov_len);
+			local[first].iov_base = (uint8_t *)local[first].iov_base + take;
+			local[first].iov_len -= take;
+			n -= (ssize_t)take;
+			if (local[first].iov_len == 0)
+				first++;
+		}
+	}
+	return 0;
+}
+
 int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret)
 {
-	uint64_t extra = 0, out_size, o = 0;
-	uint8_t *buf;
+	uint64_t extra = 0, o = 0;
+	uint8_t *text, *buf;
+	struct iovec iov;
+	int r;
 
-	for (uint64_t i = 0; i < src->size; i++)
-		if (src->data[i] == '\n' || src->data[i] == '\r')
-			extra++;
-	out_size = src->size + extra;
-	if (out_size > BOOT_FILE_MAX_SIZE)
+	if (src->size > BOOT_FILE_NETASCII_MAX)
 		return -EFBIG;
-	buf = malloc(out_size ? out_size : 1);
-	if (!buf)
+	text = malloc(src->size ? src->size : 1);
+	if (!text)
 		return -ENOMEM;
+	iov = (struct iovec){ text, (size_t)src->size };
+	r = boot_file_read(src, 0, &iov, 1);
+	if (r < 0) {
+		free(text);
+		return r;
+	}
+	for (uint64_t i = 0; i < src->size; i++)
+		if (text[i] == '\n' || text[i] == '\r')
+			extra++;
+	buf = malloc(src->size + extra ? src->size + extra : 1);
+	if (!buf) {
+		free(text);
+		return -ENOMEM;
+	}
 	for (uint64_t i = 0; i < src->size; i++) {
-		uint8_t c = src->data[i];
+		uint8_t c = text[i];
 		if (c == '\n') {
 			buf[o++] = '\r';
 			buf[o++] = '\n';
@@ -77,7 +136,8 @@ int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret)
 			buf[o++] = c;
 		}
 	}
-	return boot_file_new_owned(buf, out_size, ret);
+	free(text);
+	return boot_file_new_owned(buf, o, ret);
 }
 
 struct file_source *file_source_ref(struct file_source *s)
@@ -96,7 +156,7 @@ void file_source_unref(struct file_source *s)
 
 struct disk_source;
 
-/* A file as read from disk, identified by the version it was read at. */
+/* An open file, identified by the version it was opened at. */
 struct disk_file {
 	struct boot_file base;
 	struct disk_source *owner;      /* holds a reference on the source */
@@ -105,7 +165,6 @@ struct disk_file {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
-	uint8_t *buf;
 };
 
 struct disk_source {
@@ -125,7 +184,7 @@ static void disk_file_release(struct boot_file *f)
 		s->live = d->next;
 	if (d->next)
 		d->next->prev = d->prev;
-	free(d->buf);
+	safe_close(d->base.fd);
 	free(d);
 	file_source_unref(&s->base);
 }
@@ -142,26 +201,6 @@ static struct disk_file *disk_source_find(struct disk_source *s,
 	return NULL;
 }
 
-static int read_all(int fd, uint8_t *buf, uint64_t size, uint64_t *got)
-{
-	uint64_t off = 0;
-
-	while (off < size) {
-		ssize_t n = pread(fd, buf + off, MIN(size - off, (uint64_t)(1 << 30)),
-				  (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;  /* truncated since fstat: serve what is there */
-		off += (uint64_t)n;
-	}
-	*got = off;
-	return 0;
-}
-
 static int disk_source_open(struct file_source *base, const char *path,
 			    const struct file_request *req, struct boot_file **ret)
 {
@@ -169,8 +208,6 @@ static int disk_source_open(struct file_source *base, const char *path,
 	_cleanup_close_ int fd = -1;
 	struct disk_file *d;
 	struct stat st;
-	uint64_t got = 0;
-	int r;
 
 	fd = fs_open_beneath(s->rootfd, path);
 	if (fd < 0)
@@ -191,24 +228,13 @@ static int disk_source_open(struct file_source *base, const char *path,
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
-	d->buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!d->buf) {
-		free(d);
-		return -ENOMEM;
-	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	r = read_all(fd, d->buf, (uint64_t)st.st_size, &got);
-	if (r < 0) {
-		free(d->buf);
-		free(d);
-		return r;
-	}
 	d->dev = st.st_dev;
 	d->ino = st.st_ino;
 	d->size = st.st_size;
 	d->mtime = st.st_mtim;
-	d->base = (struct boot_file){ .refs = 1, .data = got ? d->buf : NULL,
-				      .size = got, .release = disk_file_release };
+	d->base = (struct boot_file){ .refs = 1, .fd = TAKE_FD(fd), .size = (uint64_t)st.st_size,
+				      .release = disk_file_release };
 	d->owner = (struct disk_source *)file_source_ref(&s->base);
 	d->next = s->live;
 	if (s->live)

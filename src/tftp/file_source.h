@@ -1,15 +1,17 @@
 /* file_source.h - where served files come from.
  *
- * The TFTP layer (and later HTTP) asks a file_source for a path and gets a
- * boot_file: an immutable, reference-counted byte buffer. The disk source
- * reads a file once into memory and shares it between every transfer of
- * that same file version (200 machines booting the same kernel read it
- * once); other sources (generated per-machine PXELINUX configs, a later
- * issue) implement the same two operations.
+ * The TFTP layer asks a file_source for a path and gets a boot_file: an
+ * immutable, reference-counted view of some bytes, either in memory
+ * (rendered configs, netascii conversions) or an open file read with
+ * pread() as blocks are sent. The disk source shares one descriptor
+ * between every transfer of the same file version, so 200 machines
+ * booting the same kernel share it and the page cache; nothing is read
+ * before the first block is due, and the event loop never waits for a
+ * whole file.
  *
- * Why memory rather than mmap: a mapped file that is truncated under a
- * transfer kills the process with SIGBUS, and the server must never crash
- * because an operator replaced a kernel mid-boot. */
+ * Why not mmap: a mapped file truncated under a transfer kills the process
+ * with SIGBUS, and the server must never crash because an operator
+ * replaced a kernel mid-boot. A short read ends just that transfer. */
 #ifndef KIDOU_FILE_SOURCE_H
 #define KIDOU_FILE_SOURCE_H
 
@@ -17,18 +19,26 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
-/* Largest file served (TFTP with block rollover can move it; memory is the
- * limit). */
+/* Largest file served over TFTP. Block numbers roll over, so size is no
+ * protocol limit; this bounds a transfer at blksize 512 to ~8.4M blocks. */
 #define BOOT_FILE_MAX_SIZE (UINT64_C(4) << 30)
 
 struct boot_file {
 	unsigned refs;
-	const uint8_t *data;      /* size bytes; NULL when size == 0 */
-	uint64_t size;
+	uint64_t size;            /* as opened; the bytes served */
+	const uint8_t *data;      /* in memory: size bytes (NULL when size == 0 or fd-backed) */
+	int fd;                   /* fd-backed: read with pread(); -1 for memory */
 	/* Called when refs drops to 0; frees the object. */
 	void (*release)(struct boot_file *f);
 };
+
+/* Fill iov (iovcnt entries, their lengths summing to what is wanted) with
+ * the bytes from off on. Returns 0, or -EIO when the file no longer has
+ * them (it shrank since it was opened), or -errno. */
+int boot_file_read(const struct boot_file *f, uint64_t off, const struct iovec *iov,
+		   int iovcnt);
 
 struct boot_file *boot_file_ref(struct boot_file *f);
 /* NULL is a no-op. */
@@ -37,8 +47,10 @@ void boot_file_unref(struct boot_file *f);
 /* A boot_file owning buf (malloc'd, size bytes; taken over even on error). */
 int boot_file_new_owned(void *buf, uint64_t size, struct boot_file **ret);
 
-/* A new boot_file holding src converted to netascii (RFC 764): LF becomes
- * CR LF, a bare CR becomes CR NUL. */
+/* A new in-memory boot_file holding src converted to netascii (RFC 764):
+ * LF becomes CR LF, a bare CR becomes CR NUL. Text only: sources larger
+ * than BOOT_FILE_NETASCII_MAX are refused with -EFBIG. */
+#define BOOT_FILE_NETASCII_MAX (UINT64_C(64) << 20)
 int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret);
 
 /* Who is asking, so that generated sources can answer per machine. */

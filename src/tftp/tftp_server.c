@@ -26,6 +26,8 @@
 #ifndef SEND_BATCH
 #define SEND_BATCH 64
 #endif
+/* Block data buffered per sendmmsg() batch when reading from disk. */
+#define BATCH_BUF_BYTES (256 * 1024)
 /* UDP GSO: at most this many segments, and this many bytes, per send. */
 #define GSO_MAX_SEGMENTS 64
 #define GSO_MAX_BYTES 65000
@@ -65,6 +67,8 @@ struct tftp_transfer {
 	size_t oack_len;
 
 	bool no_gso;  /* the route's MTU is below a GSO segment: batch instead */
+	uint8_t *batch_buf;  /* block data for sendmmsg() from a file on disk */
+	bool read_failed;    /* the file shrank under us: end the transfer */
 
 	uint64_t started_usec;
 	uint64_t bytes_sent;
@@ -109,6 +113,7 @@ static void transfer_free_deferred(void *data)
 	struct tftp_transfer *t = data;
 
 	boot_file_unref(t->file);
+	free(t->batch_buf);
 	free(t);
 }
 
@@ -199,6 +204,8 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 
 	if (s->gso_broken || t->no_gso || n < 2)
 		return 0;
+	struct iovec data[GSO_MAX_SEGMENTS];
+
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t b = t->send_next + i;
 		size_t len = tftp_session_block_len(&t->session, b);
@@ -207,13 +214,16 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 		if (len < t->session.blksize && i + 1 < n)
 			n = i + 1;
 		tftp_encode_data_header(s->gso_buf + off, (uint16_t)b);
-		if (len)
-			memcpy(s->gso_buf + off + TFTP_DATA_HEADER_LEN,
-			       t->file->data + tftp_session_block_offset(&t->session, b), len);
+		data[i] = (struct iovec){ s->gso_buf + off + TFTP_DATA_HEADER_LEN, len };
 		off += TFTP_DATA_HEADER_LEN + len;
 	}
 	if (n < 2)
 		return 0;
+	/* The window's blocks are contiguous in the file: one read fills
+	 * every segment's payload in place. */
+	if (boot_file_read(t->file, tftp_session_block_offset(&t->session, t->send_next),
+			   data, (int)n) < 0)
+		return -EIO;
 	iov = (struct iovec){ s->gso_buf, off };
 	cm->cmsg_level = SOL_UDP;
 	cm->cmsg_type = UDP_SEGMENT;
@@ -246,8 +256,28 @@ static int transfer_send_batch(struct tftp_transfer *t, unsigned max)
 	struct iovec iov[SEND_BATCH][2];
 	uint8_t hdr[SEND_BATCH][TFTP_DATA_HEADER_LEN];
 	unsigned n = MIN(max, (unsigned)SEND_BATCH);
+	/* In memory, blocks are sent from where they lie; from disk, from
+	 * this transfer's buffer, which starts at the batch's first block. */
+	const uint8_t *src = t->file->data;
+	uint64_t src_off = 0;
 	int sent;
 
+	if (t->file->fd >= 0) {
+		/* On disk: read the batch into this transfer's buffer first. */
+		size_t room = MAX((size_t)BATCH_BUF_BYTES, (size_t)t->session.blksize);
+		struct iovec whole;
+
+		n = MIN(n, (unsigned)MAX((size_t)1, room / t->session.blksize));
+		if (!t->batch_buf && !(t->batch_buf = malloc(room)))
+			return -ENOMEM;
+		whole = (struct iovec){ t->batch_buf, 0 };
+		for (unsigned i = 0; i < n; i++)
+			whole.iov_len += tftp_session_block_len(&t->session, t->send_next + i);
+		src = t->batch_buf;
+		src_off = tftp_session_block_offset(&t->session, t->send_next);
+		if (boot_file_read(t->file, src_off, &whole, 1) < 0)
+			return -EIO;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t b = t->send_next + i;
 		size_t len = tftp_session_block_len(&t->session, b);
@@ -255,7 +285,7 @@ static int transfer_send_batch(struct tftp_transfer *t, unsigned max)
 		tftp_encode_data_header(hdr[i], (uint16_t)b);
 		iov[i][0] = (struct iovec){ hdr[i], TFTP_DATA_HEADER_LEN };
 		iov[i][1] = (struct iovec){
-			(void *)(len ? t->file->data + tftp_session_block_offset(&t->session, b) : NULL),
+			(void *)(len ? src + (tftp_session_block_offset(&t->session, b) - src_off) : NULL),
 			len };
 		msgs[i] = (struct mmsghdr){ .msg_hdr = {
 			.msg_name = &t->peer, .msg_namelen = sizeof(t->peer),
@@ -279,6 +309,11 @@ static void transfer_flush(struct tftp_transfer *t)
 			sent = transfer_send_batch(t, want);
 		if (sent == -EINTR)
 			continue;
+		if (sent == -EIO || sent == -ENOMEM) {
+			t->read_failed = true;
+			t->send_next = t->send_end;
+			break;
+		}
 		if (sent == -EAGAIN || sent == -EWOULDBLOCK) {
 			loop_io_set_events(s->loop, &t->io, EPOLLIN | EPOLLOUT);
 			return;
@@ -298,6 +333,19 @@ static void transfer_flush(struct tftp_transfer *t)
 		loop_io_set_events(s->loop, &t->io, EPOLLIN);
 }
 
+/* Flush, and end the transfer if its file could not be read (it shrank
+ * since it was opened). Returns false if the transfer ended. */
+static bool transfer_flush_or_end(struct tftp_transfer *t)
+{
+	transfer_flush(t);
+	if (!t->read_failed)
+		return true;
+	transfer_log_end(t, false, "file-changed");
+	transfer_send_error(t, &t->peer, TFTP_ERR_UNDEFINED, "file changed during transfer");
+	transfer_end(t);
+	return false;
+}
+
 /* Perform what the session decided. Returns false if the transfer ended. */
 static bool transfer_act(struct tftp_transfer *t, struct tftp_action a)
 {
@@ -313,7 +361,8 @@ static bool transfer_act(struct tftp_transfer *t, struct tftp_action a)
 	case TFTP_ACTION_SEND_DATA:
 		t->send_next = a.first;
 		t->send_end = a.first + a.count;
-		transfer_flush(t);
+		if (!transfer_flush_or_end(t))
+			return false;
 		break;
 	case TFTP_ACTION_DONE:
 		transfer_log_end(t, true, NULL);
@@ -392,11 +441,15 @@ static void transfer_on_io(struct loop_io *io, uint32_t revents)
 	struct tftp_transfer *t = io->data;
 	struct tftp_server *s = t->server;
 
-	if (revents & EPOLLOUT)
-		transfer_flush(t);
+	if ((revents & EPOLLOUT) && !transfer_flush_or_end(t))
+		return;
 	if (!(revents & (EPOLLIN | EPOLLERR)))
 		return;
-	for (int i = 0; i < RECV_BUDGET; i++) {
+	/* One datagram per wakeup: a transfer socket rarely holds more than
+	 * the ACK just answered, and the loop (level-triggered) comes back
+	 * for any other; this saves the recvfrom() that would only say
+	 * EAGAIN, a quarter of the system calls per block. */
+	for (int i = 0; i < 1; i++) {
 		struct sockaddr_in from;
 		socklen_t fromlen = sizeof(from);
 		ssize_t n = recvfrom(t->fd, s->buf, sizeof(s->buf), 0,

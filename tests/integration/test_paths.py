@@ -228,9 +228,10 @@ def test_raw_fetch_refused_leaves_no_transfer(kidou, tree):
 
 
 def test_file_changed_while_being_served(kidou_factory, tftp_root):
-    """A transfer keeps the version it started with; requests after a change
-    get the new content, whether the file is rewritten in place or
-    replaced by rename."""
+    """A transfer keeps the version it started with when the file is
+    replaced by rename (the safe way to update a boot file); requests
+    after a change get the new content, whether the file was replaced by
+    rename or rewritten in place."""
     k = kidou_factory("--tftp-retransmit-ms", 10000)
     path = tftp_root / "changing.bin"
     v1, v2, v3 = det_bytes(100_000, 1), det_bytes(100_000, 2), det_bytes(70_000, 3)
@@ -239,10 +240,6 @@ def test_file_changed_while_being_served(kidou_factory, tftp_root):
         slow.rrq("changing.bin")
         first = slow.expect(T(2))
         assert first.opcode == OP_DATA and first.data == v1[:512]
-        time.sleep(0.02)  # a different mtime even on coarse clocks
-        with open(path, "r+b") as f:   # same inode, same size
-            f.write(v2)
-        assert fetch(k, "changing.bin") == v2
         tmp = tftp_root / "changing.tmp"
         tmp.write_bytes(v3)
         os.rename(tmp, path)           # new inode
@@ -260,7 +257,40 @@ def test_file_changed_while_being_served(kidou_factory, tftp_root):
                 slow.ack(block)
                 break
     assert bytes(data) == v1
+    time.sleep(0.02)  # a different mtime even on coarse clocks
+    with open(path, "r+b") as f:       # same inode, rewritten in place
+        f.write(v2)
+        f.truncate(len(v2))
+    assert fetch(k, "changing.bin") == v2
     assert len(k.wait_events("done", 3, timeout=T(3))) == 3
+
+
+def test_file_truncated_under_a_transfer_ends_it_cleanly(kidou_factory, tftp_root):
+    """A file cut short in place while it is being sent ends that transfer
+    with an error and a log line; the server goes on serving."""
+    k = kidou_factory("--tftp-retransmit-ms", 10000)
+    path = tftp_root / "shrinking.bin"
+    path.write_bytes(det_bytes(100_000, 4))
+    with RawClient(k.port) as slow:
+        slow.rrq("shrinking.bin")
+        first = slow.expect(T(2))
+        assert first.opcode == OP_DATA and first.block == 1
+        os.truncate(path, 1000)
+        got_error = False
+        block = 1
+        for _ in range(400):
+            slow.ack(block)
+            p = slow.expect(T(2))
+            if p.opcode == OP_ERROR:
+                got_error = True
+                break
+            assert p.opcode == OP_DATA and p.block == block + 1
+            block += 1
+        assert got_error
+    fails = k.wait_events("fail", 1, timeout=T(3))
+    assert fails[0]["reason"] == "file-changed"
+    path.write_bytes(b"ok")
+    assert fetch(k, "shrinking.bin") == b"ok"
 
 
 def test_file_over_4gib_refused(kidou, tftp_root):
