@@ -453,6 +453,7 @@ static int set_host_uuid(struct config *c, void *obj, const struct config_key *k
 static int set_host_profile(struct config *c, void *obj, const struct config_key *k,
 			    const char *v, char *err, size_t n)
 {
+	((struct host_config *)obj)->profile_line = c->parsing_line;
 	return set_string(&((struct host_config *)obj)->profile_name, v, 63, err, n);
 }
 
@@ -714,6 +715,7 @@ struct ini_state {
 	FILE *file;
 	const char *path;
 	unsigned line;
+	unsigned section_line; /* line of the latest [section] header */
 	int error;
 	unsigned error_line;   /* line of the error in err */
 	char *err;
@@ -741,6 +743,10 @@ static char *ini_read_line(char *buf, int size, void *stream)
 	if (!s)
 		return NULL;
 	st->line++;
+	for (p = s; *p == ' ' || *p == '\t'; p++)
+		;
+	if (*p == '[')
+		st->section_line = st->line;
 	len = strlen(s);
 	if (len == 0 || s[len - 1] == '\n' || feof(st->file))
 		return s;
@@ -781,7 +787,7 @@ static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
 			free(p);
 			return NULL;
 		}
-		p->line = st->line;
+		p->line = st->section_line;
 		*tail = p;
 		return p;
 	}
@@ -797,7 +803,7 @@ static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
 			free(h);
 			return NULL;
 		}
-		h->line = st->line;
+		h->line = st->section_line;
 		*tail = h;
 		return h;
 	}
@@ -812,7 +818,7 @@ static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
 		free(s);
 		return NULL;
 	}
-	s->line = st->line;
+	s->line = st->section_line;
 	s->lease_time = 3600;
 	*tail = s;
 	return s;
@@ -884,6 +890,7 @@ static int ini_on_key(void *user, const char *section, const char *name,
 		const struct config_key *k = &config_keys[i];
 		if (k->section != kind || strcmp(k->key, name) != 0)
 			continue;
+		st->config->parsing_line = st->line;
 		r = k->set(st->config, obj, k, value, msg, sizeof(msg));
 		if (r < 0) {
 			st->error = r;
@@ -1025,13 +1032,19 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 			h->profile = config_profile_by_name(c, h->profile_name);
 			if (!h->profile) {
 				snprintf(err, errsize, "%s:%u: [host %s] profile: no [profile %s]",
-					 file, h->line, h->name, h->profile_name);
+					 file, h->profile_line ? h->profile_line : h->line, h->name,
+					 h->profile_name);
 				return -EINVAL;
 			}
 		}
 		for (struct host_config *o = c->hosts; o != h; o = o->next) {
 			if (h->has_mac && o->has_mac && memcmp(o->mac, h->mac, 6) == 0) {
 				snprintf(err, errsize, "%s:%u: [host %s]: same mac as [host %s]",
+					 file, h->line, h->name, o->name);
+				return -EINVAL;
+			}
+			if (h->has_uuid && o->has_uuid && memcmp(o->uuid, h->uuid, 16) == 0) {
+				snprintf(err, errsize, "%s:%u: [host %s]: same uuid as [host %s]",
 					 file, h->line, h->name, o->name);
 				return -EINVAL;
 			}

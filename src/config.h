@@ -98,6 +98,7 @@ struct host_config {
 	uint32_t ip;               /* fixed address, 0: from the pool */
 	char *hostname;
 	char *profile_name;
+	unsigned profile_line;     /* where profile_name was set, for errors */
 	const struct profile_config *profile;  /* resolved from profile_name */
 	struct boot_targets boot;  /* overrides of [boot] for this machine */
 	struct host_config *next;
@@ -118,6 +119,7 @@ struct dhcp_config {
 
 struct config {
 	char *path;                /* config file, NULL when none */
+	unsigned parsing_line;     /* while reading the file: the current line */
 	enum log_level log_level;
 	char *user;                /* drop privileges to this user; NULL: don't */
 	struct tftp_config tftp;

@@ -354,6 +354,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		d.http_port = http_server_local_port(d.http);
+		if (d.dhcp)
+			dhcp_io_set_http_port(d.dhcp, d.http_port);
 	}
 	if (drop_privileges(d.config->user) < 0) {
 		r = EXIT_FAILURE;

@@ -46,8 +46,20 @@ static void machine_resolve(const struct config *cfg, const struct boot_lookup *
 	if (!m->has_mac && lk->mac_for_ip && peer &&
 	    lk->mac_for_ip(lk->data, peer, m->mac) == 0)
 		m->has_mac = true;
-	if (m->has_mac) {
+	if (!m->has_mac && peer) {
+		/* A [host] with a fixed address is known by it, whether DHCP
+		 * matched it by MAC or by UUID. */
+		for (const struct host_config *h = cfg->hosts; h; h = h->next)
+			if (h->ip && h->ip == peer)
+				m->host = h;
+		if (m->host && m->host->has_mac) {
+			memcpy(m->mac, m->host->mac, 6);
+			m->has_mac = true;
+		}
+	}
+	if (m->has_mac && !m->host)
 		m->host = config_host_by_mac(cfg, m->mac);
+	if (m->has_mac) {
 		snprintf(m->mac_str, sizeof(m->mac_str), "%02x:%02x:%02x:%02x:%02x:%02x",
 			 m->mac[0], m->mac[1], m->mac[2], m->mac[3], m->mac[4], m->mac[5]);
 	}

@@ -85,6 +85,8 @@ copy:
 
 int render_expand(const char *tmpl, const struct render_vars *v, char *out, size_t size)
 {
+	if (size == 0)
+		return -ENOBUFS;
 	return expand(tmpl, v, out, size, NULL, 0);
 }
 
@@ -161,6 +163,25 @@ int render_pxelinux(const struct profile_config *p, const struct render_vars *v,
 	return finish(&t);
 }
 
+/* GRUB names files on a server as (http,HOST)/PATH; a path from the root
+ * is /PATH on the device GRUB booted from (kidou's TFTP). */
+static void put_grub_path(struct text *t, const char *path)
+{
+	const char *rest;
+	bool https = strncmp(path, "https://", 8) == 0;
+
+	if (!is_url(path)) {
+		put(t, "/%s", path);
+		return;
+	}
+	rest = path + (https ? 8 : 7);
+	const char *slash = strchr(rest, '/');
+	if (!slash)
+		put(t, "(%s,%s)/", https ? "https" : "http", rest);
+	else
+		put(t, "(%s,%.*s)%s", https ? "https" : "http", (int)(slash - rest), rest, slash);
+}
+
 int render_grub(const struct profile_config *p, const struct render_vars *v,
 		char *out, size_t size)
 {
@@ -172,11 +193,15 @@ int render_grub(const struct profile_config *p, const struct render_vars *v,
 		return r;
 	put(&t, "# rendered by kidou from [profile %s] for %s\n", p->name, v->mac ? v->mac : "any machine");
 	put(&t, "set timeout=0\nset default=0\n\nmenuentry \"kidou %s\" {\n", p->name);
-	put(&t, "  linux /%s %s\n", p->kernel, cmdline);
+	put(&t, "  linux ");
+	put_grub_path(&t, p->kernel);
+	put(&t, " %s\n", cmdline);
 	if (p->n_initrd) {
 		put(&t, "  initrd");
-		for (unsigned i = 0; i < p->n_initrd; i++)
-			put(&t, " /%s", p->initrd[i]);
+		for (unsigned i = 0; i < p->n_initrd; i++) {
+			put(&t, " ");
+			put_grub_path(&t, p->initrd[i]);
+		}
 		put(&t, "\n");
 	}
 	put(&t, "}\n");

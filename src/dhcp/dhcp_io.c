@@ -52,6 +52,7 @@ struct dhcp_io {
 	unsigned n_ifaces;
 	int64_t ifaces_read_at;
 	struct dhcp_stats stats;
+	int http_port;           /* 0: take the configured one */
 	struct pending *batch;   /* DHCP_BATCH entries */
 	uint8_t buf[NET_MAX_DATAGRAM];
 	struct dhcp_message msg;
@@ -330,6 +331,8 @@ static int build_server(struct dhcp_io *d, const struct config *cfg,
 		dhcp_server_free(s);
 		return r;
 	}
+	if (d->http_port)
+		dhcp_server_set_http_port(s, d->http_port);
 	*ret = s;
 	return 0;
 }
@@ -418,6 +421,12 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 	d->cfg = cfg;
 	ifaces_set(d, cfg);
 	return 0;
+}
+
+void dhcp_io_set_http_port(struct dhcp_io *d, int port)
+{
+	d->http_port = port;
+	dhcp_server_set_http_port(d->server, port);
 }
 
 const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d)

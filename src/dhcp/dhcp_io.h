@@ -32,6 +32,8 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg);
 
 const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d);
+/* See dhcp_server_set_http_port(); kept across reloads. */
+void dhcp_io_set_http_port(struct dhcp_io *d, int port);
 /* See dhcp_server_pool_usage(); time is now. */
 void dhcp_io_pool_usage(const struct dhcp_io *d,
 			void (*cb)(void *ctx, const char *subnet, uint32_t size, uint32_t in_use),

@@ -23,6 +23,7 @@ struct subnet {
 
 struct dhcp_server {
 	const struct config *cfg;
+	int http_port;            /* for ${http}; 0: HTTP is off */
 	struct subnet *subnets;   /* [0] is the [dhcp] subnet */
 	size_t n_subnets;
 };
@@ -43,6 +44,7 @@ int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
 	for (const struct dhcp_subnet_config *c = cfg->dhcp.subnets; c; c = c->next)
 		n++;
 	s->cfg = cfg;
+	s->http_port = cfg->http.enabled ? ntohs(cfg->http.listen.sin_port) : 0;
 	s->subnets = calloc(n, sizeof(*s->subnets));
 	if (!s->subnets) {
 		free(s);
@@ -69,6 +71,11 @@ int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
 				dhcp_pool_bind(s->subnets[i].pool, h->ip, &reserved_id, INT64_MAX);
 	*ret = s;
 	return 0;
+}
+
+void dhcp_server_set_http_port(struct dhcp_server *s, int port)
+{
+	s->http_port = port;
 }
 
 void dhcp_server_free(struct dhcp_server *s)
@@ -540,9 +547,8 @@ static void expand_boot_target(struct dhcp_server *s, const struct dhcp_request_
 		return;
 	inet_ntop(AF_INET, &a, server, sizeof(server));
 	http[0] = '\0';
-	if (s->cfg->http.enabled)
-		snprintf(http, sizeof(http), "http://%s:%u", server,
-			 ntohs(s->cfg->http.listen.sin_port));
+	if (s->http_port)
+		snprintf(http, sizeof(http), "http://%s:%d", server, s->http_port);
 	if (m->htype == 1 && m->hlen == 6)
 		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m->chaddr[0],
 			 m->chaddr[1], m->chaddr[2], m->chaddr[3], m->chaddr[4], m->chaddr[5]);

@@ -72,6 +72,10 @@ struct dhcp_outcome {
 int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret);
 void dhcp_server_free(struct dhcp_server *s);
 
+/* The port ${http} in boot targets names: the HTTP server's bound port
+ * (the configured one is 0 when the kernel picks). */
+void dhcp_server_set_http_port(struct dhcp_server *s, int port);
+
 /* Restore a stored lease (at startup or after a reload). Leases outside
  * every configured range are ignored; returns 0 either way. */
 int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);

@@ -44,6 +44,7 @@ struct http_request {
 	char method[8];
 	char uri[160];          /* quoted for the log */
 	bool headers_seen;      /* the first access-handler call has happened */
+	bool nul_in_path;       /* %00 in the path: it would decode to a NUL */
 	unsigned status;
 	uint64_t bytes;
 	char range[48];
@@ -132,6 +133,11 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
 	rq->server = s;
 	rq->started_usec = now_usec();
 	log_quote(rq->uri, sizeof(rq->uri), uri, SIZE_MAX);
+	/* libmicrohttpd decodes the path into a C string, so "a.txt%00.bin"
+	 * would arrive as "a.txt": a different name than the one asked for. */
+	for (const char *p = uri; *p && *p != '?'; p++)
+		if (p[0] == '%' && p[1] == '0' && p[2] == '0')
+			rq->nul_in_path = true;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 		net_format_endpoint((const struct sockaddr_in *)ci->client_addr, rq->peer);
@@ -352,7 +358,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;  /* cannot happen without a length; drop it */
 		return MHD_YES;
 	}
-	if (url[0] != '/')
+	if (url[0] != '/' || rq->nul_in_path)
 		return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad path");
 	/* url is already %-decoded by MHD, so "%2e%2e" arrives as ".." and
 	 * is refused here like any other. */
