@@ -212,6 +212,12 @@ static int set_http_max_connections(struct config *c, void *obj, const struct co
 	return set_uint(&c->http.max_connections, v, 1, 100000, err, n);
 }
 
+static int set_http_idle_timeout(struct config *c, void *obj, const struct config_key *k,
+				 const char *v, char *err, size_t n)
+{
+	return set_uint(&c->http.idle_timeout_sec, v, 1, 3600, err, n);
+}
+
 /* --- [dhcp] and [subnet NAME] --- */
 
 static struct dhcp_subnet_config *subnet_of(struct config *c, void *obj)
@@ -592,6 +598,9 @@ static const struct config_key config_keys[] = {
 	  "directory served over HTTP (default: the TFTP root)", set_http_root, 0, false },
 	{ SEC_HTTP, "max-connections", "http-max-connections",
 	  "concurrent HTTP connections (default 1000)", set_http_max_connections, 0, false },
+	{ SEC_HTTP, "idle-timeout", "http-idle-timeout",
+	  "seconds before a silent connection is closed, complete request or not (default 30)",
+	  set_http_idle_timeout, 0, false },
 
 	{ SEC_DHCP, "interface", "dhcp-interface",
 	  "serve DHCP on this interface; repeatable or comma-separated (DHCP is off without one)",
@@ -703,6 +712,7 @@ static void config_defaults(struct config *c)
 	c->dhcp.listen.sin_addr.s_addr = htonl(INADDR_ANY);
 	c->dhcp.listen.sin_port = htons(67);
 	c->http.max_connections = 1000;
+	c->http.idle_timeout_sec = 30;
 	c->dhcp.offer_hold_sec = 30;
 	c->dhcp.decline_hold_sec = 600;
 	c->dhcp.local.lease_time = 3600;

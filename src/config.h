@@ -36,6 +36,7 @@ struct http_config {
 	struct sockaddr_in listen;
 	char *root;                 /* default: the TFTP root */
 	unsigned max_connections;   /* default 1000 */
+	unsigned idle_timeout_sec;  /* a connection silent this long is closed; default 30 */
 };
 
 /* What a client boots, by the firmware it runs (DHCP option 93) or by

@@ -22,7 +22,6 @@
 /* Request line plus headers must fit this: a longer URL gets 414 and
  * longer headers 431, from libmicrohttpd itself. */
 #define HTTP_CONNECTION_MEMORY (32 * 1024)
-#define HTTP_IDLE_TIMEOUT_SEC 30
 
 struct http_server {
 	struct loop *loop;
@@ -208,8 +207,11 @@ static enum MHD_Result http_error(struct http_request *rq, struct MHD_Connection
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
 
-	if (resp)
+	if (resp) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+		if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	}
 	return http_queue(rq, conn, status, resp, (uint64_t)n);
 }
 
@@ -418,7 +420,7 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, http_on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				  MHD_OPTION_CONNECTION_LIMIT, cfg->http.max_connections,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_SEC,
+				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->http.idle_timeout_sec,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 				  MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, s,
 				  MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s,
