@@ -15,13 +15,16 @@ static void counter(FILE *f, const char *name, const char *help, unsigned long l
 	fprintf(f, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name, v);
 }
 
-static void pool_line(void *ctx, const char *subnet, uint32_t size, uint32_t in_use)
+/* Subnet names are validated config words: no quoting needed. Each
+ * metric's samples must stay together, so sizes and usage are two passes. */
+static void pool_size_line(void *ctx, const char *subnet, uint32_t size, uint32_t in_use)
 {
-	FILE *f = ctx;
+	fprintf(ctx, "kidou_dhcp_pool_size{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", size);
+}
 
-	/* Subnet names are validated config words: no quoting needed. */
-	fprintf(f, "kidou_dhcp_pool_size{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", size);
-	fprintf(f, "kidou_dhcp_leases_in_use{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", in_use);
+static void pool_use_line(void *ctx, const char *subnet, uint32_t size, uint32_t in_use)
+{
+	fprintf(ctx, "kidou_dhcp_leases_in_use{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", in_use);
 }
 
 static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
@@ -45,10 +48,11 @@ static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
 		   "kidou_dhcp_errors_total{kind=\"store\"} %llu\n",
 		(unsigned long long)st->dropped, (unsigned long long)st->store_errors);
 	fprintf(f, "# HELP kidou_dhcp_pool_size Addresses in each pool\n"
-		   "# TYPE kidou_dhcp_pool_size gauge\n"
-		   "# HELP kidou_dhcp_leases_in_use Leases bound or offered, per pool\n"
+		   "# TYPE kidou_dhcp_pool_size gauge\n");
+	dhcp_io_pool_usage(d, pool_size_line, f);
+	fprintf(f, "# HELP kidou_dhcp_leases_in_use Leases bound or offered, per pool\n"
 		   "# TYPE kidou_dhcp_leases_in_use gauge\n");
-	dhcp_io_pool_usage(d, pool_line, f);
+	dhcp_io_pool_usage(d, pool_use_line, f);
 }
 
 int metrics_render(const struct metrics_sources *m, char **out, size_t *len)

@@ -33,6 +33,7 @@ struct http_server {
 	struct loop_timer timer;
 	struct http_dynamic dynamic;
 	struct http_stats stats;
+	unsigned max_connections;
 };
 
 /* One request, from its URI to its completion. */
@@ -119,6 +120,20 @@ static void http_on_timer(struct loop_timer *t)
 	http_schedule(s);
 }
 
+/* Refuse (close at once) a connection past the limit ourselves: at its
+ * own limit libmicrohttpd drops its listening socket from its epoll set
+ * and re-adds it only on a later run, which may never come (nothing wakes
+ * the loop once the last connection closes). Its own limit is set one
+ * higher so that it never gets there. */
+static enum MHD_Result http_on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct http_server *s = cls;
+	const union MHD_DaemonInfo *info =
+		MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return info && info->num_connections >= s->max_connections ? MHD_NO : MHD_YES;
+}
+
 /* --- per request --- */
 
 static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -189,6 +204,8 @@ static enum MHD_Result http_queue(struct http_request *rq, struct MHD_Connection
 
 	if (!resp)
 		return MHD_NO;
+	if (strcmp(rq->method, "HEAD") == 0)
+		bytes = 0;  /* headers only */
 	rq->status = status;
 	rq->bytes = bytes;
 	rq->server->stats.bytes += bytes;
@@ -417,9 +434,10 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 	}
 	getsockname(s->listen_fd, (struct sockaddr *)&bound, &blen);
 	s->port = ntohs(bound.sin_port);
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, http_on_request, s,
+	s->max_connections = cfg->http.max_connections;
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, http_on_accept, s, http_on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
-				  MHD_OPTION_CONNECTION_LIMIT, cfg->http.max_connections,
+				  MHD_OPTION_CONNECTION_LIMIT, cfg->http.max_connections + 1,
 				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->http.idle_timeout_sec,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 				  MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, s,
