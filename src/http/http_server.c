@@ -437,6 +437,10 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 	s->max_connections = cfg->http.max_connections;
 	s->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, http_on_accept, s, http_on_request, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
+				  /* main() ignores SIGPIPE; telling libmicrohttpd so is
+				   * what lets it send files with sendfile() when driven
+				   * from an outside loop. */
+				  MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
 				  MHD_OPTION_CONNECTION_LIMIT, cfg->http.max_connections + 1,
 				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->http.idle_timeout_sec,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
