@@ -412,7 +412,13 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 	relay_room = p ? len + 2 * ((len + 254) / 255) : 0;
 	if (dhcp_writer_init(&w, out->reply, reply_size_limit(m), &hdr) < 0)
 		return;
-	w.size -= MIN(relay_room, w.size - w.len - 1);
+	/* ...but never at the cost of the message type and server id (9
+	 * bytes): an option 82 too big for both is not echoed at all. */
+	if (relay_room + 9 > w.size - w.len - 1) {
+		relay_room = 0;
+		p = NULL;
+	}
+	w.size -= relay_room;
 	dhcp_writer_u8(&w, DHCP_OPT_MESSAGE_TYPE, type);
 	put_addr(&w, DHCP_OPT_SERVER_ID, ctx->iface_addr);
 	if (type == DHCP_NAK)
@@ -470,7 +476,7 @@ finish:
 	/* RFC 3046 2.2: the relay agent information comes back unchanged,
 	 * last, so that a relay can strip it. */
 	w.size += relay_room;
-	p = rq->relayed ? dhcp_option(m, DHCP_OPT_RELAY_AGENT, 1, &len) : NULL;
+	p = relay_room ? dhcp_option(m, DHCP_OPT_RELAY_AGENT, 1, &len) : NULL;
 	if (p)
 		dhcp_writer_option(&w, DHCP_OPT_RELAY_AGENT, p, len);
 	out->reply_len = dhcp_writer_finish(&w);
