@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build run check unit integration asan fuzz bench clean
+.PHONY: all setup build run check unit integration asan fuzz bench bench-boot demo clean
 
 all: build
 
@@ -53,6 +53,16 @@ bench:
 	scripts/setup.sh bench
 	$(MAKE) build
 	$(PYTHON) bench/tftp_bench.py
+	$(PYTHON) bench/dhcp_bench.py
+	$(PYTHON) bench/http_bench.py
+
+# Boot a VM from kidou in a network namespace (root). FIRMWARE=uefi for UEFI.
+demo:
+	scripts/demo.sh $(ARGS)
+
+bench-boot: build
+	$(PYTHON) tests/integration/vm_lib.py install --bench
+	$(PYTHON) bench/boot_bench.py $(ARGS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,381 @@
+#!/usr/bin/python3
+"""Network boot time of a real VM: kidou against dnsmasq (issue #5).
+
+For BIOS and UEFI, a QEMU VM with no disk boots from the network as in
+the demo (scripts/demo.sh) and the test (tests/integration/test_vm_boot.py):
+same tftpboot tree, same namespace (bridge br0 172.24.0.1/16 with a tap),
+same QEMU command line, all from tests/integration/vm_lib.py. The server
+is kidou, then dnsmasq serving the same tree with the same pool and boot
+files; runs alternate between the two so that drift on the machine hits
+both alike. Each run gets a fresh namespace, a fresh lease file and a
+fresh VM (new OVMF variables), so every boot is a first boot.
+
+Measured: seconds from QEMU's start to the initramfs's greeting on the
+serial console, and when the console first showed
+  * `Next server` (iPXE has its DHCP answer),
+  * `Linux version` (the kernel runs: every TFTP transfer is done).
+The floor is the same VM started with -kernel/-initrd (no PXE, no TFTP;
+the initramfs still asks kidou for its address): what is left of the boot
+time when the network boot costs nothing.
+
+Usage (root; packages: vm_lib.PACKAGES and dnsmasq-base):
+    /usr/bin/python3 bench/boot_bench.py [--runs 3] [--firmware bios,uefi]
+        [--servers kidou,dnsmasq] [--accel auto|kvm|tcg] [--json FILE] [--keep]
+Progress goes to stderr, the report to stdout. Exit status 1 if a boot
+failed, or with --strict if kidou's median is more than --tolerance
+slower than dnsmasq's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
+
+import vm_lib as V  # noqa: E402
+
+MARKS = ("Next server", "Linux version")
+NS = "kboot-bench"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# packets: how long the server itself takes to answer
+#
+# The boot time is dominated by the emulated client, whose speed moves with
+# the load on the machine. The server's own share is measured on the wire:
+# a sniffer in the namespace records every DHCP and TFTP packet on br0 with
+# kernel timestamps, and the report gives the server's turnaround (request
+# in -> answer out) next to the client's (answer out -> next request in).
+
+SO_TIMESTAMPNS = 35
+ETH_P_ALL = 3
+
+
+def sniff(iface: str, out_path: str) -> int:
+    """Run inside the namespace (`boot_bench.py _sniff IFACE FILE`): write
+    `time src sport dst dport kind ...` for each DHCP and TFTP packet until
+    SIGTERM."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    s.bind((iface, 0))
+    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
+    out = open(out_path, "w")
+
+    def stop(*_):
+        out.close()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    sys.stdout.write("sniffing\n")
+    sys.stdout.flush()
+    while True:
+        data, anc, _, addr = s.recvmsg(2048, 64)
+        if addr[1] != 0x0800 or len(data) < 28 or data[9] != 17:
+            continue
+        ts = time.time()
+        for lvl, typ, d in anc:
+            if lvl == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS:
+                sec, ns = struct.unpack("qq", d[:16])
+                ts = sec + ns / 1e9
+        ihl = (data[0] & 15) * 4
+        sport, dport = struct.unpack("!HH", data[ihl:ihl + 4])
+        src, dst = socket.inet_ntoa(data[12:16]), socket.inet_ntoa(data[16:20])
+        pl = data[ihl + 8:]
+        if {sport, dport} & {67, 68}:
+            if len(pl) < 240:
+                continue
+            xid = struct.unpack("!I", pl[4:8])[0]
+            mtype, i = 0, 240
+            while i + 1 < len(pl) and pl[i] != 255:
+                if pl[i] == 0:
+                    i += 1
+                    continue
+                if pl[i] == 53 and i + 2 < len(pl):
+                    mtype = pl[i + 2]
+                i += 2 + pl[i + 1]
+            kind = f"dhcp{mtype} {xid:08x}"
+        elif len(pl) >= 4:
+            op, blk = struct.unpack("!HH", pl[:4])
+            kind = f"tftp{op} {blk}"
+        else:
+            continue
+        out.write(f"{ts:.6f} {src} {sport} {dst} {dport} {kind}\n")
+
+
+def analyse_packets(path: Path) -> dict:
+    """Medians in microseconds: DISCOVER in -> OFFER out and REQUEST in ->
+    ACK out over every DHCP exchange (the firmware's, the boot loader's,
+    Linux's), and, over every TFTP block of every transfer, ACK in -> next
+    DATA out (server) and DATA out -> ACK in (client)."""
+    dhcp_req: dict = {}
+    offer, ack, srv_turn, cli_turn, rrq_turn = [], [], [], [], []
+    last: dict = {}  # client endpoint -> (time, op)
+    rrq_at: dict = {}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    for line in lines:
+        p = line.split()
+        if len(p) < 7:
+            continue
+        t, src, sport, dst, dport, kind, arg = float(p[0]), p[1], p[2], p[3], p[4], p[5], p[6]
+        if kind.startswith("dhcp"):
+            mtype = int(kind[4:])
+            if mtype in (1, 3):                       # DISCOVER, REQUEST
+                dhcp_req.setdefault((arg, mtype), t)
+            elif mtype in (2, 5):                     # OFFER, ACK
+                t0 = dhcp_req.pop((arg, 1 if mtype == 2 else 3), None)
+                if t0 is not None:
+                    (offer if mtype == 2 else ack).append(t - t0)
+            continue
+        op = int(kind[4:])
+        server_side = src == V.SERVER_IP
+        client = f"{dst}:{dport}" if server_side else f"{src}:{sport}"
+        if op == 1:
+            rrq_at[client] = t
+            last.pop(client, None)
+        elif op in (3, 6) and server_side:            # DATA or OACK out
+            prev = last.get(client)
+            if prev and prev[1] == 4:
+                srv_turn.append(t - prev[0])
+            elif client in rrq_at:
+                rrq_turn.append(t - rrq_at.pop(client))
+            last[client] = (t, op)
+        elif op == 4 and not server_side:             # ACK in
+            prev = last.get(client)
+            if prev and prev[1] in (3, 6):
+                cli_turn.append(t - prev[0])
+            last[client] = (t, op)
+
+    def us(xs):
+        return round(statistics.median(xs) * 1e6, 1) if xs else None
+
+    return {"dhcp_offer_us": us(offer), "dhcp_ack_us": us(ack), "tftp_rrq_us": us(rrq_turn),
+            "tftp_server_us": us(srv_turn), "tftp_client_us": us(cli_turn),
+            "tftp_blocks": len(srv_turn) + len(rrq_turn)}
+
+
+def one_boot(tree: Path, workdir: Path, firmware: str, server: str, accel: str,
+             timeout: float, mac: str) -> dict:
+    """server: kidou, dnsmasq or floor (direct kernel boot, kidou for DHCP)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ns = V.NetNS(NS)
+    srv = None
+    vm = None
+    sniffer = None
+    try:
+        ns.setup()
+        tap = ns.add_tap("tap0")
+        pkts = workdir / "packets.txt"
+        sniffer = subprocess.Popen(ns.exec([sys.executable, str(Path(__file__).resolve()),
+                                            "_sniff", V.BRIDGE, str(pkts)]),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        sniffer.stdout.readline()  # "sniffing": bound and listening
+        if server == "dnsmasq":
+            srv = V.start_dnsmasq(ns, tree, workdir)
+        else:
+            srv = V.start_kidou(ns, tree, workdir)
+        direct = None
+        if server == "floor":
+            direct = (tree / V.KERNEL, tree / V.INITRD,
+                      f"console=ttyS0,115200 panic=5 kidou.config=direct "
+                      f"BOOTIF={V.mac_config_name(mac)}")
+        vm = V.VM(ns, workdir, firmware, mac, tap=tap, accel=accel, direct=direct,
+                  name=f"{firmware}-{server}")
+        marks = {m: None for m in MARKS}
+        vm.start()
+        r = vm.wait_greeting(timeout, marks)
+        vm.stop()
+        sniffer.terminate()
+        sniffer.wait(timeout=10)
+        out = {"firmware": firmware, "server": server, "ok": r.ok, "seconds": r.seconds,
+               "ip": r.ip, "marks": marks, "reason": r.reason,
+               "packets": analyse_packets(pkts)}
+        if not r.ok:
+            out["console_tail"] = V.plain(r.console)[-2000:]
+            out["server_log_tail"] = srv.text()[-2000:]
+        return out
+    finally:
+        if vm:
+            vm.stop()
+        if sniffer and sniffer.poll() is None:
+            sniffer.kill()
+            sniffer.wait()
+        if srv:
+            srv.stop()
+        ns.delete()
+
+
+def fmt(x) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def report(results: list[dict], firmwares, servers, accel: str, runs: int,
+           tolerance: float) -> tuple[str, bool]:
+    lines = [f"VM network boot, QEMU start -> greeting on the console "
+             f"(accel={accel}, {runs} run(s), medians in seconds)", ""]
+    hdr = f"{'firmware':8} {'server':8} {'boot':>6} {'min':>6} {'max':>6} " \
+          f"{'dhcp':>6} {'tftp':>6} {'linux':>6} {'fails':>5}"
+    lines += [hdr, "-" * len(hdr)]
+    med_of = {}
+    slower = False
+    for fw in firmwares:
+        for s in servers + ["floor"]:
+            rs = [r for r in results if r["firmware"] == fw and r["server"] == s]
+            if not rs:
+                continue
+            ok = [r for r in rs if r["ok"]]
+            secs = [r["seconds"] for r in ok]
+            m = med(secs)
+            med_of[(fw, s)] = m
+            dhcp = med([r["marks"]["Next server"] for r in ok])
+            tftp = med([r["marks"]["Linux version"] - r["marks"]["Next server"] for r in ok
+                        if r["marks"]["Linux version"] and r["marks"]["Next server"]])
+            linux = med([r["seconds"] - r["marks"]["Linux version"] for r in ok
+                         if r["marks"]["Linux version"]])
+            label = "floor" if s == "floor" else s
+            lines.append(f"{fw:8} {label:8} {fmt(m):>6} {fmt(min(secs) if secs else None):>6} "
+                         f"{fmt(max(secs) if secs else None):>6} {fmt(dhcp):>6} "
+                         f"{fmt(tftp):>6} {fmt(linux):>6} {len(rs) - len(ok):>5}")
+        lines.append("")
+    lines.append("dhcp: QEMU start -> `Next server` on the console (firmware has its "
+                 "DHCP answer; includes iPXE's wait for IPv6 autoconfiguration);")
+    lines.append("tftp: -> `Linux version` (boot loader, its config, kernel and initrd "
+                 "over TFTP); linux: -> greeting (kernel boot, initramfs DHCP).")
+    lines.append("floor: -kernel/-initrd, no PXE and no TFTP (the initramfs still does "
+                 "DHCP, from kidou).")
+    lines.append("")
+    lines.append("On the wire (medians over the runs of each run's median, microseconds):")
+    hdr2 = f"{'firmware':8} {'server':8} {'OFFER':>8} {'ACK':>8} {'RRQ->1st':>9} " \
+           f"{'ACK->DATA':>10} {'DATA->ACK':>10} {'blocks':>7}"
+    lines += [hdr2, "-" * len(hdr2)]
+    for fw in firmwares:
+        for s in servers:
+            ok = [r for r in results if r["firmware"] == fw and r["server"] == s and r["ok"]]
+            if not ok:
+                continue
+            pk = [r.get("packets") or {} for r in ok]
+
+            def col(key, width):
+                v = med([p.get(key) for p in pk])
+                return f"{'-' if v is None else f'{v:.0f}':>{width}}"
+
+            lines.append(f"{fw:8} {s:8} {col('dhcp_offer_us', 8)} {col('dhcp_ack_us', 8)} "
+                         f"{col('tftp_rrq_us', 9)} {col('tftp_server_us', 10)} "
+                         f"{col('tftp_client_us', 10)} {col('tftp_blocks', 7)}")
+    lines.append("OFFER/ACK: DISCOVER/REQUEST in -> the server's answer out; "
+                 "RRQ->1st: read request -> OACK; ACK->DATA: the server's turnaround per "
+                 "block; DATA->ACK: the client's (the emulated machine's).")
+    lines.append("")
+    for fw in firmwares:
+        k, d, f = med_of.get((fw, "kidou")), med_of.get((fw, "dnsmasq")), \
+            med_of.get((fw, "floor"))
+        parts = [f"{fw}:"]
+        if k and d:
+            parts.append(f"kidou/dnsmasq = {k / d:.3f}")
+            if k > d * (1 + tolerance):
+                slower = True
+                parts.append(f"(kidou SLOWER by more than {tolerance:.0%})")
+        if k and f:
+            parts.append(f"network boot overhead kidou {k - f:.1f} s")
+        if d and f:
+            parts.append(f"dnsmasq {d - f:.1f} s")
+        lines.append("  ".join(parts))
+    return "\n".join(lines), slower
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_sniff"]:
+        return sniff(argv[1], argv[2])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="boots per firmware and server")
+    ap.add_argument("--firmware", default="bios,uefi", help="bios,uefi or one of them")
+    ap.add_argument("--servers", default="kidou,dnsmasq", help="kidou,dnsmasq or one")
+    ap.add_argument("--no-floor", action="store_true", help="skip the -kernel boots")
+    ap.add_argument("--accel", default=None, choices=("auto", "kvm", "tcg"),
+                    help="default $KIDOU_VM_ACCEL or auto (KVM if it works, else TCG)")
+    ap.add_argument("--timeout", type=float, help="per boot (default: vm_lib.boot_timeout)")
+    ap.add_argument("--tolerance", type=float, default=0.05,
+                    help="--strict: how much slower kidou may be (default 0.05 = 5%%)")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 if kidou is slower than dnsmasq beyond --tolerance")
+    ap.add_argument("--json", type=Path, help="also write every raw result here")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args(argv)
+
+    firmwares = [f for f in args.firmware.split(",") if f]
+    servers = [s for s in args.servers.split(",") if s]
+    for s in servers:
+        if s not in ("kidou", "dnsmasq"):
+            ap.error(f"unknown server {s}")
+    problems = V.check_requirements(bench="dnsmasq" in servers)
+    if problems:
+        log("boot_bench: " + "\n  ".join(problems))
+        return 2
+    if not Path(V.kidou_bin()).exists():
+        log(f"boot_bench: no kidou at {V.kidou_bin()} (make build)")
+        return 2
+    accel = V.pick_accel(args.accel)
+    timeout = args.timeout or V.boot_timeout(accel)
+    work = Path(tempfile.mkdtemp(prefix="kidou-boot-bench-"))
+    log(f"boot_bench: work dir {work}, accel {accel}, timeout {timeout:.0f}s per boot")
+    tree = V.build_tree(work / "tftpboot")
+    order = list(servers) + ([] if args.no_floor else ["floor"])
+    results = []
+    n = 0
+    try:
+        for fw in firmwares:
+            for run in range(args.runs):
+                for s in order:
+                    n += 1
+                    t = time.monotonic()
+                    r = one_boot(tree, work / f"{n:03d}-{fw}-{s}", fw, s, accel, timeout,
+                                 mac=f"52:54:00:4b:45:{n % 256:02x}")
+                    r["run"] = run
+                    results.append(r)
+                    state = f"{r['seconds']:.1f}s" if r["ok"] else f"FAILED: {r['reason']}"
+                    log(f"  {fw:4} {s:7} run {run + 1}/{args.runs}: {state} "
+                        f"(dhcp {fmt(r['marks']['Next server'])}s, kernel "
+                        f"{fmt(r['marks']['Linux version'])}s; "
+                        f"{time.monotonic() - t:.0f}s wall)")
+                    if not r["ok"]:
+                        log(r.get("console_tail", "")[-1500:])
+                        log(r.get("server_log_tail", "")[-1500:])
+    finally:
+        if args.json:
+            args.json.write_text(json.dumps({"accel": accel, "results": results}, indent=1))
+        if args.keep:
+            log(f"boot_bench: kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    text, slower = report(results, firmwares, servers, accel, args.runs, args.tolerance)
+    print(text)
+    if any(not r["ok"] for r in results):
+        return 1
+    return 1 if (slower and args.strict) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
