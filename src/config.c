@@ -136,6 +136,12 @@ static int set_log_level(struct config *c, void *obj, const struct config_key *k
 	return 0;
 }
 
+static int set_timeline_idle(struct config *c, void *obj, const struct config_key *k,
+			     const char *v, char *err, size_t n)
+{
+	return set_uint(&c->timeline_idle_sec, v, 1, 3600, err, n);
+}
+
 static int set_user(struct config *c, void *obj, const struct config_key *k,
 		    const char *v, char *err, size_t n)
 {
@@ -262,6 +268,21 @@ static int set_dhcp_database(struct config *c, void *obj, const struct config_ke
 			     const char *v, char *err, size_t n)
 {
 	return set_string(&c->dhcp.database, v, 4096, err, n);
+}
+
+static int set_dhcp_ipv6_ra(struct config *c, void *obj, const struct config_key *k,
+			    const char *v, char *err, size_t n)
+{
+	static const char *const names[] = { [IPV6_RA_AUTO] = "auto", [IPV6_RA_OFF] = "off",
+					     [IPV6_RA_ALWAYS] = "always" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (strcmp(v, names[i]) == 0) {
+			c->dhcp.ipv6_ra = (enum ipv6_ra_mode)i;
+			return 0;
+		}
+	}
+	return set_error(err, n, "\"%s\" is not one of auto, off, always", v);
 }
 
 static int set_dhcp_offer_hold(struct config *c, void *obj, const struct config_key *k,
@@ -573,6 +594,9 @@ static const struct config_key config_keys[] = {
 	{ SEC_DAEMON, "user", "user",
 	  "when started as root, drop to this user after opening sockets (default: stay)",
 	  set_user, 0, false },
+	{ SEC_DAEMON, "timeline-idle", "timeline-idle",
+	  "seconds of quiet after which a machine's boot is summarised as done or stalled (default 20)",
+	  set_timeline_idle, 0, false },
 	{ SEC_TFTP, "root", "tftp-root",
 	  "directory served over TFTP (default ./tftpboot)", set_tftp_root, 0, false },
 	{ SEC_TFTP, "listen", "tftp-listen",
@@ -625,6 +649,9 @@ static const struct config_key config_keys[] = {
 	{ SEC_DHCP, "next-server", "dhcp-next-server",
 	  "TFTP server told to clients (siaddr, option 66; default: the receiving interface's address)",
 	  set_dhcp_next_server, 0, false },
+	{ SEC_DHCP, "ipv6-ra", "dhcp-ipv6-ra",
+	  "auto | off | always: answer IPv6 router solicitations with \"no router here\" so iPXE stops waiting; auto stays silent where another router advertises (default auto)",
+	  set_dhcp_ipv6_ra, 0, false },
 
 	{ SEC_SUBNET, "network", NULL, "ADDRESS/BITS of a subnet behind a relay (required)",
 	  set_subnet_network, 0, false },
@@ -714,6 +741,8 @@ static void config_defaults(struct config *c)
 	c->http.max_connections = 1000;
 	c->http.idle_timeout_sec = 30;
 	c->dhcp.offer_hold_sec = 30;
+	c->dhcp.ipv6_ra = IPV6_RA_AUTO;
+	c->timeline_idle_sec = 20;
 	c->dhcp.decline_hold_sec = 600;
 	c->dhcp.local.lease_time = 3600;
 }

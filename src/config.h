@@ -105,6 +105,13 @@ struct host_config {
 	struct host_config *next;
 };
 
+/* [dhcp] ipv6-ra: router advertisements that end iPXE's IPv6 wait. */
+enum ipv6_ra_mode {
+	IPV6_RA_AUTO,    /* answer, unless another router advertises there */
+	IPV6_RA_OFF,
+	IPV6_RA_ALWAYS,  /* answer even beside another router */
+};
+
 struct dhcp_config {
 	bool enabled;              /* true once an interface is configured */
 	char *interfaces[CONFIG_MAX_INTERFACES];
@@ -114,6 +121,7 @@ struct dhcp_config {
 	unsigned offer_hold_sec;   /* an offered address is held this long */
 	unsigned decline_hold_sec; /* a declined address rests this long */
 	uint32_t next_server;      /* siaddr/option 66; 0: receiving interface */
+	enum ipv6_ra_mode ipv6_ra; /* default auto */
 	struct dhcp_subnet_config local;    /* from [dhcp] */
 	struct dhcp_subnet_config *subnets; /* [subnet NAME], in file order */
 };
@@ -123,6 +131,7 @@ struct config {
 	unsigned parsing_line;     /* while reading the file: the current line */
 	enum log_level log_level;
 	char *user;                /* drop privileges to this user; NULL: don't */
+	unsigned timeline_idle_sec; /* quiet time that ends a boot timeline */
 	struct tftp_config tftp;
 	struct http_config http;
 	struct dhcp_config dhcp;

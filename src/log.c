@@ -42,7 +42,7 @@ bool log_enabled(enum log_level level)
 void log_event(enum log_level level, const char *mod, const char *event,
 	       const char *fmt, ...)
 {
-	char line[1024];
+	char line[4096];  /* a boot timeline summary is the longest line */
 	int n;
 	va_list ap;
 

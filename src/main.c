@@ -18,13 +18,17 @@
 #include "http/http_server.h"
 #include "metrics.h"
 #include "quick.h"
+#include "boot/boot_events.h"
 #include "boot/boot_files.h"
+#include "ndp/ndp_io.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
 
 /* How long in-flight transfers may take to finish after SIGTERM/SIGINT. */
 #define SHUTDOWN_GRACE_USEC (5 * 1000000ull)
 #define MAX_OVERRIDES 64
+/* How often quiet boots are looked for and summarised. */
+#define TIMELINE_TICK_USEC (1000000ull)
 
 struct daemon {
 	struct loop *loop;
@@ -36,6 +40,9 @@ struct daemon {
 	struct tftp_server *tftp;
 	struct dhcp_io *dhcp;        /* NULL when no DHCP interface is configured */
 	struct http_server *http;    /* NULL unless [http] listen is set */
+	struct ndp_io *ndp;          /* NULL unless DHCP runs with ipv6-ra on */
+	struct boot_events *events;  /* every boot event passes through here */
+	struct loop_timer timeline_tick;
 	int http_port;               /* its bound port, for rendered URLs */
 	struct boot_lookup boot_lookup;
 	bool stopping;
@@ -205,6 +212,14 @@ static int tftp_apply(struct daemon *d, const struct config *c, bool create)
 	return r;
 }
 
+static void on_timeline_tick(struct loop_timer *t)
+{
+	struct daemon *d = t->data;
+
+	boot_events_tick(d->events, now_usec());
+	loop_timer_arm(d->loop, t, TIMELINE_TICK_USEC);
+}
+
 static void on_idle(void *data)
 {
 	struct daemon *d = data;
@@ -242,6 +257,8 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 	 * stop answering now; TFTP transfers get their grace period. */
 	dhcp_io_free(d->dhcp);
 	d->dhcp = NULL;
+	ndp_io_free(d->ndp);
+	d->ndp = NULL;
 	http_server_free(d->http);
 	d->http = NULL;
 	tftp_server_drain(d->tftp, on_idle, d);
@@ -277,6 +294,10 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		tftp_apply(d, d->config, false);
 		goto keep_old;
 	}
+	if (!d->ndp && c->dhcp.ipv6_ra != IPV6_RA_OFF && c->dhcp.ipv6_ra != d->config->dhcp.ipv6_ra)
+		log_warn("main", "reload", "note=\"turning ipv6-ra on needs a restart\"");
+	ndp_io_reconfigure(d->ndp, c);
+	boot_events_set_idle(d->events, c->timeline_idle_sec * 1000000ull);
 	config_free(d->config);
 	d->config = c;
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
@@ -336,15 +357,27 @@ int main(int argc, char **argv)
 		r = EXIT_FAILURE;
 		goto out;
 	}
+	if (boot_events_new(d.config->timeline_idle_sec * 1000000ull, NULL, NULL, &d.events) < 0) {
+		fprintf(stderr, "kidou: out of memory\n");
+		r = EXIT_FAILURE;
+		goto out;
+	}
+	loop_timer_init(&d.timeline_tick, on_timeline_tick, &d);
+	loop_timer_arm(d.loop, &d.timeline_tick, TIMELINE_TICK_USEC);
 	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
 					      .http_port = &d.http_port };
 	if (tftp_apply(&d, d.config, true) < 0) {
 		r = EXIT_FAILURE;
 		goto out;
 	}
-	if (d.config->dhcp.enabled && dhcp_io_new(d.loop, d.config, &d.dhcp) < 0) {
-		r = EXIT_FAILURE;
-		goto out;
+	tftp_server_set_events(d.tftp, d.events);
+	if (d.config->dhcp.enabled) {
+		if (dhcp_io_new(d.loop, d.config, &d.dhcp) < 0 ||
+		    ndp_io_new(d.loop, d.config, d.events, &d.ndp) < 0) {
+			r = EXIT_FAILURE;
+			goto out;
+		}
+		dhcp_io_set_events(d.dhcp, d.events);
 	}
 	if (d.config->http.enabled) {
 		struct http_dynamic dyn = { .generate = http_generate,
@@ -353,6 +386,7 @@ int main(int argc, char **argv)
 			r = EXIT_FAILURE;
 			goto out;
 		}
+		http_server_set_events(d.http, d.events);
 		d.http_port = http_server_local_port(d.http);
 		if (d.dhcp)
 			dhcp_io_set_http_port(d.dhcp, d.http_port);
@@ -366,9 +400,11 @@ int main(int argc, char **argv)
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
 	http_server_free(d.http);
+	ndp_io_free(d.ndp);
 	dhcp_io_free(d.dhcp);
 	tftp_server_free(d.tftp);
 	loop_free(d.loop);
+	boot_events_free(d.events);
 	config_free(d.config);
 	quick_cleanup(&quick);
 	return r;

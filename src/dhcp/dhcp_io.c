@@ -37,6 +37,8 @@ struct pending {
 	uint32_t iface_addr;
 	char iface[IF_NAMESIZE];
 	char mac[3 * 16];
+	bool has_mac6;           /* an Ethernet chaddr, reported to boot_events */
+	uint8_t mac6[6];
 	uint32_t xid;
 	char user_class[48];
 };
@@ -53,6 +55,7 @@ struct dhcp_io {
 	int64_t ifaces_read_at;
 	struct dhcp_stats stats;
 	int http_port;           /* 0: take the configured one */
+	struct boot_events *events;  /* may be NULL */
 	struct pending *batch;   /* DHCP_BATCH entries */
 	uint8_t buf[NET_MAX_DATAGRAM];
 	struct dhcp_message msg;
@@ -201,6 +204,21 @@ static void send_reply(struct dhcp_io *d, const struct pending *p)
 	d->stats.sent[o->reply[242] < 9 ? o->reply[242] : 0]++;
 }
 
+static void emit_event(struct dhcp_io *d, const struct pending *p)
+{
+	const struct boot_client *c = &p->out.boot_client;
+	struct boot_event ev = {
+		.kind = BOOT_EV_DHCP, .at_usec = now_usec(), .has_mac = p->has_mac6,
+		.ip = p->out.ip, .dhcp_event = p->out.event,
+		.dhcp_firmware = c->has_arch || c->pxe || c->http || c->ipxe,
+	};
+
+	if (!d->events || !p->has_mac6)
+		return;
+	memcpy(ev.mac, p->mac6, 6);
+	boot_events_emit(d->events, &ev);
+}
+
 static void batch_finish(struct dhcp_io *d, unsigned n)
 {
 	bool need_store = false, stored = true;
@@ -233,6 +251,7 @@ static void batch_finish(struct dhcp_io *d, unsigned n)
 		if (p->out.dest != DHCP_DEST_NONE && p->out.reply_len)
 			send_reply(d, p);
 		log_outcome(p);
+		emit_event(d, p);
 	}
 }
 
@@ -264,6 +283,9 @@ static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
 	p->iface_addr = ifc->addr;
 	snprintf(p->iface, sizeof(p->iface), "%s", ifc->name);
 	format_mac(&d->msg, p->mac, sizeof(p->mac));
+	p->has_mac6 = d->msg.hlen == 6;
+	if (p->has_mac6)
+		memcpy(p->mac6, d->msg.chaddr, 6);
 	p->xid = d->msg.xid;
 	uc = dhcp_option(&d->msg, DHCP_OPT_USER_CLASS, 1, &uclen);
 	if (uc)
@@ -421,6 +443,11 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 	d->cfg = cfg;
 	ifaces_set(d, cfg);
 	return 0;
+}
+
+void dhcp_io_set_events(struct dhcp_io *d, struct boot_events *events)
+{
+	d->events = events;
 }
 
 void dhcp_io_set_http_port(struct dhcp_io *d, int port)

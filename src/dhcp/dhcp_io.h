@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "boot/boot_events.h"
 #include "config.h"
 #include "loop.h"
 
@@ -32,6 +33,9 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg);
 
 const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d);
+/* Report every decision about a client with an Ethernet address to events
+ * (NULL: nobody listens). */
+void dhcp_io_set_events(struct dhcp_io *d, struct boot_events *events);
 /* See dhcp_server_set_http_port(); kept across reloads. */
 void dhcp_io_set_http_port(struct dhcp_io *d, int port);
 /* See dhcp_server_pool_usage(); time is now. */

@@ -34,6 +34,7 @@ struct http_server {
 	struct http_dynamic dynamic;
 	struct http_stats stats;
 	unsigned max_connections;
+	struct boot_events *events;  /* may be NULL */
 };
 
 /* One request, from its URI to its completion. */
@@ -48,7 +49,21 @@ struct http_request {
 	unsigned status;
 	uint64_t bytes;
 	char range[48];
+	uint32_t peer_ip;       /* host order; 0 when not IPv4 */
+	bool boot_file;         /* a GET for boot content, reported to boot_events */
+	bool boot_started;      /* FILE_START reported */
+	char event_name[64];    /* normalised path */
 };
+
+static void emit_file_event(struct http_request *rq, enum boot_event_kind kind, bool ok,
+			    const char *reason)
+{
+	struct boot_event ev = { .kind = kind, .at_usec = now_usec(), .ip = rq->peer_ip,
+				 .proto = "http", .name = rq->event_name, .bytes = rq->bytes,
+				 .ok = ok, .reason = reason };
+
+	boot_events_emit(rq->server->events, &ev);
+}
 
 struct http_query {
 	struct MHD_Connection *conn;
@@ -153,9 +168,11 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
 		if (p[0] == '%' && p[1] == '0' && p[2] == '0')
 			rq->nul_in_path = true;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-		net_format_endpoint((const struct sockaddr_in *)ci->client_addr, rq->peer);
-	else
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ci->client_addr;
+		net_format_endpoint(sin, rq->peer);
+		rq->peer_ip = ntohl(sin->sin_addr.s_addr);
+	} else
 		snprintf(rq->peer, sizeof(rq->peer), "-");
 	return rq;
 }
@@ -174,6 +191,11 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
 		 (unsigned long long)rq->bytes, rq->range[0] ? " range=" : "", rq->range,
 		 (unsigned long long)(usec / 1000),
 		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "yes" : "no");
+	if (rq->boot_started)
+		emit_file_event(rq, BOOT_EV_FILE_END, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK,
+				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "incomplete");
+	else if (rq->boot_file && rq->status == MHD_HTTP_NOT_FOUND)
+		emit_file_event(rq, BOOT_EV_FILE_MISS, false, "not-found");
 	free(rq);
 	*con_cls = NULL;
 }
@@ -213,6 +235,10 @@ static enum MHD_Result http_queue(struct http_request *rq, struct MHD_Connection
 		rq->server->stats.status[status / 100]++;
 	r = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
+	if (r == MHD_YES && rq->boot_file && status / 100 == 2) {
+		rq->boot_started = true;
+		emit_file_event(rq, BOOT_EV_FILE_START, true, NULL);
+	}
 	return r;
 }
 
@@ -393,6 +419,10 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 	if (s->dynamic.generate &&
 	    http_try_generated(rq, conn, s->dynamic.generate, s->dynamic.data, path, &res) == 0)
 		return res;
+	/* Past the server's own pages: what follows is boot content, a
+	 * step in some machine's boot. HEAD fetches nothing. */
+	rq->boot_file = strcmp(rq->method, "GET") == 0;
+	snprintf(rq->event_name, sizeof(rq->event_name), "%.*s", (int)sizeof(rq->event_name) - 1, path[0] ? path : "/");
 	/* A file on disk wins over generated content of the same name. */
 	fd = path[0] ? fs_open_beneath(s->rootfd, path) : -ENOENT;
 	if (fd == -ENOENT && s->dynamic.fallback &&
@@ -492,6 +522,11 @@ int http_server_reconfigure(struct http_server *s, const struct config *cfg)
 const struct http_stats *http_server_stats(const struct http_server *s)
 {
 	return &s->stats;
+}
+
+void http_server_set_events(struct http_server *s, struct boot_events *events)
+{
+	s->events = events;
 }
 
 int http_server_local_port(const struct http_server *s)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "boot/boot_events.h"
 #include "config.h"
 #include "loop.h"
 
@@ -49,6 +50,9 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 /* New root (SIGHUP); the listen address needs a restart. */
 int http_server_reconfigure(struct http_server *s, const struct config *cfg);
 const struct http_stats *http_server_stats(const struct http_server *s);
+/* Report every boot file requested, served or missing to events (NULL:
+ * nobody listens). The server's own pages (/metrics) are not reported. */
+void http_server_set_events(struct http_server *s, struct boot_events *events);
 int http_server_local_port(const struct http_server *s);
 /* NULL is a no-op. Closes every connection. */
 void http_server_free(struct http_server *s);

@@ -74,6 +74,7 @@ struct tftp_transfer {
 	uint64_t bytes_sent;
 	char peer_str[NET_ENDPOINT_STRLEN];
 	char name[LOG_NAME_MAX];  /* quoted for the log */
+	char event_name[64];      /* normalised path, for boot_events */
 };
 
 struct tftp_server {
@@ -92,6 +93,7 @@ struct tftp_server {
 	void *on_idle_data;
 
 	struct tftp_stats stats;
+	struct boot_events *events;  /* may be NULL */
 	bool gso_broken;  /* the kernel refused UDP_SEGMENT once: stop trying */
 	uint8_t buf[NET_MAX_DATAGRAM + 1];
 	uint8_t gso_buf[NET_MAX_DATAGRAM];
@@ -139,6 +141,17 @@ static void transfer_end(struct tftp_transfer *t)
 		s->on_idle(s->on_idle_data);
 }
 
+static void emit_file_event(struct tftp_server *s, enum boot_event_kind kind,
+			    const struct sockaddr_in *peer, const char *name, uint64_t bytes,
+			    bool ok, const char *reason)
+{
+	struct boot_event ev = { .kind = kind, .at_usec = now_usec(),
+				 .ip = ntohl(peer->sin_addr.s_addr), .proto = "tftp",
+				 .name = name, .bytes = bytes, .ok = ok, .reason = reason };
+
+	boot_events_emit(s->events, &ev);
+}
+
 static void transfer_log_end(struct tftp_transfer *t, bool ok, const char *reason)
 {
 	uint64_t usec = now_usec() - t->started_usec;
@@ -160,6 +173,8 @@ static void transfer_log_end(struct tftp_transfer *t, bool ok, const char *reaso
 			 (unsigned long long)t->session.size, (unsigned long long)ms,
 			 (unsigned long long)t->session.retransmits);
 	}
+	emit_file_event(t->server, BOOT_EV_FILE_END, &t->peer, t->event_name,
+			t->session.size, ok, reason);
 }
 
 static void transfer_send_error(struct tftp_transfer *t, const struct sockaddr_in *to,
@@ -572,7 +587,8 @@ static int build_oack(struct tftp_transfer *t, const struct tftp_negotiated *neg
 
 static void server_start_transfer(struct tftp_server *s, const struct request_ctx *rq,
 				  const struct tftp_request *req, const char *name,
-				  struct boot_file *file, const struct tftp_negotiated *neg)
+				  const char *path, struct boot_file *file,
+				  const struct tftp_negotiated *neg)
 {
 	struct tftp_transfer *t = calloc(1, sizeof(*t));
 	struct sockaddr_in local = { .sin_family = AF_INET, .sin_addr = rq->local };
@@ -596,6 +612,7 @@ static void server_start_transfer(struct tftp_server *s, const struct request_ct
 	t->local = local;
 	memcpy(t->peer_str, rq->peer_str, sizeof(t->peer_str));
 	snprintf(t->name, sizeof(t->name), "%s", name);
+	snprintf(t->event_name, sizeof(t->event_name), "%.*s", (int)sizeof(t->event_name) - 1, path);
 	t->timeout_ms = neg->has_timeout ? neg->timeout_sec * 1000 : s->settings.retransmit_ms;
 	t->started_usec = now_usec();
 	loop_timer_init(&t->timer, transfer_on_timer, t);
@@ -619,6 +636,7 @@ static void server_start_transfer(struct tftp_server *s, const struct request_ct
 		 (unsigned long long)file->size, neg->blksize, neg->windowsize,
 		 t->timeout_ms, neg->has_tsize ? "yes" : "no",
 		 tftp_negotiated_any(neg) ? "yes" : "no");
+	emit_file_event(s, BOOT_EV_FILE_START, &t->peer, t->event_name, 0, true, NULL);
 	transfer_act(t, tftp_session_start(&t->session, tftp_negotiated_any(neg)));
 }
 
@@ -662,12 +680,14 @@ static void server_on_request(struct tftp_server *s, const struct request_ctx *r
 	if (s->n_transfers >= s->settings.max_transfers) {
 		server_reject(s, rq, name, TFTP_ERR_UNDEFINED, "server busy, try again",
 			      "busy");
+		emit_file_event(s, BOOT_EV_FILE_MISS, &rq->peer, path, 0, false, "busy");
 		return;
 	}
 	r = file_source_open(s->source, path, &freq, &file);
 	if (r < 0) {
 		open_error(r, &code, &msg, &reason);
 		server_reject(s, rq, name, code, msg, reason);
+		emit_file_event(s, BOOT_EV_FILE_MISS, &rq->peer, path, 0, false, reason);
 		return;
 	}
 	if (req->mode == TFTP_MODE_NETASCII) {
@@ -681,7 +701,7 @@ static void server_on_request(struct tftp_server *s, const struct request_ctx *r
 		}
 		file = converted;
 	}
-	server_start_transfer(s, rq, req, name, file, &neg);
+	server_start_transfer(s, rq, req, name, path, file, &neg);
 }
 
 static void server_on_datagram(struct tftp_server *s, const struct request_ctx *rq,
@@ -897,6 +917,11 @@ unsigned tftp_server_active(const struct tftp_server *s)
 const struct tftp_stats *tftp_server_stats(const struct tftp_server *s)
 {
 	return &s->stats;
+}
+
+void tftp_server_set_events(struct tftp_server *s, struct boot_events *events)
+{
+	s->events = events;
 }
 
 int tftp_server_local_port(const struct tftp_server *s)

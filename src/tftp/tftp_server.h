@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "boot/boot_events.h"
 #include "config.h"
 #include "loop.h"
 #include "tftp/file_source.h"
@@ -48,6 +49,10 @@ void tftp_server_abort_all(struct tftp_server *s, const char *why);
 
 unsigned tftp_server_active(const struct tftp_server *s);
 const struct tftp_stats *tftp_server_stats(const struct tftp_server *s);
+/* Report every file requested, served, failed or missing to events (may
+ * be NULL: nobody listens). */
+void tftp_server_set_events(struct tftp_server *s, struct boot_events *events);
+
 /* The bound listening address (useful with port 0). */
 int tftp_server_local_port(const struct tftp_server *s);
 

@@ -1,0 +1,560 @@
+/* boot_events.c - see boot_events.h. */
+#include "boot/boot_events.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+#define MOD "boot"
+#define BUCKETS 2048  /* power of two, twice the machines: short chains */
+#define NIL (-1)
+#define LABEL_MAX 56
+#define REASON_MAX 24
+/* A transfer that never reports its end (it should: TFTP gives up after
+ * its retries, HTTP after its idle timeout) is summarised after this many
+ * idle periods all the same, so no timeline lives forever. */
+#define OPEN_IDLE_FACTOR 10
+
+enum step_state {
+	STEP_INSTANT,  /* a DHCP decision, an RA */
+	STEP_OPEN,     /* a file requested, not finished */
+	STEP_OK,
+	STEP_FAILED,
+};
+
+struct step {
+	char label[LABEL_MAX];
+	char reason[REASON_MAX];
+	enum step_state state;
+	uint64_t start, end;
+};
+
+struct timeline {
+	bool used;
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t ip;
+	bool ip_indexed;
+	int next_mac, next_ip;  /* hash chains */
+	uint64_t first, last;
+	uint64_t first_ack;     /* 0: no ACK yet */
+	uint64_t first_file;    /* first file request after the first ACK; 0: none */
+	unsigned n_steps, dropped_steps;
+	unsigned rs, misses, files_ok, files_failed, open;
+	bool last_file_failed;
+	uint64_t bytes;
+	char last_miss[LABEL_MAX];
+	char last_fail[REASON_MAX];
+	struct step steps[BOOT_EVENTS_MAX_STEPS];
+};
+
+struct boot_events {
+	uint64_t idle;
+	boot_events_sink sink;
+	void *sink_ctx;
+	struct timeline *tl;    /* BOOT_EVENTS_MAX_MACHINES */
+	int free_list[BOOT_EVENTS_MAX_MACHINES];
+	unsigned n_free;
+	int mac_head[BUCKETS];
+	int ip_head[BUCKETS];
+};
+
+/* --- indexes --- */
+
+static unsigned hash_bytes(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;  /* FNV-1a */
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h & (BUCKETS - 1);
+}
+
+static unsigned hash_ip(uint32_t ip)
+{
+	uint8_t b[4] = { ip >> 24, ip >> 16, ip >> 8, ip };
+	return hash_bytes(b, sizeof(b));
+}
+
+static struct timeline *find_mac(struct boot_events *b, const uint8_t mac[6])
+{
+	for (int i = b->mac_head[hash_bytes(mac, 6)]; i != NIL; i = b->tl[i].next_mac)
+		if (memcmp(b->tl[i].mac, mac, 6) == 0)
+			return &b->tl[i];
+	return NULL;
+}
+
+static struct timeline *find_ip(struct boot_events *b, uint32_t ip)
+{
+	for (int i = b->ip_head[hash_ip(ip)]; i != NIL; i = b->tl[i].next_ip)
+		if (b->tl[i].ip == ip)
+			return &b->tl[i];
+	return NULL;
+}
+
+static void unlink_chain(struct boot_events *b, int *head, int idx, bool by_mac)
+{
+	for (int *p = head; *p != NIL; p = by_mac ? &b->tl[*p].next_mac : &b->tl[*p].next_ip) {
+		if (*p == idx) {
+			*p = by_mac ? b->tl[idx].next_mac : b->tl[idx].next_ip;
+			return;
+		}
+	}
+}
+
+static int index_of(const struct boot_events *b, const struct timeline *t)
+{
+	return (int)(t - b->tl);
+}
+
+static void unindex_ip(struct boot_events *b, struct timeline *t)
+{
+	if (!t->ip_indexed)
+		return;
+	unlink_chain(b, &b->ip_head[hash_ip(t->ip)], index_of(b, t), false);
+	t->ip_indexed = false;
+}
+
+/* The address belongs to t now; whoever held it before (a lease that
+ * moved, an address-only timeline) no longer receives its file events. */
+static void index_ip(struct boot_events *b, struct timeline *t, uint32_t ip)
+{
+	struct timeline *old;
+
+	if (t->ip_indexed && t->ip == ip)
+		return;
+	unindex_ip(b, t);
+	old = find_ip(b, ip);
+	if (old)
+		unindex_ip(b, old);
+	t->ip = ip;
+	t->next_ip = b->ip_head[hash_ip(ip)];
+	b->ip_head[hash_ip(ip)] = index_of(b, t);
+	t->ip_indexed = true;
+}
+
+/* --- the summary --- */
+
+static void format_mac(const struct timeline *t, char out[18])
+{
+	if (!t->has_mac) {
+		snprintf(out, 18, "-");
+		return;
+	}
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
+		 t->mac[3], t->mac[4], t->mac[5]);
+}
+
+static unsigned long long ms_between(uint64_t from, uint64_t to)
+{
+	return to > from ? (unsigned long long)((to - from) / 1000) : 0;
+}
+
+static uint64_t step_end(const struct step *s)
+{
+	return s->state == STEP_OK || s->state == STEP_FAILED ? s->end : s->start;
+}
+
+/* Append to buf at *o, never past size (the tail is dropped quietly: the
+ * summary still ends properly, only shorter). */
+static void append(char *buf, size_t size, size_t *o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t size, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, size - *o, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*o = MIN(*o + (size_t)n, size);
+}
+
+static void summarise(struct boot_events *b, struct timeline *t, const char *outcome,
+		      const char *reason)
+{
+	char mac[18], ip[INET_ADDRSTRLEN] = "-", steps[2400], line[3200];
+	char gap_label[LABEL_MAX] = "-";
+	struct in_addr a = { htonl(t->ip) };
+	uint64_t cursor = t->first, largest_gap = 0;
+	size_t so = 0, lo = 0;
+
+	format_mac(t, mac);
+	if (t->ip)
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	for (unsigned i = 0; i < t->n_steps; i++) {
+		const struct step *s = &t->steps[i];
+		uint64_t gap = s->start > cursor ? s->start - cursor : 0;
+
+		if (i > 0)
+			append(steps, sizeof(steps), &so, " +%llu ", (unsigned long long)(gap / 1000));
+		if (gap > largest_gap) {
+			largest_gap = gap;
+			snprintf(gap_label, sizeof(gap_label), "%s", s->label);
+		}
+		append(steps, sizeof(steps), &so, "%s@%llu", s->label, ms_between(t->first, s->start));
+		if (s->state == STEP_OK)
+			append(steps, sizeof(steps), &so, "..%llu", ms_between(t->first, s->end));
+		else if (s->state == STEP_FAILED)
+			append(steps, sizeof(steps), &so, "..!%s", s->reason);
+		else if (s->state == STEP_OPEN)
+			append(steps, sizeof(steps), &so, "..?");
+		cursor = MAX(cursor, step_end(s));
+	}
+	if (so >= sizeof(steps))
+		so = sizeof(steps) - 1;
+	steps[so] = '\0';
+
+	append(line, sizeof(line), &lo, "mac=%s ip=%s outcome=%s", mac, ip, outcome);
+	if (reason)
+		append(line, sizeof(line), &lo, " reason=%s", reason);
+	append(line, sizeof(line), &lo, " total_ms=%llu", ms_between(t->first, t->last));
+	if (t->first_ack && t->first_file)
+		append(line, sizeof(line), &lo, " ack_to_file_ms=%llu",
+		       ms_between(t->first_ack, t->first_file));
+	else
+		append(line, sizeof(line), &lo, " ack_to_file_ms=-");
+	append(line, sizeof(line), &lo,
+	       " files=%u failed=%u misses=%u rs=%u bytes=%llu largest_gap_ms=%llu"
+	       " largest_gap_before=\"%s\"",
+	       t->files_ok, t->files_failed, t->misses, t->rs, (unsigned long long)t->bytes,
+	       (unsigned long long)(largest_gap / 1000), gap_label);
+	if (t->misses)
+		append(line, sizeof(line), &lo, " last_miss=\"%s\"", t->last_miss);
+	if (t->dropped_steps)
+		append(line, sizeof(line), &lo, " dropped_steps=%u", t->dropped_steps);
+	append(line, sizeof(line), &lo, " steps=\"%s\"", steps);
+	if (lo >= sizeof(line))
+		line[sizeof(line) - 1] = '\0';
+	b->sink(b->sink_ctx, line);
+}
+
+static void release(struct boot_events *b, struct timeline *t)
+{
+	int idx = index_of(b, t);
+
+	unindex_ip(b, t);
+	if (t->has_mac)
+		unlink_chain(b, &b->mac_head[hash_bytes(t->mac, 6)], idx, true);
+	t->used = false;
+	b->free_list[b->n_free++] = idx;
+}
+
+/* Why a quiet boot ended, from what it got to. */
+static const char *quiet_outcome(const struct timeline *t, const char **reason)
+{
+	*reason = NULL;
+	if (t->open) {
+		*reason = "transfer-unfinished";
+	} else if (t->files_ok + t->files_failed > 0) {
+		if (!t->last_file_failed)
+			return "served";
+		*reason = t->last_fail;
+	} else if (t->misses) {
+		*reason = "file-not-found";
+	} else if (t->first_ack) {
+		*reason = "no-file-request";
+	} else {
+		*reason = "no-dhcp-request";  /* offered, never took it */
+	}
+	return "stalled";
+}
+
+static void summarise_quiet(struct boot_events *b, struct timeline *t)
+{
+	const char *reason, *outcome = quiet_outcome(t, &reason);
+
+	summarise(b, t, outcome, reason);
+	release(b, t);
+}
+
+/* --- recording --- */
+
+static void sanitise_label(char *out, const char *proto, const char *name)
+{
+	size_t o = (size_t)snprintf(out, LABEL_MAX, "%s:", proto ? proto : "?");
+	size_t len = name ? strlen(name) : 0;
+
+	/* Client-chosen names end up inside a quoted log value: keep it to
+	 * plain printable bytes without quotes, spaces or escapes. */
+	for (size_t i = 0; i < len && o < LABEL_MAX - 1; i++) {
+		unsigned char c = (unsigned char)name[i];
+		out[o++] = (c > ' ' && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+	}
+	if (o == LABEL_MAX - 1 && len > LABEL_MAX - 1 - strlen(proto ? proto : "?") - 1)
+		out[o - 1] = '~';  /* truncated */
+	out[o] = '\0';
+}
+
+static struct step *add_step(struct timeline *t, const char *label, enum step_state state,
+			     uint64_t at)
+{
+	struct step *s;
+
+	if (t->n_steps == BOOT_EVENTS_MAX_STEPS) {
+		t->dropped_steps++;
+		return NULL;
+	}
+	s = &t->steps[t->n_steps++];
+	snprintf(s->label, sizeof(s->label), "%s", label);
+	s->reason[0] = '\0';
+	s->state = state;
+	s->start = s->end = at;
+	return s;
+}
+
+static struct timeline *evict_oldest(struct boot_events *b)
+{
+	struct timeline *oldest = NULL;
+
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES; i++)
+		if (b->tl[i].used && (!oldest || b->tl[i].last < oldest->last))
+			oldest = &b->tl[i];
+	summarise_quiet(b, oldest);
+	return oldest;
+}
+
+static struct timeline *new_timeline(struct boot_events *b, const struct boot_event *ev)
+{
+	struct timeline *t;
+	int idx;
+
+	if (b->n_free == 0)
+		evict_oldest(b);
+	idx = b->free_list[--b->n_free];
+	t = &b->tl[idx];
+	memset(t, 0, sizeof(*t));
+	t->used = true;
+	t->next_mac = t->next_ip = NIL;
+	t->first = t->last = ev->at_usec;
+	if (ev->has_mac) {
+		unsigned h = hash_bytes(ev->mac, 6);
+		t->has_mac = true;
+		memcpy(t->mac, ev->mac, 6);
+		t->next_mac = b->mac_head[h];
+		b->mac_head[h] = idx;
+	}
+	/* An offered address is not the machine's yet: DHCP events index
+	 * their address only when it is acknowledged. */
+	if (ev->ip && ev->kind != BOOT_EV_DHCP)
+		index_ip(b, t, ev->ip);
+	return t;
+}
+
+static void on_dhcp(struct boot_events *b, const struct boot_event *ev)
+{
+	struct timeline *t;
+	char label[LABEL_MAX];
+	bool offer = strcmp(ev->dhcp_event, "offer") == 0;
+	bool ack = strcmp(ev->dhcp_event, "ack") == 0;
+
+	if (!ev->has_mac)
+		return;
+	t = find_mac(b, ev->mac);
+	if (!t) {
+		/* Only firmware starts a timeline: an installed OS renewing
+		 * its lease is not booting from us. */
+		if (!ev->dhcp_firmware || !(offer || ack))
+			return;
+		t = new_timeline(b, ev);
+	}
+	t->last = MAX(t->last, ev->at_usec);
+	if (!ev->dhcp_firmware && (offer || ack) && t->files_ok > 0) {
+		/* The kernel we served is up and its DHCP client asks for
+		 * an address: this boot is complete. */
+		add_step(t, "os-dhcp", STEP_INSTANT, ev->at_usec);
+		summarise(b, t, "booted", NULL);
+		release(b, t);
+		return;
+	}
+	snprintf(label, sizeof(label), "dhcp-%s", ev->dhcp_event);
+	add_step(t, label, STEP_INSTANT, ev->at_usec);
+	if (ack) {
+		if (!t->first_ack)
+			t->first_ack = ev->at_usec;
+		if (ev->ip)
+			index_ip(b, t, ev->ip);
+	}
+}
+
+static void on_router_solicit(struct boot_events *b, const struct boot_event *ev)
+{
+	struct timeline *t = ev->has_mac ? find_mac(b, ev->mac) : NULL;
+
+	if (!t)
+		return;  /* not a machine booting from us */
+	t->last = MAX(t->last, ev->at_usec);
+	/* Only the first: a firmware that keeps soliciting would fill the
+	 * steps; the count says how many there were. */
+	if (t->rs++ == 0)
+		add_step(t, ev->ok ? "ra" : "rs-unanswered", STEP_INSTANT, ev->at_usec);
+}
+
+static struct timeline *file_timeline(struct boot_events *b, const struct boot_event *ev)
+{
+	struct timeline *t = ev->ip ? find_ip(b, ev->ip) : NULL;
+
+	if (!t && ev->ip)
+		t = new_timeline(b, ev);  /* a machine that got its address elsewhere */
+	if (t)
+		t->last = MAX(t->last, ev->at_usec);
+	return t;
+}
+
+static void note_first_file(struct timeline *t, uint64_t at)
+{
+	if (t->first_ack && !t->first_file)
+		t->first_file = at;
+}
+
+static void on_file(struct boot_events *b, const struct boot_event *ev)
+{
+	struct timeline *t = file_timeline(b, ev);
+	char label[LABEL_MAX];
+	struct step *s = NULL;
+
+	if (!t)
+		return;
+	sanitise_label(label, ev->proto, ev->name);
+	switch (ev->kind) {
+	case BOOT_EV_FILE_START:
+		note_first_file(t, ev->at_usec);
+		if (add_step(t, label, STEP_OPEN, ev->at_usec))
+			t->open++;
+		return;
+	case BOOT_EV_FILE_MISS:
+		note_first_file(t, ev->at_usec);
+		t->misses++;
+		snprintf(t->last_miss, sizeof(t->last_miss), "%s", label);
+		return;
+	case BOOT_EV_FILE_END:
+		for (unsigned i = t->n_steps; i-- > 0;) {
+			if (t->steps[i].state == STEP_OPEN && strcmp(t->steps[i].label, label) == 0) {
+				s = &t->steps[i];
+				t->open--;
+				break;
+			}
+		}
+		if (!s) {
+			note_first_file(t, ev->at_usec);
+			s = add_step(t, label, STEP_OPEN, ev->at_usec);
+		}
+		if (ev->ok) {
+			t->files_ok++;
+			t->bytes += ev->bytes;
+		} else {
+			t->files_failed++;
+			snprintf(t->last_fail, sizeof(t->last_fail), "%s",
+				 ev->reason ? ev->reason : "failed");
+		}
+		t->last_file_failed = !ev->ok;
+		if (s) {
+			s->state = ev->ok ? STEP_OK : STEP_FAILED;
+			s->end = ev->at_usec;
+			snprintf(s->reason, sizeof(s->reason), "%s", t->last_fail);
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+/* --- public --- */
+
+static void log_sink(void *ctx, const char *line)
+{
+	log_info(MOD, "timeline", "%s", line);
+}
+
+int boot_events_new(uint64_t idle_usec, boot_events_sink sink, void *sink_ctx,
+		    struct boot_events **ret)
+{
+	struct boot_events *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->tl = calloc(BOOT_EVENTS_MAX_MACHINES, sizeof(*b->tl));
+	if (!b->tl) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->idle = idle_usec;
+	b->sink = sink ? sink : log_sink;
+	b->sink_ctx = sink_ctx;
+	for (unsigned i = 0; i < BUCKETS; i++)
+		b->mac_head[i] = b->ip_head[i] = NIL;
+	/* Hand out low slots first (only for tidy debugging). */
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES; i++)
+		b->free_list[i] = BOOT_EVENTS_MAX_MACHINES - 1 - (int)i;
+	b->n_free = BOOT_EVENTS_MAX_MACHINES;
+	*ret = b;
+	return 0;
+}
+
+void boot_events_set_idle(struct boot_events *b, uint64_t idle_usec)
+{
+	b->idle = idle_usec;
+}
+
+void boot_events_emit(struct boot_events *b, const struct boot_event *ev)
+{
+	if (!b || !ev)
+		return;
+	switch (ev->kind) {
+	case BOOT_EV_DHCP:
+		if (ev->dhcp_event)
+			on_dhcp(b, ev);
+		break;
+	case BOOT_EV_ROUTER_SOLICIT:
+		on_router_solicit(b, ev);
+		break;
+	case BOOT_EV_FILE_START:
+	case BOOT_EV_FILE_END:
+	case BOOT_EV_FILE_MISS:
+		on_file(b, ev);
+		break;
+	}
+}
+
+uint64_t boot_events_tick(struct boot_events *b, uint64_t now)
+{
+	uint64_t next = 0;
+
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES; i++) {
+		struct timeline *t = &b->tl[i];
+		uint64_t due;
+
+		if (!t->used)
+			continue;
+		due = t->last + (t->open ? OPEN_IDLE_FACTOR * b->idle : b->idle);
+		if (now >= due) {
+			summarise_quiet(b, t);
+			continue;
+		}
+		if (!next || due < next)
+			next = due;
+	}
+	return next;
+}
+
+unsigned boot_events_open(const struct boot_events *b)
+{
+	return BOOT_EVENTS_MAX_MACHINES - b->n_free;
+}
+
+void boot_events_free(struct boot_events *b)
+{
+	if (!b)
+		return;
+	free(b->tl);
+	free(b);
+}

@@ -1,0 +1,89 @@
+/* boot_events.h - the one place every boot event passes through.
+ *
+ * DHCP decisions, router solicitations answered, TFTP and HTTP file
+ * requests: each adapter reports what happened here, keyed by the client's
+ * MAC (or, for file requests, its address, which the DHCP ACK ties to a
+ * MAC). From these events boot_events keeps one timeline per machine and,
+ * when that machine's boot is over, writes one summary line:
+ *
+ *   level=info mod=boot event=timeline mac=52:54:00:4b:44:0a ip=172.24.32.1
+ *     outcome=booted total_ms=8120 ack_to_file_ms=41 files=5 misses=0 rs=1
+ *     bytes=15728640 largest_gap_ms=3102 largest_gap_before="http:linux/initrd.img"
+ *     steps="dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:ipxe.efi@41..305 ..."
+ *
+ * Each step is name@start_ms (..end_ms for a file, ..!reason when it
+ * failed, ..? when it never ended), times from the first event; "+N"
+ * between steps is the gap in ms from the end of one to the start of the
+ * next, so a slow boot shows where it waited.
+ *
+ * A boot is over when the operating system's own DHCP client (no PXE
+ * architecture option) asks for an address after boot files were served
+ * (outcome=booted), or when the machine has been quiet for the idle time
+ * with no transfer in progress: outcome=served if its last file arrived
+ * whole, outcome=stalled (with reason=) otherwise.
+ *
+ * Pure bookkeeping: the caller passes the monotonic time in every event
+ * and calls boot_events_tick() (the daemon from a loop timer); summaries
+ * go to a sink, by default the log. Memory is bounded: at most
+ * BOOT_EVENTS_MAX_MACHINES timelines (the longest-idle one is summarised
+ * early to make room) of at most BOOT_EVENTS_MAX_STEPS steps each. */
+#ifndef KIDOU_BOOT_EVENTS_H
+#define KIDOU_BOOT_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BOOT_EVENTS_MAX_MACHINES 1024
+#define BOOT_EVENTS_MAX_STEPS 32
+
+enum boot_event_kind {
+	BOOT_EV_DHCP,            /* a DHCP decision: dhcp_event, dhcp_firmware */
+	BOOT_EV_ROUTER_SOLICIT,  /* an IPv6 RS; ok: answered with an RA */
+	BOOT_EV_FILE_START,      /* proto, name */
+	BOOT_EV_FILE_END,        /* proto, name, bytes, ok, reason */
+	BOOT_EV_FILE_MISS,       /* proto, name: asked for, not there */
+};
+
+struct boot_event {
+	enum boot_event_kind kind;
+	uint64_t at_usec;        /* monotonic */
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t ip;             /* the client's IPv4 address, host order; 0: unknown */
+	const char *dhcp_event;  /* "offer", "ack", "nak", ... */
+	bool dhcp_firmware;      /* sent a PXE client architecture (option 93):
+	                          * boot firmware or iPXE, not an installed OS */
+	const char *proto;       /* "tftp", "http" */
+	const char *name;        /* raw file name (sanitised here before use) */
+	uint64_t bytes;
+	bool ok;
+	const char *reason;      /* why it failed; NULL when ok */
+};
+
+struct boot_events;
+
+/* sink(ctx, line) receives every summary line body (without level, mod and
+ * event: "mac=... ip=... outcome=..."). */
+typedef void (*boot_events_sink)(void *ctx, const char *line);
+
+/* idle_usec: quiet time after which a boot is summarised. sink NULL: log
+ * at info as mod=boot event=timeline. */
+int boot_events_new(uint64_t idle_usec, boot_events_sink sink, void *sink_ctx,
+		    struct boot_events **ret);
+void boot_events_set_idle(struct boot_events *b, uint64_t idle_usec);
+
+/* Report one event. NULL b is a no-op, so adapters need no check. */
+void boot_events_emit(struct boot_events *b, const struct boot_event *ev);
+
+/* Summarise every boot that has gone quiet by now. Returns the monotonic
+ * time at which the next one may be due, or 0 when no timeline is open. */
+uint64_t boot_events_tick(struct boot_events *b, uint64_t now_usec);
+
+/* Timelines open right now. */
+unsigned boot_events_open(const struct boot_events *b);
+
+/* NULL is a no-op. Open timelines are dropped without a summary. */
+void boot_events_free(struct boot_events *b);
+
+#endif

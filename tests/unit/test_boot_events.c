@@ -1,0 +1,335 @@
+/* test_boot_events.c - boot timelines: which events make a machine's
+ * timeline, when it is summarised, and what the summary says. Time is
+ * passed in, so every step is exact. */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "boot/boot_events.h"
+
+#define MS 1000ull
+#define SEC 1000000ull
+#define IDLE (20 * SEC)
+#define IP(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
+
+static const uint8_t MAC_A[6] = { 0x52, 0x54, 0x00, 0x4b, 0x44, 0x0a };
+static const uint8_t MAC_B[6] = { 0x52, 0x54, 0x00, 0x4b, 0x44, 0x0b };
+
+struct captured {
+	unsigned n;
+	char lines[8][4096];
+};
+
+static void capture(void *ctx, const char *line)
+{
+	struct captured *c = ctx;
+
+	if (c->n < 8)
+		snprintf(c->lines[c->n], sizeof(c->lines[0]), "%s", line);
+	c->n++;
+}
+
+struct fixture {
+	struct boot_events *b;
+	struct captured out;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_rc(boot_events_new(IDLE, capture, &f->out, &f->b), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	boot_events_free(f->b);
+	free(f);
+	return 0;
+}
+
+static void dhcp(struct fixture *f, uint64_t at, const uint8_t mac[6], const char *what,
+		 uint32_t ip, bool firmware)
+{
+	struct boot_event ev = { .kind = BOOT_EV_DHCP, .at_usec = at, .has_mac = true, .ip = ip,
+				 .dhcp_event = what, .dhcp_firmware = firmware };
+
+	memcpy(ev.mac, mac, 6);
+	boot_events_emit(f->b, &ev);
+}
+
+static void rs(struct fixture *f, uint64_t at, const uint8_t mac[6])
+{
+	struct boot_event ev = { .kind = BOOT_EV_ROUTER_SOLICIT, .at_usec = at, .has_mac = true,
+				 .ok = true };
+
+	memcpy(ev.mac, mac, 6);
+	boot_events_emit(f->b, &ev);
+}
+
+static void file(struct fixture *f, enum boot_event_kind kind, uint64_t at, uint32_t ip,
+		 const char *proto, const char *name, uint64_t bytes, const char *failed)
+{
+	struct boot_event ev = { .kind = kind, .at_usec = at, .ip = ip, .proto = proto,
+				 .name = name, .bytes = bytes, .ok = !failed, .reason = failed };
+
+	boot_events_emit(f->b, &ev);
+}
+
+static void assert_has(const char *line, const char *part)
+{
+	if (!strstr(line, part)) {
+		print_error("summary lacks [%s]:\n%s\n", part, line);
+		fail();
+	}
+}
+
+/* A BIOS machine: PXE firmware DHCP, an RA, PXELINUX over TFTP with its
+ * config probes, kernel and initrd over HTTP, then the kernel's own DHCP. */
+static void test_booted(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(172, 24, 32, 1);
+	uint64_t t0 = 1000 * SEC;
+
+	dhcp(f, t0, MAC_A, "offer", ip, true);
+	dhcp(f, t0 + 2 * MS, MAC_A, "ack", ip, true);
+	rs(f, t0 + 40 * MS, MAC_A);
+	rs(f, t0 + 45 * MS, MAC_A);
+	file(f, BOOT_EV_FILE_START, t0 + 41 * MS, ip, "tftp", "pxelinux/pxelinux.0", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t0 + 90 * MS, ip, "tftp", "pxelinux/pxelinux.0", 46000, NULL);
+	file(f, BOOT_EV_FILE_MISS, t0 + 95 * MS, ip, "tftp", "pxelinux.cfg/01-52-54-00-4b-44-0a", 0, "not-found");
+	file(f, BOOT_EV_FILE_MISS, t0 + 96 * MS, ip, "tftp", "pxelinux.cfg/AC182001", 0, "not-found");
+	file(f, BOOT_EV_FILE_START, t0 + 100 * MS, ip, "http", "linux/vmlinuz", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t0 + 600 * MS, ip, "http", "linux/vmlinuz", 14000000, NULL);
+	file(f, BOOT_EV_FILE_START, t0 + 3700 * MS, ip, "http", "linux/initrd.img", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t0 + 3900 * MS, ip, "http", "linux/initrd.img", 1000000, NULL);
+	assert_int_equal(boot_events_open(f->b), 1);
+	assert_int_equal(f->out.n, 0);
+	/* the kernel's DHCP client: no PXE architecture */
+	dhcp(f, t0 + 9000 * MS, MAC_A, "offer", ip, false);
+	assert_int_equal(f->out.n, 1);
+	assert_int_equal(boot_events_open(f->b), 0);
+	assert_string_equal(f->out.lines[0],
+		"mac=52:54:00:4b:44:0a ip=172.24.32.1 outcome=booted total_ms=9000 "
+		"ack_to_file_ms=39 files=3 failed=0 misses=2 rs=2 bytes=15046000 "
+		"largest_gap_ms=5100 largest_gap_before=\"os-dhcp\" "
+		"last_miss=\"tftp:pxelinux.cfg/AC182001\" "
+		"steps=\"dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:pxelinux/pxelinux.0@41..90 "
+		"+10 http:linux/vmlinuz@100..600 +3100 http:linux/initrd.img@3700..3900 "
+		"+5100 os-dhcp@9000\"");
+	/* the OS renewing later makes no new timeline */
+	dhcp(f, t0 + 20000 * MS, MAC_A, "ack", ip, false);
+	assert_int_equal(boot_events_open(f->b), 0);
+}
+
+static void test_plain_dhcp_clients_make_no_timeline(void **state)
+{
+	struct fixture *f = *state;
+
+	dhcp(f, SEC, MAC_A, "offer", IP(10, 0, 0, 5), false);
+	dhcp(f, SEC, MAC_A, "ack", IP(10, 0, 0, 5), false);
+	assert_int_equal(boot_events_open(f->b), 0);
+	assert_int_equal(boot_events_tick(f->b, 100 * SEC), 0);
+	assert_int_equal(f->out.n, 0);
+}
+
+static void test_stalled_without_file_request(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t t0 = 5 * SEC;
+
+	dhcp(f, t0, MAC_A, "offer", IP(10, 0, 0, 5), true);
+	dhcp(f, t0 + 3 * MS, MAC_A, "ack", IP(10, 0, 0, 5), true);
+	/* not yet: quiet for less than the idle time */
+	assert_int_equal(boot_events_tick(f->b, t0 + 3 * MS + IDLE - 1), t0 + 3 * MS + IDLE);
+	assert_int_equal(f->out.n, 0);
+	assert_int_equal(boot_events_tick(f->b, t0 + 3 * MS + IDLE), 0);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=stalled reason=no-file-request");
+	assert_has(f->out.lines[0], "ack_to_file_ms=-");
+	assert_has(f->out.lines[0], "steps=\"dhcp-offer@0 +3 dhcp-ack@3\"");
+}
+
+static void test_offer_never_taken(void **state)
+{
+	struct fixture *f = *state;
+
+	dhcp(f, SEC, MAC_A, "offer", IP(10, 0, 0, 5), true);
+	boot_events_tick(f->b, SEC + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=stalled reason=no-dhcp-request");
+}
+
+static void test_missing_boot_file(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_MISS, SEC + 10 * MS, ip, "tftp", "nope.0", 0, "not-found");
+	boot_events_tick(f->b, SEC + 10 * MS + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=stalled reason=file-not-found");
+	assert_has(f->out.lines[0], "ack_to_file_ms=10");
+	assert_has(f->out.lines[0], "last_miss=\"tftp:nope.0\"");
+}
+
+/* A transfer in progress is not a quiet machine, however long it runs;
+ * only a transfer that never reports its end is given up on. */
+static void test_transfer_in_progress_is_not_idle(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, 2 * SEC, ip, "tftp", "big.img", 0, NULL);
+	boot_events_tick(f->b, 2 * SEC + 3 * IDLE);
+	assert_int_equal(f->out.n, 0);
+	boot_events_tick(f->b, 2 * SEC + 10 * IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=stalled reason=transfer-unfinished");
+	assert_has(f->out.lines[0], "tftp:big.img@1000..?");
+}
+
+static void test_failed_transfer(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, 2 * SEC, ip, "tftp", "k", 0, NULL);
+	file(f, BOOT_EV_FILE_END, 9 * SEC, ip, "tftp", "k", 0, "timeout");
+	boot_events_tick(f->b, 9 * SEC + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=stalled reason=timeout");
+	assert_has(f->out.lines[0], "files=0 failed=1");
+	assert_has(f->out.lines[0], "tftp:k@1000..!timeout");
+}
+
+/* Files served to an address we never leased (a static IP, another DHCP
+ * server): a timeline of its own, without a MAC. */
+static void test_address_only_timeline(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(127, 0, 0, 1);
+
+	file(f, BOOT_EV_FILE_START, SEC, ip, "tftp", "a", 0, NULL);
+	file(f, BOOT_EV_FILE_END, SEC + 5 * MS, ip, "tftp", "a", 7, NULL);
+	boot_events_tick(f->b, SEC + 5 * MS + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "mac=- ip=127.0.0.1 outcome=served");
+	assert_has(f->out.lines[0], "files=1 failed=0 misses=0 rs=0 bytes=7");
+}
+
+/* A lease that moves to another machine takes the file events with it. */
+static void test_address_moves(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 9);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	dhcp(f, 2 * SEC, MAC_B, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, 3 * SEC, ip, "tftp", "b", 0, NULL);
+	file(f, BOOT_EV_FILE_END, 3 * SEC, ip, "tftp", "b", 1, NULL);
+	boot_events_tick(f->b, 3 * SEC + IDLE);
+	assert_int_equal(f->out.n, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		if (strstr(f->out.lines[i], "mac=52:54:00:4b:44:0b"))
+			assert_has(f->out.lines[i], "outcome=served");
+		else
+			assert_has(f->out.lines[i], "outcome=stalled reason=no-file-request");
+	}
+}
+
+/* Names come from clients: the summary never carries their quotes,
+ * spaces or control bytes, and a long one is cut with a mark. */
+static void test_hostile_names(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5);
+	char long_name[300];
+
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, SEC, ip, "tftp", "a \"b\"\n\\c\x01", 0, NULL);
+	file(f, BOOT_EV_FILE_END, SEC, ip, "tftp", "a \"b\"\n\\c\x01", 1, NULL);
+	file(f, BOOT_EV_FILE_START, SEC, ip, "tftp", long_name, 0, NULL);
+	file(f, BOOT_EV_FILE_END, SEC, ip, "tftp", long_name, 1, NULL);
+	boot_events_tick(f->b, SEC + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "tftp:a??b???c?@0..0");
+	assert_has(f->out.lines[0], "tftp:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx~@0..0");
+	assert_has(f->out.lines[0], "files=2");
+}
+
+/* Steps are bounded; the summary says how many were left out. */
+static void test_step_limit(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_STEPS + 10; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "f%u", i);
+		file(f, BOOT_EV_FILE_START, SEC + i * MS, ip, "http", name, 0, NULL);
+		file(f, BOOT_EV_FILE_END, SEC + i * MS, ip, "http", name, 1, NULL);
+	}
+	boot_events_tick(f->b, 2 * SEC + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "dropped_steps=");
+	assert_has(f->out.lines[0], "outcome=served");
+}
+
+/* More machines than timelines: the longest-quiet one is summarised early
+ * to make room, nothing grows without bound. */
+static void test_machine_limit(void **state)
+{
+	struct fixture *f = *state;
+
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES + 1; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i };
+		dhcp(f, SEC + i, mac, "offer", IP(10, 1, i >> 8, i & 0xff), true);
+	}
+	assert_int_equal(boot_events_open(f->b), BOOT_EVENTS_MAX_MACHINES);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "mac=02:00:00:00:00:00 ip=-");
+	boot_events_tick(f->b, 10 * SEC + IDLE);
+	assert_int_equal(boot_events_open(f->b), 0);
+	assert_int_equal(f->out.n, BOOT_EVENTS_MAX_MACHINES + 1);
+}
+
+static void test_null_is_harmless(void **state)
+{
+	struct boot_event ev = { .kind = BOOT_EV_DHCP };
+
+	boot_events_emit(NULL, &ev);
+	boot_events_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_booted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plain_dhcp_clients_make_no_timeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_without_file_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offer_never_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_boot_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transfer_in_progress_is_not_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_transfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_only_timeline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_address_moves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_step_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_machine_limit, setup, teardown),
+		cmocka_unit_test(test_null_is_harmless),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
