@@ -68,6 +68,8 @@ struct tftp_transfer {
 
 	bool no_gso;  /* the route's MTU is below a GSO segment: batch instead */
 	uint8_t *batch_buf;  /* block data for sendmmsg() from a file on disk */
+	uint64_t buf_first;  /* batch_buf holds blocks [buf_first, +buf_count) */
+	unsigned buf_count;
 	bool read_failed;    /* the file shrank under us: end the transfer */
 
 	uint64_t started_usec;
@@ -263,6 +265,41 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 	return (int)n;
 }
 
+/* Read blocks [first, first + n) of a file on disk into the transfer's
+ * buffer. */
+static int transfer_fill_buf(struct tftp_transfer *t, uint64_t first, unsigned n)
+{
+	size_t room = MAX((size_t)BATCH_BUF_BYTES, (size_t)t->session.blksize);
+	struct iovec whole;
+
+	t->buf_count = 0;
+	if (!t->batch_buf && !(t->batch_buf = malloc(room)))
+		return -ENOMEM;
+	whole = (struct iovec){ t->batch_buf, 0 };
+	for (unsigned i = 0; i < n; i++)
+		whole.iov_len += tftp_session_block_len(&t->session, first + i);
+	if (boot_file_read(t->file, tftp_session_block_offset(&t->session, first), &whole, 1) < 0)
+		return -EIO;
+	t->buf_first = first;
+	t->buf_count = n;
+	return 0;
+}
+
+/* In lock step (windowsize 1) every round trip waits for our read of the
+ * next block: do it now, while the block just sent travels and the client
+ * acknowledges it, so the ACK is answered with a send alone. A read that
+ * fails here is left to the send path, which reports it. */
+static void transfer_read_ahead(struct tftp_transfer *t)
+{
+	uint64_t next = t->send_end;
+
+	if (t->file->fd < 0 || t->session.windowsize != 1 || next > t->session.n_blocks ||
+	    (t->buf_count && t->buf_first == next))
+		return;
+	if (transfer_fill_buf(t, next, 1) < 0)
+		t->buf_count = 0;
+}
+
 /* Send up to max blocks from t->send_next with one sendmmsg() call.
  * Returns blocks sent or -errno. */
 static int transfer_send_batch(struct tftp_transfer *t, unsigned max)
@@ -278,20 +315,21 @@ static int transfer_send_batch(struct tftp_transfer *t, unsigned max)
 	int sent;
 
 	if (t->file->fd >= 0) {
-		/* On disk: read the batch into this transfer's buffer first. */
+		/* On disk: from this transfer's buffer, read now unless it
+		 * was read ahead. */
 		size_t room = MAX((size_t)BATCH_BUF_BYTES, (size_t)t->session.blksize);
-		struct iovec whole;
 
 		n = MIN(n, (unsigned)MAX((size_t)1, room / t->session.blksize));
-		if (!t->batch_buf && !(t->batch_buf = malloc(room)))
-			return -ENOMEM;
-		whole = (struct iovec){ t->batch_buf, 0 };
-		for (unsigned i = 0; i < n; i++)
-			whole.iov_len += tftp_session_block_len(&t->session, t->send_next + i);
 		src = t->batch_buf;
 		src_off = tftp_session_block_offset(&t->session, t->send_next);
-		if (boot_file_read(t->file, src_off, &whole, 1) < 0)
-			return -EIO;
+		if (t->buf_count && t->buf_first == t->send_next) {
+			n = MIN(n, t->buf_count);  /* read ahead while the client was busy */
+		} else {
+			int r = transfer_fill_buf(t, t->send_next, n);
+			if (r < 0)
+				return r;
+			src = t->batch_buf;  /* allocated by the first fill */
+		}
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t b = t->send_next + i;
@@ -378,7 +416,10 @@ static bool transfer_act(struct tftp_transfer *t, struct tftp_action a)
 		t->send_end = a.first + a.count;
 		if (!transfer_flush_or_end(t))
 			return false;
-		break;
+		loop_timer_arm(s->loop, &t->timer, (uint64_t)t->timeout_ms * 1000);
+		if (t->send_next == t->send_end)
+			transfer_read_ahead(t);
+		return true;
 	case TFTP_ACTION_DONE:
 		transfer_log_end(t, true, NULL);
 		transfer_end(t);
