@@ -20,6 +20,11 @@
  * its retries, HTTP after its idle timeout) is summarised after this many
  * idle periods all the same, so no timeline lives forever. */
 #define OPEN_IDLE_FACTOR 10
+/* A plain DHCP exchange (no PXE architecture) after boot files is the
+ * booted kernel asking for its address - unless more files follow, as
+ * when syslinux.efi does its own plain DHCP before fetching the kernel.
+ * This long without a file request settles it. */
+#define PLAIN_DHCP_SETTLE_USEC (2 * 1000000ull)
 
 enum step_state {
 	STEP_INSTANT,  /* a DHCP decision, an RA */
@@ -45,6 +50,7 @@ struct timeline {
 	uint64_t first, last;
 	uint64_t first_ack;     /* 0: no ACK yet */
 	uint64_t first_file;    /* first file request after the first ACK; 0: none */
+	uint64_t plain_dhcp;    /* a plain DHCP exchange after the files; 0: none */
 	unsigned n_steps, dropped_steps;
 	unsigned rs, misses, files_ok, files_failed, open;
 	bool last_file_failed;
@@ -369,11 +375,13 @@ static void on_dhcp(struct boot_events *b, const struct boot_event *ev)
 	}
 	t->last = MAX(t->last, ev->at_usec);
 	if (!ev->dhcp_firmware && (offer || ack) && t->files_ok > 0) {
-		/* The kernel we served is up and its DHCP client asks for
-		 * an address: this boot is complete. */
-		add_step(t, "os-dhcp", STEP_INSTANT, ev->at_usec);
-		summarise(b, t, "booted", NULL);
-		release(b, t);
+		/* Perhaps the kernel we served, up and asking for its
+		 * address: settled if no file request follows. */
+		if (!t->plain_dhcp)
+			add_step(t, "dhcp-plain", STEP_INSTANT, ev->at_usec);
+		t->plain_dhcp = ev->at_usec;
+		if (ack && ev->ip)
+			index_ip(b, t, ev->ip);
 		return;
 	}
 	snprintf(label, sizeof(label), "dhcp-%s", ev->dhcp_event);
@@ -424,6 +432,7 @@ static void on_file(struct boot_events *b, const struct boot_event *ev)
 
 	if (!t)
 		return;
+	t->plain_dhcp = 0;  /* that plain DHCP was a boot loader's */
 	sanitise_label(label, ev->proto, ev->name);
 	switch (ev->kind) {
 	case BOOT_EV_FILE_START:
@@ -535,10 +544,19 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now)
 
 		if (!t->used)
 			continue;
-		due = t->last + (t->open ? OPEN_IDLE_FACTOR * b->idle : b->idle);
-		if (now >= due) {
-			summarise_quiet(b, t);
-			continue;
+		if (t->plain_dhcp && !t->open) {
+			due = t->last + MIN(PLAIN_DHCP_SETTLE_USEC, b->idle);
+			if (now >= due) {
+				summarise(b, t, "booted", NULL);
+				release(b, t);
+				continue;
+			}
+		} else {
+			due = t->last + (t->open ? OPEN_IDLE_FACTOR * b->idle : b->idle);
+			if (now >= due) {
+				summarise_quiet(b, t);
+				continue;
+			}
 		}
 		if (!next || due < next)
 			next = due;

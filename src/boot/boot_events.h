@@ -9,18 +9,20 @@
  *   level=info mod=boot event=timeline mac=52:54:00:4b:44:0a ip=172.24.32.1
  *     outcome=booted total_ms=8120 ack_to_file_ms=41 files=5 misses=0 rs=1
  *     bytes=15728640 largest_gap_ms=3102 largest_gap_before="http:linux/initrd.img"
- *     steps="dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:ipxe.efi@41..305 ..."
+ *     steps="dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:ipxe.efi@41..305 ... dhcp-plain@8120"
  *
  * Each step is name@start_ms (..end_ms for a file, ..!reason when it
  * failed, ..? when it never ended), times from the first event; "+N"
  * between steps is the gap in ms from the end of one to the start of the
  * next, so a slow boot shows where it waited.
  *
- * A boot is over when the operating system's own DHCP client (no PXE
- * architecture option) asks for an address after boot files were served
- * (outcome=booted), or when the machine has been quiet for the idle time
- * with no transfer in progress: outcome=served if its last file arrived
- * whole, outcome=stalled (with reason=) otherwise.
+ * A boot is over when, after boot files were served, a plain DHCP exchange
+ * (no PXE architecture option: the booted kernel's own client) is followed
+ * by 2 s without a file request (outcome=booted; a boot loader that does
+ * plain DHCP and then fetches the kernel does not end it), or when the
+ * machine has been quiet for the idle time with no transfer in progress:
+ * outcome=served if its last file arrived whole, outcome=stalled (with
+ * reason=) otherwise.
  *
  * Pure bookkeeping: the caller passes the monotonic time in every event
  * and calls boot_events_tick() (the daemon from a loop timer); summaries

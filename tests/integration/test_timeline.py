@@ -60,11 +60,11 @@ def test_booted_timeline(dhcp_net, dhcpd, tmp_path):
     assert ev["last_miss"].startswith("tftp:pxelinux.cfg/01-"), ev["_line"]
     names = steps(ev)
     assert names[:2] == ["dhcp-offer", "dhcp-ack"], names
-    assert names[2:] == ["tftp:boot.0", "http:vmlinuz", "os-dhcp"], names
-    # every step's times are in order and the gaps add up to the total
+    assert names[2:] == ["tftp:boot.0", "http:vmlinuz", "dhcp-plain"], names
+    # every step's times are in order, the last within the total
     times = [int(m) for m in re.findall(r"@(\d+)", ev["steps"])]
     assert times == sorted(times), ev["steps"]
-    assert times[-1] == int(ev["total_ms"]), ev["_line"]
+    assert times[-1] <= int(ev["total_ms"]) < times[-1] + 2000, ev["_line"]
     # only one summary for one boot; the OS renewing opens no new one
     Udhcpc(dhcp_net, tmp_path, name="os-again").once()
     assert len(k.events("timeline", mod="boot")) == 1

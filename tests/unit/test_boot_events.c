@@ -111,21 +111,52 @@ static void test_booted(void **state)
 	file(f, BOOT_EV_FILE_END, t0 + 3900 * MS, ip, "http", "linux/initrd.img", 1000000, NULL);
 	assert_int_equal(boot_events_open(f->b), 1);
 	assert_int_equal(f->out.n, 0);
-	/* the kernel's DHCP client: no PXE architecture */
+	/* the kernel's DHCP client: no PXE architecture; settled once no
+	 * file request follows for 2 s */
 	dhcp(f, t0 + 9000 * MS, MAC_A, "offer", ip, false);
+	dhcp(f, t0 + 9002 * MS, MAC_A, "ack", ip, false);
+	boot_events_tick(f->b, t0 + 10000 * MS);
+	assert_int_equal(f->out.n, 0);
+	boot_events_tick(f->b, t0 + 11002 * MS);
 	assert_int_equal(f->out.n, 1);
 	assert_int_equal(boot_events_open(f->b), 0);
 	assert_string_equal(f->out.lines[0],
-		"mac=52:54:00:4b:44:0a ip=172.24.32.1 outcome=booted total_ms=9000 "
+		"mac=52:54:00:4b:44:0a ip=172.24.32.1 outcome=booted total_ms=9002 "
 		"ack_to_file_ms=39 files=3 failed=0 misses=2 rs=2 bytes=15046000 "
-		"largest_gap_ms=5100 largest_gap_before=\"os-dhcp\" "
+		"largest_gap_ms=5100 largest_gap_before=\"dhcp-plain\" "
 		"last_miss=\"tftp:pxelinux.cfg/AC182001\" "
 		"steps=\"dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:pxelinux/pxelinux.0@41..90 "
 		"+10 http:linux/vmlinuz@100..600 +3100 http:linux/initrd.img@3700..3900 "
-		"+5100 os-dhcp@9000\"");
+		"+5100 dhcp-plain@9000\"");
 	/* the OS renewing later makes no new timeline */
 	dhcp(f, t0 + 20000 * MS, MAC_A, "ack", ip, false);
 	assert_int_equal(boot_events_open(f->b), 0);
+}
+
+/* syslinux.efi does a plain DHCP of its own between its first file and the
+ * kernel: that is not the end of the boot. */
+static void test_boot_loader_plain_dhcp(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(172, 24, 32, 1);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, SEC + 30 * MS, ip, "tftp", "efi64/syslinux.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_END, SEC + 60 * MS, ip, "tftp", "efi64/syslinux.efi", 171456, NULL);
+	dhcp(f, SEC + 100 * MS, MAC_A, "offer", ip, false);
+	dhcp(f, SEC + 101 * MS, MAC_A, "ack", ip, false);
+	file(f, BOOT_EV_FILE_START, SEC + 300 * MS, ip, "tftp", "efi64/ldlinux.e64", 0, NULL);
+	boot_events_tick(f->b, SEC + 5 * SEC);
+	assert_int_equal(f->out.n, 0);
+	file(f, BOOT_EV_FILE_END, SEC + 400 * MS, ip, "tftp", "efi64/ldlinux.e64", 1, NULL);
+	dhcp(f, 9 * SEC, MAC_A, "offer", ip, false);
+	boot_events_tick(f->b, 10 * SEC);
+	assert_int_equal(f->out.n, 0);
+	boot_events_tick(f->b, 11 * SEC);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=booted");
+	assert_has(f->out.lines[0], "files=2");
+	assert_has(f->out.lines[0], "dhcp-plain@100 +200 tftp:efi64/ldlinux.e64@300..400 +7600 dhcp-plain@8000\"");
 }
 
 static void test_plain_dhcp_clients_make_no_timeline(void **state)
@@ -318,6 +349,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_booted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_loader_plain_dhcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_dhcp_clients_make_no_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_without_file_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offer_never_taken, setup, teardown),
