@@ -20,11 +20,6 @@
  * its retries, HTTP after its idle timeout) is summarised after this many
  * idle periods all the same, so no timeline lives forever. */
 #define OPEN_IDLE_FACTOR 10
-/* A plain DHCP exchange (no PXE architecture) after boot files is the
- * booted kernel asking for its address - unless more files follow, as
- * when syslinux.efi does its own plain DHCP before fetching the kernel.
- * This long without a file request settles it. */
-#define PLAIN_DHCP_SETTLE_USEC (2 * 1000000ull)
 
 enum step_state {
 	STEP_INSTANT,  /* a DHCP decision, an RA */
@@ -376,7 +371,10 @@ static void on_dhcp(struct boot_events *b, const struct boot_event *ev)
 	t->last = MAX(t->last, ev->at_usec);
 	if (!ev->dhcp_firmware && (offer || ack) && t->files_ok > 0) {
 		/* Perhaps the kernel we served, up and asking for its
-		 * address: settled if no file request follows. */
+		 * address; or a boot loader's own DHCP (syslinux.efi does
+		 * one before fetching the kernel, seconds later under
+		 * emulation). Settled when the idle time passes without a
+		 * file request. */
 		if (!t->plain_dhcp)
 			add_step(t, "dhcp-plain", STEP_INSTANT, ev->at_usec);
 		t->plain_dhcp = ev->at_usec;
@@ -545,7 +543,7 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now)
 		if (!t->used)
 			continue;
 		if (t->plain_dhcp && !t->open) {
-			due = t->last + MIN(PLAIN_DHCP_SETTLE_USEC, b->idle);
+			due = t->last + b->idle;
 			if (now >= due) {
 				summarise(b, t, "booted", NULL);
 				release(b, t);

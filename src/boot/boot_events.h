@@ -18,8 +18,9 @@
  *
  * A boot is over when, after boot files were served, a plain DHCP exchange
  * (no PXE architecture option: the booted kernel's own client) is followed
- * by 2 s without a file request (outcome=booted; a boot loader that does
- * plain DHCP and then fetches the kernel does not end it), or when the
+ * by the idle time without a file request (outcome=booted; a boot loader
+ * that does plain DHCP and then fetches the kernel does not end it), or
+ * when the
  * machine has been quiet for the idle time with no transfer in progress:
  * outcome=served if its last file arrived whole, outcome=stalled (with
  * reason=) otherwise.

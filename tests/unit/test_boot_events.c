@@ -112,12 +112,12 @@ static void test_booted(void **state)
 	assert_int_equal(boot_events_open(f->b), 1);
 	assert_int_equal(f->out.n, 0);
 	/* the kernel's DHCP client: no PXE architecture; settled once no
-	 * file request follows for 2 s */
+	 * file request follows for the idle time */
 	dhcp(f, t0 + 9000 * MS, MAC_A, "offer", ip, false);
 	dhcp(f, t0 + 9002 * MS, MAC_A, "ack", ip, false);
-	boot_events_tick(f->b, t0 + 10000 * MS);
+	boot_events_tick(f->b, t0 + 9002 * MS + IDLE - 1);
 	assert_int_equal(f->out.n, 0);
-	boot_events_tick(f->b, t0 + 11002 * MS);
+	boot_events_tick(f->b, t0 + 9002 * MS + IDLE);
 	assert_int_equal(f->out.n, 1);
 	assert_int_equal(boot_events_open(f->b), 0);
 	assert_string_equal(f->out.lines[0],
@@ -146,13 +146,13 @@ static void test_boot_loader_plain_dhcp(void **state)
 	dhcp(f, SEC + 100 * MS, MAC_A, "offer", ip, false);
 	dhcp(f, SEC + 101 * MS, MAC_A, "ack", ip, false);
 	file(f, BOOT_EV_FILE_START, SEC + 300 * MS, ip, "tftp", "efi64/ldlinux.e64", 0, NULL);
-	boot_events_tick(f->b, SEC + 5 * SEC);
+	boot_events_tick(f->b, SEC + 101 * MS + IDLE);
 	assert_int_equal(f->out.n, 0);
 	file(f, BOOT_EV_FILE_END, SEC + 400 * MS, ip, "tftp", "efi64/ldlinux.e64", 1, NULL);
 	dhcp(f, 9 * SEC, MAC_A, "offer", ip, false);
-	boot_events_tick(f->b, 10 * SEC);
+	boot_events_tick(f->b, 9 * SEC + IDLE - 1);
 	assert_int_equal(f->out.n, 0);
-	boot_events_tick(f->b, 11 * SEC);
+	boot_events_tick(f->b, 9 * SEC + IDLE);
 	assert_int_equal(f->out.n, 1);
 	assert_has(f->out.lines[0], "outcome=booted");
 	assert_has(f->out.lines[0], "files=2");
