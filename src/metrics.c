@@ -7,7 +7,9 @@
 
 #include "dhcp/dhcp_io.h"
 #include "dhcp/dhcp_wire.h"
+#include "boot/boot_events.h"
 #include "http/http_server.h"
+#include "ndp/ndp_io.h"
 #include "tftp/tftp_server.h"
 
 static void counter(FILE *f, const char *name, const char *help, unsigned long long v)
@@ -87,6 +89,30 @@ int metrics_render(const struct metrics_sources *m, char **out, size_t *len)
 	}
 	if (m->dhcp)
 		dhcp_metrics(f, m->dhcp);
+	if (m->ndp) {
+		const struct ndp_stats *n = ndp_io_stats(m->ndp);
+		counter(f, "kidou_ipv6_router_solicitations_total",
+			"IPv6 router solicitations received on DHCP interfaces", n->solicitations);
+		counter(f, "kidou_ipv6_router_advertisements_total",
+			"\"no router here\" advertisements sent", n->advertisements);
+		counter(f, "kidou_ipv6_foreign_advertisements_total",
+			"router advertisements heard from other routers", n->foreign_adverts);
+		counter(f, "kidou_ipv6_dropped_total",
+			"malformed or invalid neighbour discovery messages", n->dropped);
+	}
+	if (m->boot) {
+		const struct boot_events_stats *b = boot_events_stats(m->boot);
+		fprintf(f, "# HELP kidou_boots_total machine boots summarised, by outcome\n"
+			   "# TYPE kidou_boots_total counter\n"
+			   "kidou_boots_total{outcome=\"booted\"} %llu\n"
+			   "kidou_boots_total{outcome=\"served\"} %llu\n"
+			   "kidou_boots_total{outcome=\"stalled\"} %llu\n",
+			(unsigned long long)b->booted, (unsigned long long)b->served,
+			(unsigned long long)b->stalled);
+		fprintf(f, "# HELP kidou_boots_in_progress machines with an open boot timeline\n"
+			   "# TYPE kidou_boots_in_progress gauge\nkidou_boots_in_progress %u\n",
+			boot_events_open(m->boot));
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

@@ -9,11 +9,15 @@
 struct tftp_server;
 struct dhcp_io;
 struct http_server;
+struct ndp_io;
+struct boot_events;
 
 struct metrics_sources {
 	const struct tftp_server *tftp;
 	const struct dhcp_io *dhcp;    /* NULL when DHCP is off */
 	const struct http_server *http;
+	const struct ndp_io *ndp;      /* NULL when router advertisements are off */
+	const struct boot_events *boot;
 };
 
 /* A malloc'd text body in *out. Returns 0 or -ENOMEM. */

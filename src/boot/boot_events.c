@@ -64,6 +64,7 @@ struct boot_events {
 	unsigned n_free;
 	int mac_head[BUCKETS];
 	int ip_head[BUCKETS];
+	struct boot_events_stats stats;
 };
 
 /* --- indexes --- */
@@ -236,6 +237,12 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 	append(line, sizeof(line), &lo, " steps=\"%s\"", steps);
 	if (lo >= sizeof(line))
 		line[sizeof(line) - 1] = '\0';
+	if (strcmp(outcome, "booted") == 0)
+		b->stats.booted++;
+	else if (strcmp(outcome, "served") == 0)
+		b->stats.served++;
+	else
+		b->stats.stalled++;
 	b->sink(b->sink_ctx, line);
 }
 
@@ -565,6 +572,11 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now)
 unsigned boot_events_open(const struct boot_events *b)
 {
 	return BOOT_EVENTS_MAX_MACHINES - b->n_free;
+}
+
+const struct boot_events_stats *boot_events_stats(const struct boot_events *b)
+{
+	return &b->stats;
 }
 
 void boot_events_free(struct boot_events *b)

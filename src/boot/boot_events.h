@@ -86,6 +86,12 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now_usec);
 /* Timelines open right now. */
 unsigned boot_events_open(const struct boot_events *b);
 
+/* Boots summarised so far, by outcome. */
+struct boot_events_stats {
+	uint64_t booted, served, stalled;
+};
+const struct boot_events_stats *boot_events_stats(const struct boot_events *b);
+
 /* NULL is a no-op. Open timelines are dropped without a summary. */
 void boot_events_free(struct boot_events *b);
 

@@ -19,6 +19,7 @@ import ipaddress
 import select
 import socket
 import struct
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -26,7 +27,7 @@ from typing import Optional
 import pytest
 
 from dhcp_lib import (  # noqa: F401  (fixtures)
-    assert_alive, dhcp_net, dhcpd, in_netns, sh,
+    SRV_ADDR, assert_alive, dhcp_net, dhcpd, in_netns, sh,
 )
 from kidou_testlib import T
 
@@ -222,8 +223,19 @@ def start(dhcpd, *flags):
     return k
 
 
+def scrape(net) -> dict:
+    """kidou's /metrics, fetched inside its own namespace (the client has
+    no IPv4 address here)."""
+    cp = subprocess.run(["ip", "netns", "exec", net.srv, "curl", "-sS", "--max-time", "5",
+                         f"http://{SRV_ADDR}:8080/metrics"], capture_output=True,
+                        timeout=T(10), text=True)
+    assert cp.returncode == 0, cp.stderr
+    return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1])
+            for ln in cp.stdout.splitlines() if ln and not ln.startswith("#")}
+
+
 def test_startup_and_solicited_adverts(dhcp_net, dhcpd, v6):
-    k = start(dhcpd)
+    k = start(dhcpd, "--http-listen", f"{SRV_ADDR}:8080")
     seg = Seg(dhcp_net, v6)
     k.wait_event("announced", mod="ndp", timeout=T(10), iface="v0")
     # the announcement when kidou starts, to all nodes
@@ -246,6 +258,10 @@ def test_startup_and_solicited_adverts(dhcp_net, dhcpd, v6):
     assert got, "a solicitation without a link-layer option is answered too"
     seg.check_quiet(got[0], seg.cli_ll)
     k.wait_event("rs", mod="ndp", count=4, timeout=T(2), mac=v6.mac)
+    m = scrape(dhcp_net)
+    assert m["kidou_ipv6_router_solicitations_total"] == 4, m
+    assert m["kidou_ipv6_router_advertisements_total"] == 5, m   # startup + 4
+    assert m["kidou_ipv6_foreign_advertisements_total"] == 0, m
     assert_alive(k)
 
 

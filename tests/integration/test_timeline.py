@@ -29,6 +29,12 @@ def curl(net, url: str, check: bool = True) -> bytes:
     return cp.stdout
 
 
+def metrics(net) -> dict:
+    text = curl(net, f"http://{SRV_ADDR}:8080/metrics").decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
 def steps(summary: dict) -> list[str]:
     """The step names of a summary, in order (times stripped)."""
     return [s.split("@")[0] for s in summary["steps"].split() if not s.startswith("+")]
@@ -69,6 +75,15 @@ def test_booted_timeline(dhcp_net, dhcpd, tmp_path):
     # only one summary for one boot; the OS renewing opens no new one
     Udhcpc(dhcp_net, tmp_path, name="os-again").once()
     assert len(k.events("timeline", mod="boot")) == 1
+    # and /metrics counts it (the scrape itself is the server's own page,
+    # not a boot file: it opens no timeline)
+    m = metrics(dhcp_net)
+    assert m['kidou_boots_total{outcome="booted"}'] == 1, m
+    assert m['kidou_boots_total{outcome="stalled"}'] == 0, m
+    assert m["kidou_boots_in_progress"] == 0, m
+    assert "kidou_ipv6_router_advertisements_total" in m, m
+    time.sleep(T(4))
+    assert len(k.events("timeline", mod="boot")) == 1, k.text()
     assert_alive(k)
 
 
