@@ -45,7 +45,7 @@ def test_booted_timeline(dhcp_net, dhcpd, tmp_path):
     root.mkdir()
     (root / "boot.0").write_bytes(b"B" * 70000)
     (root / "vmlinuz").write_bytes(b"K" * 300000)
-    k = dhcpd("--http-listen", f"{SRV_ADDR}:8080", "--timeline-idle", "3", tftp_root=root)
+    k = dhcpd("--http-listen", f"{SRV_ADDR}:8080", "--timeline-idle", "10", tftp_root=root)
     env = Udhcpc(dhcp_net, tmp_path, name="firmware").once(*FIRMWARE)
     ip = env["ip"]
     assert in_range(ip, *RANGE)
@@ -54,11 +54,11 @@ def test_booted_timeline(dhcp_net, dhcpd, tmp_path):
     mac = dhcp_net.client_mac.replace(":", "-")
     curl(dhcp_net, f"tftp://{SRV_ADDR}/pxelinux.cfg/01-{mac}", check=False)
     assert curl(dhcp_net, f"http://{SRV_ADDR}:8080/vmlinuz") == b"K" * 300000
-    time.sleep(T(1))   # within the idle time: nothing is over yet
+    time.sleep(0.5)    # well within the idle time: nothing is over yet
     assert not k.events("timeline", mod="boot"), "summarised before the boot was over"
     # the installed OS asks for its address: the boot is over
     Udhcpc(dhcp_net, tmp_path, name="os").once()
-    ev = k.wait_event("timeline", mod="boot", timeout=T(8))
+    ev = k.wait_event("timeline", mod="boot", timeout=T(15))
     assert ev["mac"] == dhcp_net.client_mac and ev["ip"] == ip, ev["_line"]
     assert ev["outcome"] == "booted", ev["_line"]
     assert ev["files"] == "2" and ev["failed"] == "0" and ev["misses"] == "1", ev["_line"]
@@ -71,7 +71,7 @@ def test_booted_timeline(dhcp_net, dhcpd, tmp_path):
     # every step's times are in order, the last within the total
     times = [int(m) for m in re.findall(r"@(\d+)", ev["steps"])]
     assert times == sorted(times), ev["steps"]
-    assert times[-1] <= int(ev["total_ms"]) < times[-1] + 3000, ev["_line"]
+    assert times[-1] <= int(ev["total_ms"]) < times[-1] + 10000, ev["_line"]
     # only one summary for one boot; the OS renewing opens no new one
     Udhcpc(dhcp_net, tmp_path, name="os-again").once()
     assert len(k.events("timeline", mod="boot")) == 1
@@ -82,7 +82,7 @@ def test_booted_timeline(dhcp_net, dhcpd, tmp_path):
     assert m['kidou_boots_total{outcome="stalled"}'] == 0, m
     assert m["kidou_boots_in_progress"] == 0, m
     assert "kidou_ipv6_router_advertisements_total" in m, m
-    time.sleep(T(4))
+    time.sleep(2)
     assert len(k.events("timeline", mod="boot")) == 1, k.text()
     assert_alive(k)
 
