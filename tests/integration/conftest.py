@@ -211,3 +211,94 @@ def clients(tmp_path) -> Clients:
             pytest.fail(f"{tool} is not installed (run scripts/setup.sh test)")
     return Clients(tmp_path)
 
+
+
+# --------------------------------------------------------------------------
+# VMs booting from kidou (test_vm_boot.py, test_vm_ipxe.py)
+
+
+def _vm_lib():
+    import vm_lib
+    return vm_lib
+
+
+@pytest.fixture(scope="module")
+def vm_accel():
+    """The QEMU accelerator (KVM if it really works here, else TCG); a
+    missing package or capability fails the test (it does not skip)."""
+    V = _vm_lib()
+    problems = V.check_requirements()
+    if problems:
+        pytest.fail("the VM boot test can not run here:\n  " + "\n  ".join(problems),
+                    pytrace=False)
+    return V.pick_accel()
+
+
+@pytest.fixture
+def vm_tree(tmp_path, vm_accel) -> Path:
+    """vm_lib's tftpboot tree (PXELINUX, syslinux.efi, kernel, initramfs)."""
+    return _vm_lib().build_tree(tmp_path / "tftpboot")
+
+
+class VmNet:
+    """The network namespace of one test (bridge br0 and its taps, see
+    vm_lib.NetNS), the VMs in it and kidou, started through the
+    kidou_factory so that its exit code and sanitizer reports are checked
+    at teardown."""
+
+    def __init__(self, tmp_path: Path, factory: KidouFactory, accel: str):
+        import secrets
+        V = _vm_lib()
+        self.tmp = tmp_path
+        self.factory = factory
+        self.accel = accel
+        self.ns = V.NetNS(f"kvm-{secrets.token_hex(3)}")
+        self.vms = []
+        self.kidou: Kidou | None = None
+
+    def start_kidou(self, tree: Path | None = None, config_text: str | None = None,
+                    args: list | None = None, wait_http: bool = False) -> Kidou:
+        """kidou on br0 with vm_lib.kidou_args(tree): PXELINUX, or with
+        config_text (vm_lib.ipxe_config) written to a file, iPXE over HTTP.
+        args: the whole command line instead (quick mode)."""
+        V = _vm_lib()
+        if args is None:
+            cfg = None
+            if config_text is not None:
+                cfg = self.tmp / "kidou.ini"
+                cfg.write_text(config_text)
+                wait_http = True
+            args = V.kidou_args(tree, self.tmp, log_level="info", config=cfg)
+        k = self.factory(*args, with_defaults=False, netns=self.ns.name, wait_ready=False,
+                         name="kidou")
+        k.wait_event("ready", mod="main", timeout=T(10))
+        k.wait_event("listening", mod="dhcp", timeout=T(5))
+        if wait_http:
+            k.wait_event("listening", mod="http", timeout=T(5))
+        self.kidou = k
+        return k
+
+    def vm(self, firmware: str, mac: str, **kw):
+        """A VM on a new tap (vm_lib.VM; kw: nic_rom, fw_cfg, name)."""
+        V = _vm_lib()
+        vm = V.VM(self.ns, self.tmp / "vms", firmware, mac, accel=self.accel, **kw)
+        self.vms.append(vm)
+        return vm
+
+    def teardown(self):
+        for vm in self.vms:
+            vm.stop()
+        if self.kidou is not None and self.kidou.alive():
+            self.kidou.stop(timeout=15)  # the factory checks its exit code
+        self.ns.delete()
+
+
+@pytest.fixture
+def vmnet(tmp_path, kidou_factory, vm_accel):
+    net = VmNet(tmp_path, kidou_factory, vm_accel)
+    net.ns.setup()
+    try:
+        yield net
+    finally:
+        net.teardown()
+    assert not net.ns.exists(), f"namespace {net.ns.name} left behind"

@@ -12,19 +12,18 @@ when it really works, else TCG; KIDOU_VM_ACCEL=tcg forces TCG.
 
 The tree, the namespace, the server flags and the QEMU command line come
 from vm_lib.py, which the demo (scripts/demo.sh) and the benchmark
-(bench/boot_bench.py) use too. Missing packages fail these tests (they do
-not skip): vm_lib.PACKAGES lists them.
+(bench/boot_bench.py) use too; the fixtures (vm_accel, vm_tree, vmnet) are
+in conftest.py, shared with test_vm_ipxe.py. Missing packages fail these
+tests (they do not skip): vm_lib.PACKAGES lists them.
 """
 from __future__ import annotations
 
 import ipaddress
-import secrets
 from pathlib import Path
 
 import pytest
 
 import vm_lib as V
-from kidou_testlib import T
 
 MAC_A = "52:54:00:4b:44:0a"
 MAC_B = "52:54:00:4b:44:0b"
@@ -32,80 +31,6 @@ BOOT_FILE = {"bios": V.BOOT_BIOS, "uefi": V.BOOT_UEFI}
 CFG_DIR = {"bios": "pxelinux/pxelinux.cfg", "uefi": "efi64/pxelinux.cfg"}
 LDLINUX = {"bios": "pxelinux/ldlinux.c32", "uefi": "efi64/ldlinux.e64"}
 DHCP_ARCH = {"bios": "bios", "uefi": "efi-x64"}
-
-
-@pytest.fixture(scope="module")
-def accel():
-    problems = V.check_requirements()
-    if problems:
-        pytest.fail("the VM boot test can not run here:\n  " + "\n  ".join(problems),
-                    pytrace=False)
-    return V.pick_accel()
-
-
-@pytest.fixture
-def tree(tmp_path, accel) -> Path:
-    return V.build_tree(tmp_path / "tftpboot")
-
-
-class VmNet:
-    """The namespace of one test, the VMs in it and kidou."""
-
-    def __init__(self, tmp_path: Path, factory, accel: str):
-        self.tmp = tmp_path
-        self.factory = factory
-        self.accel = accel
-        self.ns = V.NetNS(f"kvm-{secrets.token_hex(3)}")
-        self.vms: list[V.VM] = []
-        self.kidou = None
-
-    def start_kidou(self, tree: Path):
-        k = self.factory(*V.kidou_args(tree, self.tmp, log_level="info"),
-                         with_defaults=False, netns=self.ns.name, wait_ready=False,
-                         name="kidou")
-        k.wait_event("ready", mod="main", timeout=T(10))
-        k.wait_event("listening", mod="dhcp", timeout=T(5))
-        self.kidou = k
-        return k
-
-    def vm(self, firmware: str, mac: str) -> V.VM:
-        vm = V.VM(self.ns, self.tmp / "vms", firmware, mac, accel=self.accel)
-        self.vms.append(vm)
-        return vm
-
-    def teardown(self):
-        for vm in self.vms:
-            vm.stop()
-        if self.kidou is not None:
-            self.kidou.stop(timeout=15)  # the factory checks its exit code
-        self.ns.delete()
-
-
-@pytest.fixture
-def vmnet(tmp_path, kidou_factory, accel):
-    net = VmNet(tmp_path, kidou_factory, accel)
-    net.ns.setup()
-    try:
-        yield net
-    finally:
-        net.teardown()
-    assert not net.ns.exists(), f"namespace {net.ns.name} left behind"
-
-
-def describe_failure(what: str, vm: V.VM, r: V.BootResult, k) -> str:
-    console = V.plain(r.console)
-    return (f"{what}: {r.reason}\n"
-            f"--- console of {vm.name} (last 4000 chars, {vm.console_path}):\n"
-            f"{console[-4000:]}\n"
-            f"--- kidou log (last 4000 chars, {k.log_path}):\n{k.text()[-4000:]}")
-
-
-def wait_booted(vm: V.VM, k) -> V.BootResult:
-    r = vm.wait_greeting(V.boot_timeout(vm.accel))
-    if not r.ok:
-        pytest.fail(describe_failure(f"{vm.firmware.upper()} VM {vm.mac} did not boot",
-                                     vm, r, k), pytrace=False)
-    return r
 
 
 def hex_ip_probes(ip: str) -> list[str]:
@@ -162,10 +87,11 @@ def check_kidou_log(k, firmware: str, mac: str, ip: str, tree: Path, own_config:
 
 
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])
-def test_vm_boots_from_kidou(vmnet, tree, firmware):
+def test_vm_boots_from_kidou(vmnet, vm_tree, firmware):
+    tree = vm_tree
     k = vmnet.start_kidou(tree)
     vm = vmnet.vm(firmware, MAC_A).start()
-    r = wait_booted(vm, k)
+    r = V.wait_booted(vm, k)
     vm.stop()
     ip = r.ip.split("/")[0]
     assert ipaddress.IPv4Address(V.POOL[0]) <= ipaddress.IPv4Address(ip) \
@@ -176,17 +102,18 @@ def test_vm_boots_from_kidou(vmnet, tree, firmware):
     check_kidou_log(k, firmware, MAC_A, ip, tree, own_config=False)
 
 
-def test_second_vm_gets_its_own_config(vmnet, tree):
+def test_second_vm_gets_its_own_config(vmnet, vm_tree):
     """Two VMs at once on the same bridge: A (BIOS) has no config of its
     own and boots pxelinux.cfg/default; B (UEFI) has pxelinux.cfg/01-<mac>
     with another kernel command line, and boots that."""
+    tree = vm_tree
     V.add_host_config(tree, MAC_B, "console=ttyS0,115200 panic=5 kidou.config=machine-b "
                                    "kidou.role=second")
     k = vmnet.start_kidou(tree)
     a = vmnet.vm("bios", MAC_A).start()
     b = vmnet.vm("uefi", MAC_B).start()
-    ra = wait_booted(a, k)
-    rb = wait_booted(b, k)
+    ra = V.wait_booted(a, k)
+    rb = V.wait_booted(b, k)
     a.stop()
     b.stop()
     assert "kidou.config=default" in ra.cmdline, ra.cmdline

@@ -73,6 +73,11 @@ PACKAGES = {
 }
 # Only for the benchmark's comparison run.
 BENCH_PACKAGES = {"dnsmasq-base": "/usr/sbin/dnsmasq"}
+# Only for the iPXE chainload and HTTP boot tests (and quick mode): the iPXE
+# builds kidou hands to firmware, from Debian's ipxe package.
+IPXE_PACKAGES = {"ipxe": "/usr/lib/ipxe/ipxe.efi"}
+UNDIONLY_KPXE = "/usr/lib/ipxe/undionly.kpxe"
+IPXE_EFI = "/usr/lib/ipxe/ipxe.efi"
 
 PXELINUX = "/usr/lib/PXELINUX/pxelinux.0"
 LDLINUX_C32 = "/usr/lib/syslinux/modules/bios/ldlinux.c32"
@@ -108,18 +113,20 @@ def _present(pattern: str) -> bool:
     return bool(glob.glob(pattern))
 
 
-def missing_packages(bench: bool = False) -> list[str]:
+def missing_packages(bench: bool = False, ipxe: bool = False) -> list[str]:
     """Debian packages (by the file each provides) that are not there."""
     want = dict(PACKAGES)
     if bench:
         want.update(BENCH_PACKAGES)
+    if ipxe:
+        want.update(IPXE_PACKAGES)
     return [pkg for pkg, path in want.items() if not _present(path)]
 
 
-def check_requirements(bench: bool = False) -> list[str]:
+def check_requirements(bench: bool = False, ipxe: bool = False) -> list[str]:
     """Every reason the VM boot can not run here (empty: it can)."""
     problems = []
-    miss = missing_packages(bench)
+    miss = missing_packages(bench, ipxe)
     if miss:
         problems.append("missing Debian packages: " + " ".join(miss) +
                         " (apt-get install --no-install-recommends " + " ".join(miss) + ")")
@@ -387,8 +394,13 @@ def _shared_libs(binary: str) -> list[str]:
     return libs
 
 
-def build_initrd(out: Path, release: str, busybox: str = "/usr/bin/busybox") -> Path:
-    """Write a gzip'd busybox initramfs for kernel `release` to `out`."""
+def build_initrd(out: Path, release: str, busybox: str = "/usr/bin/busybox",
+                 filler_bytes: int = 0) -> Path:
+    """Write a gzip'd busybox initramfs for kernel `release` to `out`.
+    filler_bytes: add /filler.bin of that many random (incompressible)
+    bytes, so that the initrd is that much bigger and still boots (the
+    transfer benchmark's large initrd); it is then compressed at level 1,
+    which costs little on incompressible data."""
     a = Cpio()
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",
               "run", "root", "lib/modules"):
@@ -419,8 +431,10 @@ def build_initrd(out: Path, release: str, busybox: str = "/usr/bin/busybox") -> 
     a.file("etc/modules.order", ("\n".join(loaded) + "\n").encode())
     a.file("etc/udhcpc.script", UDHCPC_SCRIPT.encode(), 0o755)
     a.file("init", INIT_SCRIPT.encode(), 0o755)
+    if filler_bytes:
+        a.file("filler.bin", os.urandom(filler_bytes))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(a.finish(), compresslevel=9, mtime=0))
+    out.write_bytes(gzip.compress(a.finish(), compresslevel=1 if filler_bytes else 9, mtime=0))
     return out
 
 
@@ -445,10 +459,12 @@ def menu(append: str, label: str = "linux") -> str:
 
 
 def build_tree(root: Path, append: str = DEFAULT_APPEND, kernel: Optional[Path] = None,
-               release: Optional[str] = None) -> Path:
+               release: Optional[str] = None, ipxe: bool = False,
+               initrd_filler: int = 0) -> Path:
     """Lay out the tftpboot tree (see the module doc) under `root`. Files
     are copied, not linked: kidou serves only regular files beneath its
-    root."""
+    root. ipxe: also undionly.kpxe and ipxe.efi at the top (add_ipxe);
+    initrd_filler: bytes of incompressible padding in the initrd."""
     root = Path(root)
     if kernel is None:
         kernel, release = find_kernel()
@@ -461,13 +477,55 @@ def build_tree(root: Path, append: str = DEFAULT_APPEND, kernel: Optional[Path] 
         d = root / dest
         d.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, d)
-    build_initrd(root / INITRD, release)
+    build_initrd(root / INITRD, release, filler_bytes=initrd_filler)
+    if ipxe:
+        add_ipxe(root)
     for cfgdir in ("pxelinux/pxelinux.cfg", "efi64/pxelinux.cfg"):
         (root / cfgdir).mkdir(parents=True, exist_ok=True)
         (root / cfgdir / "default").write_text(menu(append))
     for p in root.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
     return root
+
+
+# iPXE as kidou chainloads it: BIOS PXE firmware gets undionly.kpxe, UEFI
+# firmware (PXE over TFTP, or HTTP boot) ipxe.efi, both from the top of the
+# tree; iPXE then asks again and gets IPXE_TARGET, its script on kidou's
+# HTTP server, rendered from the machine's [profile].
+IPXE_BIOS = "undionly.kpxe"
+IPXE_UEFI = "ipxe.efi"
+HTTP_PORT = 8080
+IPXE_TARGET = "${http}/boot.ipxe?mac=${net0/mac}"
+
+
+def add_ipxe(root: Path) -> Path:
+    """Copy Debian's undionly.kpxe and ipxe.efi into the tree (IPXE_BIOS,
+    IPXE_UEFI)."""
+    for src, dest in ((UNDIONLY_KPXE, IPXE_BIOS), (IPXE_EFI, IPXE_UEFI)):
+        d = Path(root) / dest
+        shutil.copyfile(src, d)  # follows Debian's ipxe.efi -> /boot/ipxe.efi link
+        d.chmod(0o644)
+    return Path(root)
+
+
+def ipxe_config(profiles: dict, hosts: Optional[dict] = None, default: Optional[str] = None,
+                http_x64: Optional[str] = None) -> str:
+    """A kidou config that chainloads iPXE and boots profiles over HTTP.
+    profiles: {name: cmdline} (kernel and initrd: the tree's); hosts:
+    {name: (mac, profile)}; default: the [boot] profile; http_x64: the
+    [boot] http-x64 URL for UEFI HTTP boot."""
+    lines = ["; written by vm_lib.ipxe_config", "[boot]", f"bios = {IPXE_BIOS}",
+             f"uefi-x64 = {IPXE_UEFI}", f"ipxe = {IPXE_TARGET}"]
+    if http_x64:
+        lines.append(f"http-x64 = {http_x64}")
+    if default:
+        lines.append(f"profile = {default}")
+    for name, cmdline in profiles.items():
+        lines += ["", f"[profile {name}]", f"kernel = {KERNEL}", f"initrd = {INITRD}",
+                  f"cmdline = {cmdline}"]
+    for name, (mac, profile) in (hosts or {}).items():
+        lines += ["", f"[host {name}]", f"mac = {mac}", f"profile = {profile}"]
+    return "\n".join(lines) + "\n"
 
 
 def mac_config_name(mac: str) -> str:
@@ -578,20 +636,26 @@ def kidou_bin() -> str:
 
 
 def kidou_args(tree: Path, workdir: Path, log_level: str = "info",
-               boot_uefi: bool = True) -> list[str]:
+               boot_uefi: bool = True, config: Optional[Path] = None) -> list[str]:
     """kidou's flags for the demo network: DHCP on br0 with a pool in
     172.24.0.0/16, TFTP on port 69 serving `tree`, PXELINUX for BIOS
     (also for QEMU's iPXE ROM, which sends user class iPXE: with no
     --boot-ipxe it is served as the BIOS it runs on) and syslinux.efi for
-    UEFI x64."""
+    UEFI x64.
+
+    config: a config file (ipxe_config()) that says what boots instead;
+    then no boot file flag is given (flags would win over the file) and
+    HTTP is on at HTTP_PORT, serving the same tree."""
     args = ["--interface", BRIDGE,
             "--dhcp-range", f"{POOL[0]} {POOL[1]}",
             "--dhcp-database", str(Path(workdir) / "kidou-leases.db"),
             "--dhcp-lease-time", "3600",
             "--tftp-root", str(tree),
             "--tftp-listen", "0.0.0.0:69",
-            "--boot-bios", BOOT_BIOS,
             "--log-level", log_level]
+    if config is not None:
+        return ["--config", str(config)] + args + ["--http-listen", f"0.0.0.0:{HTTP_PORT}"]
+    args += ["--boot-bios", BOOT_BIOS]
     if boot_uefi:
         args += ["--boot-uefi-x64", BOOT_UEFI]
     return args
@@ -656,8 +720,9 @@ class Server:
         return self.proc.returncode
 
 
-def start_kidou(ns: NetNS, tree: Path, workdir: Path, log_level: str = "info") -> Server:
-    s = Server(ns, [kidou_bin()] + kidou_args(tree, workdir, log_level),
+def start_kidou(ns: NetNS, tree: Path, workdir: Path, log_level: str = "info",
+                config: Optional[Path] = None) -> Server:
+    s = Server(ns, [kidou_bin()] + kidou_args(tree, workdir, log_level, config=config),
                Path(workdir) / "kidou.log", "kidou")
     s.start(ready="mod=dhcp event=listening")
     return s
@@ -673,16 +738,27 @@ def start_dnsmasq(ns: NetNS, tree: Path, workdir: Path) -> Server:
 # the VM
 
 
+# OVMF's network boot switches (fw_cfg, OvmfPkg/RUNTIME_CONFIG.md): with
+# both PXE stacks off the NIC's only boot options are UEFI HTTP boot.
+OVMF_HTTP_BOOT_ONLY = {"opt/org.tianocore/IPv4PXESupport": "n",
+                       "opt/org.tianocore/IPv6PXESupport": "n"}
+
+
 def qemu_args(*, firmware: str, tap: str, mac: str, serial: str, accel: str,
               workdir: Path, memory_mb: int = 512, direct: Optional[tuple] = None,
-              ) -> list[str]:
+              nic_rom: bool = True, fw_cfg: Optional[dict] = None) -> list[str]:
     """QEMU booting from the network on `tap`.
 
     firmware: bios (SeaBIOS; the virtio NIC's ROM from ipxe-qemu does PXE)
     or uefi (OVMF with a private copy of its variable store).
     serial: a QEMU -serial value (`file:PATH`) or 'stdio' for the terminal.
     direct: (kernel, initrd, append) to boot Linux without the network
-    boot (the benchmark's floor)."""
+    boot (the benchmark's floor).
+    nic_rom: False gives the NIC no option ROM (romfile= empty), so no
+    iPXE runs from it: under OVMF the firmware's own network stack
+    (VirtioNetDxe, PxeBcDxe, HttpBootDxe) boots; SeaBIOS then has no
+    network boot at all.
+    fw_cfg: {name: string} passed with -fw_cfg (OVMF_HTTP_BOOT_ONLY)."""
     if firmware not in ("bios", "uefi"):
         raise ValueError(f"firmware must be bios or uefi, not {firmware!r}")
     workdir = Path(workdir)
@@ -690,10 +766,15 @@ def qemu_args(*, firmware: str, tap: str, mac: str, serial: str, accel: str,
          "-cpu", os.environ.get("KIDOU_VM_CPU") or ("max" if accel == "tcg" else "host"), "-smp", "1", "-m", str(memory_mb),
          "-nographic", "-vga", "none", "-no-reboot", "-no-user-config",
          "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no"]
+    nic = f"virtio-net-pci,netdev=n0,mac={mac}" + ("" if nic_rom else ",romfile=")
     if direct:
-        a += ["-device", f"virtio-net-pci,netdev=n0,mac={mac}"]
+        a += ["-device", nic]
     else:
-        a += ["-device", f"virtio-net-pci,netdev=n0,mac={mac},bootindex=1", "-boot", "n"]
+        a += ["-device", f"{nic},bootindex=1", "-boot", "n"]
+    for name, value in (fw_cfg or {}).items():
+        if "," in name or "," in value:
+            raise ValueError(f"-fw_cfg {name}={value}: no commas")
+        a += ["-fw_cfg", f"name={name},string={value}"]
     if serial == "stdio":
         # Ctrl-C stops QEMU (signal=on); the demo then tears everything down
         a += ["-chardev", "stdio,id=con,signal=on", "-serial", "chardev:con",
@@ -730,7 +811,8 @@ class VM:
 
     def __init__(self, ns: NetNS, workdir: Path, firmware: str, mac: str,
                  tap: Optional[str] = None, accel: Optional[str] = None,
-                 name: Optional[str] = None, direct: Optional[tuple] = None):
+                 name: Optional[str] = None, direct: Optional[tuple] = None,
+                 nic_rom: bool = True, fw_cfg: Optional[dict] = None):
         self.ns, self.firmware, self.mac = ns, firmware, mac
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -740,6 +822,8 @@ class VM:
         self.tap = tap or ns.add_tap()
         self.accel = pick_accel(accel)
         self.direct = direct
+        self.nic_rom = nic_rom
+        self.fw_cfg = dict(fw_cfg or {})
         self.proc: Optional[subprocess.Popen] = None
         self.t0 = 0.0
 
@@ -747,7 +831,8 @@ class VM:
         return self.ns.exec(qemu_args(firmware=self.firmware, tap=self.tap, mac=self.mac,
                                       serial=f"file:{self.console_path}",
                                       accel=self.accel, workdir=self.workdir,
-                                      direct=self.direct))
+                                      direct=self.direct, nic_rom=self.nic_rom,
+                                      fw_cfg=self.fw_cfg))
 
     def start(self) -> "VM":
         self.console_path.write_bytes(b"")
@@ -819,6 +904,27 @@ def plain(console: str) -> str:
     """Console text without terminal escapes (firmware menus move the
     cursor around), for reading and for failure messages."""
     return _ANSI.sub("", console).replace("\r", "")
+
+
+def describe_failure(what: str, vm: "VM", r: BootResult, server) -> str:
+    """A failed boot for a test report: the console's and the server's
+    last lines (server: anything with .text() and .log_path)."""
+    console = plain(r.console)
+    return (f"{what}: {r.reason}\n"
+            f"--- console of {vm.name} (last 4000 chars, {vm.console_path}):\n"
+            f"{console[-4000:]}\n"
+            f"--- server log (last 4000 chars, {server.log_path}):\n{server.text()[-4000:]}")
+
+
+def wait_booted(vm: "VM", server) -> BootResult:
+    """Wait for the VM's greeting (boot_timeout); a boot that does not get
+    there fails the calling test, with the console and the server log."""
+    r = vm.wait_greeting(boot_timeout(vm.accel))
+    if not r.ok:
+        import pytest
+        pytest.fail(describe_failure(f"{vm.firmware.upper()} VM {vm.mac} did not boot",
+                                     vm, r, server), pytrace=False)
+    return r
 
 
 def boot_timeout(accel: str) -> float:
