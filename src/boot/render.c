@@ -220,15 +220,22 @@ int render_ipxe(const struct profile_config *p, const struct render_vars *v,
 		return r;
 	put(&t, "#!ipxe\n# rendered by kidou from [profile %s] for %s\n", p->name,
 	    v->mac ? v->mac : "any machine");
+	/* Under UEFI, iPXE before 1.21 hands initrds to Linux's EFI stub only
+	 * as files named on the command line (initrd=NAME), so each initrd
+	 * gets a fixed name and is named there; BIOS iPXE and newer iPXE
+	 * (LoadFile2) load them either way. */
 	if (is_url(p->kernel))
-		put(&t, "kernel %s %s\n", p->kernel, cmdline);
+		put(&t, "kernel %s", p->kernel);
 	else
-		put(&t, "kernel %s/%s %s\n", base, p->kernel, cmdline);
+		put(&t, "kernel %s/%s", base, p->kernel);
+	for (unsigned i = 0; i < p->n_initrd; i++)
+		put(&t, " initrd=initrd%u", i);
+	put(&t, " %s\n", cmdline);
 	for (unsigned i = 0; i < p->n_initrd; i++) {
 		if (is_url(p->initrd[i]))
-			put(&t, "initrd %s\n", p->initrd[i]);
+			put(&t, "initrd --name initrd%u %s\n", i, p->initrd[i]);
 		else
-			put(&t, "initrd %s/%s\n", base, p->initrd[i]);
+			put(&t, "initrd --name initrd%u %s/%s\n", i, base, p->initrd[i]);
 	}
 	put(&t, "boot\n");
 	return finish(&t);

@@ -74,9 +74,10 @@ def pxelinux(profile, target, kernel, initrds, cmdline) -> str:
 
 def ipxe(profile, target, base, kernel, initrds, cmdline) -> str:
     s = f"#!ipxe\n# rendered by kidou from [profile {profile}] for {target}\n"
-    s += f"kernel {base}/{kernel} {cmdline}\n"
-    for i in initrds:
-        s += f"initrd {base}/{i}\n"
+    names = "".join(f" initrd=initrd{n}" for n in range(len(initrds)))
+    s += f"kernel {base}/{kernel}{names} {cmdline}\n"
+    for n, i in enumerate(initrds):
+        s += f"initrd --name initrd{n} {base}/{i}\n"
     return s + "boot\n"
 
 

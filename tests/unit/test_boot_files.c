@@ -503,10 +503,11 @@ static void test_disk_file_wins(void **state)
 
 #define RESCUE_IPXE(mac, ip, base)                                       \
 	"#!ipxe\n# rendered by kidou from [profile rescue] for " mac "\n" \
-	"kernel " base "/rescue/vmlinuz rescue mac=" mac " host=web1.example ip=" ip "\n" \
-	"initrd " base "/rescue/a.img\n"                                  \
-	"initrd " base "/rescue/b.img\n"                                  \
-	"initrd " base "/rescue/c.img\n"                                  \
+	"kernel " base "/rescue/vmlinuz initrd=initrd0 initrd=initrd1 initrd=initrd2 " \
+	"rescue mac=" mac " host=web1.example ip=" ip "\n"                \
+	"initrd --name initrd0 " base "/rescue/a.img\n"                   \
+	"initrd --name initrd1 " base "/rescue/b.img\n"                   \
+	"initrd --name initrd2 " base "/rescue/c.img\n"                   \
 	"boot\n"
 
 static void test_ipxe_known_host(void **state)
@@ -567,9 +568,9 @@ static void test_ipxe_unknown_mac_gets_default(void **state)
 	assert_rc(ipxe(f, "boot.ipxe", STRANGER_MAC, OTHER, &body), 0);
 	assert_string_equal(body,
 			    "#!ipxe\n# rendered by kidou from [profile inst] for " STRANGER_MAC "\n"
-			    "kernel http://" SERVER ":8080/deb/linux auto url=http://" SERVER
-			    ":8080/seed mac=" STRANGER_MAC " ip=" OTHER " host= srv=" SERVER "\n"
-			    "initrd http://" SERVER ":8080/deb/initrd.gz\n"
+			    "kernel http://" SERVER ":8080/deb/linux initrd=initrd0 auto url=http://"
+			    SERVER ":8080/seed mac=" STRANGER_MAC " ip=" OTHER " host= srv=" SERVER "\n"
+			    "initrd --name initrd0 http://" SERVER ":8080/deb/initrd.gz\n"
 			    "boot\n");
 	free(body);
 	/* a [host] without a profile: the default, with its name */
@@ -664,7 +665,7 @@ static void test_http_base_follows_port_and_server(void **state)
 	assert_memory_equal(body, "#!ipxe", 6);
 	body[len - 1] = '\0';
 	expect_contains(body, "kernel http://192.168.7.1:40123/rescue/vmlinuz ");
-	expect_contains(body, "initrd http://192.168.7.1:40123/rescue/c.img\n");
+	expect_contains(body, "initrd --name initrd2 http://192.168.7.1:40123/rescue/c.img\n");
 	free(body);
 	assert_rc(tftp_open(f, "pxelinux.cfg/default", OTHER, &body), 0);
 	expect_contains(body, "url=http://" SERVER ":40123/seed ");

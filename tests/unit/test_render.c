@@ -278,17 +278,20 @@ static void test_ipxe(void **state)
 	struct profile_config p1 = profile("deb/linux", 1, three, CMDLINE_T);
 	struct profile_config p3 = profile("deb/linux", 3, three, CMDLINE_T);
 	const char *head = "#!ipxe\n# rendered by kidou from [profile inst] for " MAC "\n"
-			   "kernel http://10.0.0.1:8080/deb/linux " CMDLINE_X "\n";
+			   "kernel http://10.0.0.1:8080/deb/linux";
 	char want[1024];
 
-	snprintf(want, sizeof(want), "%sboot\n", head);
+	snprintf(want, sizeof(want), "%s %s\nboot\n", head, CMDLINE_X);
 	expect_render(render_ipxe, &p0, &full, want);
-	snprintf(want, sizeof(want), "%sinitrd http://10.0.0.1:8080/deb/initrd.gz\nboot\n", head);
+	/* each initrd named, and named on the command line (UEFI iPXE) */
+	snprintf(want, sizeof(want), "%s initrd=initrd0 %s\n"
+		 "initrd --name initrd0 http://10.0.0.1:8080/deb/initrd.gz\nboot\n", head, CMDLINE_X);
 	expect_render(render_ipxe, &p1, &full, want);
 	snprintf(want, sizeof(want),
-		 "%sinitrd http://10.0.0.1:8080/deb/initrd.gz\n"
-		 "initrd http://10.0.0.1:8080/deb/firmware.cpio\n"
-		 "initrd http://10.0.0.1:8080/deb/extra.img\nboot\n", head);
+		 "%s initrd=initrd0 initrd=initrd1 initrd=initrd2 %s\n"
+		 "initrd --name initrd0 http://10.0.0.1:8080/deb/initrd.gz\n"
+		 "initrd --name initrd1 http://10.0.0.1:8080/deb/firmware.cpio\n"
+		 "initrd --name initrd2 http://10.0.0.1:8080/deb/extra.img\nboot\n", head, CMDLINE_X);
 	expect_render(render_ipxe, &p3, &full, want);
 }
 
@@ -357,10 +360,11 @@ static void test_url_ipxe(void **state)
 {
 	struct profile_config p = profile("https://mirror.example/linux", 3, urls, "q");
 	const char *want = "#!ipxe\n# rendered by kidou from [profile inst] for " MAC "\n"
-			   "kernel https://mirror.example/linux q\n"
-			   "initrd https://mirror.example/initrd.gz\n"
-			   "initrd http://10.0.0.1:8080/deb/local.img\n"
-			   "initrd http://mirror.example/fw.cpio\n"
+			   "kernel https://mirror.example/linux initrd=initrd0 initrd=initrd1 "
+			   "initrd=initrd2 q\n"
+			   "initrd --name initrd0 https://mirror.example/initrd.gz\n"
+			   "initrd --name initrd1 http://10.0.0.1:8080/deb/local.img\n"
+			   "initrd --name initrd2 http://mirror.example/fw.cpio\n"
 			   "boot\n";
 
 	expect_render(render_ipxe, &p, &full, want);
