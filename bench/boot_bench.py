@@ -18,9 +18,20 @@ The floor is the same VM started with -kernel/-initrd (no PXE, no TFTP;
 the initramfs still asks kidou for its address): what is left of the boot
 time when the network boot costs nothing.
 
+--transport is another comparison, kidou against itself: a BIOS VM boots
+an initrd padded to --initrd-mib (default 64) MiB with incompressible
+filler (inside the initramfs cpio, so it still boots), once with the
+kernel and initrd over TFTP through PXELINUX (kidou's plain setup, as
+above) and once over HTTP through an iPXE script (kidou configured with
+`[boot] ipxe = ${http}/boot.ipxe?mac=${net0/mac}` and a [profile]; QEMU's
+NIC ROM is iPXE, so it fetches the script at once). Runs alternate
+between the two; reported are the medians of QEMU start -> greeting and
+the ratio, and, from kidou's log, how long the initrd itself took.
+
 Usage (root; packages: vm_lib.PACKAGES and dnsmasq-base):
     /usr/bin/python3 bench/boot_bench.py [--runs 3] [--firmware bios,uefi]
         [--servers kidou,dnsmasq] [--accel auto|kvm|tcg] [--json FILE] [--keep]
+    /usr/bin/python3 bench/boot_bench.py --transport [--runs 3] [--initrd-mib 64]
 Progress goes to stderr, the report to stdout. Exit status 1 if a boot
 failed, or with --strict if kidou's median is more than --tolerance
 slower than dnsmasq's.
@@ -39,6 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
@@ -172,8 +184,13 @@ def analyse_packets(path: Path) -> dict:
 
 
 def one_boot(tree: Path, workdir: Path, firmware: str, server: str, accel: str,
-             timeout: float, mac: str) -> dict:
-    """server: kidou, dnsmasq or floor (direct kernel boot, kidou for DHCP)."""
+             timeout: float, mac: str, config: Optional[str] = None,
+             sniff_packets: bool = True) -> dict:
+    """server: kidou, dnsmasq or floor (direct kernel boot, kidou for DHCP);
+    for --transport, tftp or http (both kidou; http with `config`, the
+    text of a vm_lib.ipxe_config). sniff_packets: record DHCP and TFTP
+    packets for the on-the-wire table (off for --transport, where the
+    sniffer would wake for each of the initrd's packets)."""
     workdir.mkdir(parents=True, exist_ok=True)
     ns = V.NetNS(NS)
     srv = None
@@ -183,14 +200,19 @@ def one_boot(tree: Path, workdir: Path, firmware: str, server: str, accel: str,
         ns.setup()
         tap = ns.add_tap("tap0")
         pkts = workdir / "packets.txt"
-        sniffer = subprocess.Popen(ns.exec([sys.executable, str(Path(__file__).resolve()),
-                                            "_sniff", V.BRIDGE, str(pkts)]),
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-        sniffer.stdout.readline()  # "sniffing": bound and listening
+        if sniff_packets:
+            sniffer = subprocess.Popen(ns.exec([sys.executable, str(Path(__file__).resolve()),
+                                                "_sniff", V.BRIDGE, str(pkts)]),
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            sniffer.stdout.readline()  # "sniffing": bound and listening
+        cfg_path = None
+        if config is not None:
+            cfg_path = workdir / "kidou.ini"
+            cfg_path.write_text(config)
         if server == "dnsmasq":
             srv = V.start_dnsmasq(ns, tree, workdir)
         else:
-            srv = V.start_kidou(ns, tree, workdir)
+            srv = V.start_kidou(ns, tree, workdir, config=cfg_path)
         direct = None
         if server == "floor":
             direct = (tree / V.KERNEL, tree / V.INITRD,
@@ -202,11 +224,14 @@ def one_boot(tree: Path, workdir: Path, firmware: str, server: str, accel: str,
         vm.start()
         r = vm.wait_greeting(timeout, marks)
         vm.stop()
-        sniffer.terminate()
-        sniffer.wait(timeout=10)
+        if sniffer:
+            sniffer.terminate()
+            sniffer.wait(timeout=10)
         out = {"firmware": firmware, "server": server, "ok": r.ok, "seconds": r.seconds,
                "ip": r.ip, "marks": marks, "reason": r.reason,
-               "packets": analyse_packets(pkts)}
+               "packets": analyse_packets(pkts) if sniffer else {},
+               "initrd": initrd_transfer(srv.text()) if server != "dnsmasq" else None,
+               "cmdline": r.cmdline}
         if not r.ok:
             out["console_tail"] = V.plain(r.console)[-2000:]
             out["server_log_tail"] = srv.text()[-2000:]
@@ -220,6 +245,23 @@ def one_boot(tree: Path, workdir: Path, firmware: str, server: str, accel: str,
         if srv:
             srv.stop()
         ns.delete()
+
+
+def initrd_transfer(log: str) -> Optional[dict]:
+    """How the initrd went, from kidou's log: over TFTP (`event=done`) or
+    HTTP (`event=request`, GET, 200): bytes and seconds."""
+    for line in log.splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        if f.get("file", f.get("path", "")).strip('"').lstrip("/") != V.INITRD:
+            continue
+        if f.get("mod") == "tftp" and f.get("event") == "done":
+            return {"via": "tftp", "bytes": int(f["bytes"]),
+                    "seconds": int(f["duration_ms"]) / 1000}
+        if f.get("mod") == "http" and f.get("event") == "request" and f.get("method") == "GET" \
+                and f.get("status") == "200":
+            return {"via": "http", "bytes": int(f["bytes"]),
+                    "seconds": int(f["duration_ms"]) / 1000}
+    return None
 
 
 def fmt(x) -> str:
@@ -305,6 +347,107 @@ def report(results: list[dict], firmwares, servers, accel: str, runs: int,
     return "\n".join(lines), slower
 
 
+TRANSPORTS = ("tftp", "http")
+
+
+def report_transport(results: list[dict], accel: str, runs: int, initrd_bytes: int) -> str:
+    lines = [f"BIOS VM network boot with a {initrd_bytes / 2**20:.1f} MiB initrd, kidou over "
+             f"TFTP (PXELINUX) vs HTTP (iPXE script); QEMU start -> greeting "
+             f"(accel={accel}, {runs} run(s), medians in seconds)", ""]
+    hdr = f"{'transport':9} {'boot':>6} {'min':>6} {'max':>6} {'dhcp':>6} {'load':>6} " \
+          f"{'linux':>6} {'initrd':>7} {'MiB/s':>6} {'fails':>5}"
+    lines += [hdr, "-" * len(hdr)]
+    med_of = {}
+    for t in TRANSPORTS:
+        rs = [r for r in results if r["server"] == t]
+        ok = [r for r in rs if r["ok"]]
+        secs = [r["seconds"] for r in ok]
+        med_of[t] = med(secs)
+        dhcp = med([r["marks"]["Next server"] for r in ok])
+        load = med([r["marks"]["Linux version"] - r["marks"]["Next server"] for r in ok
+                    if r["marks"]["Linux version"] and r["marks"]["Next server"]])
+        linux = med([r["seconds"] - r["marks"]["Linux version"] for r in ok
+                     if r["marks"]["Linux version"]])
+        it = [r["initrd"] for r in ok if r.get("initrd")]
+        isecs = med([i["seconds"] for i in it])
+        rate = med([i["bytes"] / 2**20 / i["seconds"] for i in it if i["seconds"] > 0])
+        lines.append(f"{t:9} {fmt(med_of[t]):>6} {fmt(min(secs) if secs else None):>6} "
+                     f"{fmt(max(secs) if secs else None):>6} {fmt(dhcp):>6} {fmt(load):>6} "
+                     f"{fmt(linux):>6} {fmt(isecs):>7} {fmt(rate):>6} {len(rs) - len(ok):>5}")
+    lines.append("")
+    lines.append("dhcp: QEMU start -> `Next server` (the ROM's iPXE has its DHCP answer); "
+                 "load: -> `Linux version` (tftp: pxelinux.0, ldlinux.c32, config, kernel, "
+                 "initrd; http: script, kernel, initrd); linux: -> greeting.")
+    lines.append("initrd, MiB/s: the initrd's own transfer as kidou logged it (TFTP "
+                 "event=done, HTTP event=request duration).")
+    lines.append("")
+    tf, ht = med_of.get("tftp"), med_of.get("http")
+    if tf and ht:
+        lines.append(f"tftp/http = {tf / ht:.2f} (boot time over TFTP divided by over HTTP; "
+                     f"HTTP saves {tf - ht:.1f} s)")
+    return "\n".join(lines)
+
+
+def main_transport(args) -> int:
+    problems = V.check_requirements()
+    if problems:
+        log("boot_bench: " + "\n  ".join(problems))
+        return 2
+    if not Path(V.kidou_bin()).exists():
+        log(f"boot_bench: no kidou at {V.kidou_bin()} (make build)")
+        return 2
+    accel = V.pick_accel(args.accel)
+    timeout = args.timeout or V.boot_timeout(accel)
+    work = Path(tempfile.mkdtemp(prefix="kidou-boot-bench-"))
+    log(f"boot_bench: --transport, work dir {work}, accel {accel}, timeout {timeout:.0f}s "
+        f"per boot, initrd padded with {args.initrd_mib} MiB")
+    tree = V.build_tree(work / "tftpboot", initrd_filler=args.initrd_mib << 20)
+    initrd_bytes = (tree / V.INITRD).stat().st_size
+    append = "console=ttyS0,115200 panic=5 kidou.config=ipxe"
+    config = V.ipxe_config({"bench": append}, default="bench")
+    results = []
+    n = 0
+    try:
+        for run in range(args.runs):
+            # alternate which goes first, so drift hits both alike
+            for t in (TRANSPORTS if run % 2 == 0 else TRANSPORTS[::-1]):
+                n += 1
+                t0 = time.monotonic()
+                r = one_boot(tree, work / f"{n:03d}-bios-{t}", "bios", t, accel, timeout,
+                             mac=f"52:54:00:4b:46:{n % 256:02x}",
+                             config=config if t == "http" else None, sniff_packets=False)
+                r["run"] = run
+                if r["ok"]:
+                    want = "kidou.config=ipxe" if t == "http" else "kidou.config=default"
+                    it = r.get("initrd")
+                    if want not in r["cmdline"] or not it or it["via"] != t \
+                            or it["bytes"] != initrd_bytes:
+                        r["ok"] = False
+                        r["reason"] = (f"booted, but not as measured: cmdline "
+                                       f"{r['cmdline']!r}, initrd {it}")
+                results.append(r)
+                it = r.get("initrd") or {}
+                state = f"{r['seconds']:.1f}s" if r["ok"] else f"FAILED: {r['reason']}"
+                log(f"  bios {t:4} run {run + 1}/{args.runs}: {state} "
+                    f"(dhcp {fmt(r['marks']['Next server'])}s, kernel "
+                    f"{fmt(r['marks']['Linux version'])}s, initrd "
+                    f"{fmt(it.get('seconds'))}s; {time.monotonic() - t0:.0f}s wall)")
+                if not r["ok"]:
+                    log(r.get("console_tail", "")[-1500:])
+                    log(r.get("server_log_tail", "")[-1500:])
+    finally:
+        if args.json:
+            args.json.write_text(json.dumps({"accel": accel, "mode": "transport",
+                                             "initrd_bytes": initrd_bytes,
+                                             "results": results}, indent=1))
+        if args.keep:
+            log(f"boot_bench: kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(report_transport(results, accel, args.runs, initrd_bytes))
+    return 1 if any(not r["ok"] for r in results) else 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_sniff"]:
@@ -323,7 +466,14 @@ def main(argv=None) -> int:
                     help="exit 1 if kidou is slower than dnsmasq beyond --tolerance")
     ap.add_argument("--json", type=Path, help="also write every raw result here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--transport", action="store_true",
+                    help="instead: BIOS, kidou only, large initrd over TFTP (PXELINUX) vs "
+                         "HTTP (iPXE)")
+    ap.add_argument("--initrd-mib", type=int, default=64,
+                    help="--transport: MiB of incompressible filler in the initrd (default 64)")
     args = ap.parse_args(argv)
+    if args.transport:
+        return main_transport(args)
 
     firmwares = [f for f in args.firmware.split(",") if f]
     servers = [s for s in args.servers.split(",") if s]
