@@ -70,6 +70,7 @@ int metrics_render(const struct metrics_sources *m, char **out, size_t *len)
 		counter(f, "kidou_tftp_requests_total", "TFTP read requests", t->requests);
 		counter(f, "kidou_tftp_transfers_completed_total", "TFTP transfers completed", t->completed);
 		counter(f, "kidou_tftp_transfers_failed_total", "TFTP transfers that failed", t->failed);
+		counter(f, "kidou_tftp_size_probes_total", "TFTP requests the client ended after learning the size (tsize)", t->size_probes);
 		counter(f, "kidou_tftp_requests_rejected_total", "TFTP requests answered with an error", t->rejected);
 		counter(f, "kidou_tftp_bytes_sent_total", "TFTP payload bytes sent, retransmissions included", t->bytes_sent);
 		counter(f, "kidou_tftp_dropped_total", "malformed or unexpected TFTP datagrams", t->dropped);

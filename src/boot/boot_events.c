@@ -26,6 +26,7 @@ enum step_state {
 	STEP_OPEN,     /* a file requested, not finished */
 	STEP_OK,
 	STEP_FAILED,
+	STEP_PROBE,    /* the client asked for the size only */
 };
 
 struct step {
@@ -210,6 +211,8 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 			append(steps, sizeof(steps), &so, "..!%s", s->reason);
 		else if (s->state == STEP_OPEN)
 			append(steps, sizeof(steps), &so, "..?");
+		else if (s->state == STEP_PROBE)
+			append(steps, sizeof(steps), &so, "..size");
 		cursor = MAX(cursor, step_end(s));
 	}
 	if (so >= sizeof(steps))
@@ -450,6 +453,15 @@ static void on_file(struct boot_events *b, const struct boot_event *ev)
 		t->misses++;
 		snprintf(t->last_miss, sizeof(t->last_miss), "%s", label);
 		return;
+	case BOOT_EV_FILE_PROBE:
+		for (unsigned i = t->n_steps; i-- > 0;) {
+			if (t->steps[i].state == STEP_OPEN && strcmp(t->steps[i].label, label) == 0) {
+				t->steps[i].state = STEP_PROBE;
+				t->open--;
+				break;
+			}
+		}
+		return;
 	case BOOT_EV_FILE_END:
 		for (unsigned i = t->n_steps; i-- > 0;) {
 			if (t->steps[i].state == STEP_OPEN && strcmp(t->steps[i].label, label) == 0) {
@@ -534,6 +546,7 @@ void boot_events_emit(struct boot_events *b, const struct boot_event *ev)
 	case BOOT_EV_FILE_START:
 	case BOOT_EV_FILE_END:
 	case BOOT_EV_FILE_MISS:
+	case BOOT_EV_FILE_PROBE:
 		on_file(b, ev);
 		break;
 	}

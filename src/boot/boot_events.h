@@ -12,7 +12,7 @@
  *     steps="dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:ipxe.efi@41..305 ... dhcp-plain@8120"
  *
  * Each step is name@start_ms (..end_ms for a file, ..!reason when it
- * failed, ..? when it never ended), times from the first event; "+N"
+ * failed, ..? when it never ended, ..size when only its size was asked), times from the first event; "+N"
  * between steps is the gap in ms from the end of one to the start of the
  * next, so a slow boot shows where it waited.
  *
@@ -46,6 +46,7 @@ enum boot_event_kind {
 	BOOT_EV_FILE_START,      /* proto, name */
 	BOOT_EV_FILE_END,        /* proto, name, bytes, ok, reason */
 	BOOT_EV_FILE_MISS,       /* proto, name: asked for, not there */
+	BOOT_EV_FILE_PROBE,      /* proto, name, bytes: only its size was asked */
 };
 
 struct boot_event {

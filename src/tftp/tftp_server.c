@@ -77,6 +77,7 @@ struct tftp_transfer {
 	char peer_str[NET_ENDPOINT_STRLEN];
 	char name[LOG_NAME_MAX];  /* quoted for the log */
 	char event_name[64];      /* normalised path, for boot_events */
+	bool tsize_asked;         /* the request carried tsize (RFC 2349) */
 };
 
 struct tftp_server {
@@ -473,6 +474,19 @@ static bool transfer_on_datagram(struct tftp_transfer *t, const uint8_t *buf,
 	case TFTP_OP_ACK:
 		return transfer_act(t, tftp_session_on_ack(&t->session, p.ack.block));
 	case TFTP_OP_ERROR:
+		if (t->tsize_asked && t->session.state == TFTP_SESSION_OACK_SENT) {
+			/* PXE firmware (OVMF, the PXE spec's MTFTP "get file
+			 * size") asks once for tsize only and aborts after the
+			 * OACK: a normal question answered, not a failure. */
+			s->stats.size_probes++;
+			log_info(MOD, "size-probe", "peer=%s file=%s size=%llu code=%u",
+				 t->peer_str, t->name, (unsigned long long)t->session.size,
+				 p.error.code);
+			emit_file_event(s, BOOT_EV_FILE_PROBE, &t->peer, t->event_name,
+					t->session.size, true, NULL);
+			transfer_end(t);
+			return false;
+		}
 		/* The client gave up (or refused our OACK, RFC 2347). */
 		snprintf(msg, sizeof(msg), "client-error code=%u message=", p.error.code);
 		{
@@ -654,6 +668,7 @@ static void server_start_transfer(struct tftp_server *s, const struct request_ct
 	memcpy(t->peer_str, rq->peer_str, sizeof(t->peer_str));
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	snprintf(t->event_name, sizeof(t->event_name), "%.*s", (int)sizeof(t->event_name) - 1, path);
+	t->tsize_asked = neg->has_tsize;
 	t->timeout_ms = neg->has_timeout ? neg->timeout_sec * 1000 : s->settings.retransmit_ms;
 	t->started_usec = now_usec();
 	loop_timer_init(&t->timer, transfer_on_timer, t);

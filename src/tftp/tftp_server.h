@@ -23,6 +23,7 @@ struct tftp_stats {
 	uint64_t rejected;      /* answered with an error instead of a transfer */
 	uint64_t completed;
 	uint64_t failed;        /* timed out, aborted, or ended by a client error */
+	uint64_t size_probes;   /* ended by the client after an OACK with tsize */
 	uint64_t bytes_sent;    /* DATA payload bytes, retransmissions included */
 	uint64_t dropped;       /* malformed or unexpected datagrams */
 };

@@ -75,7 +75,9 @@ def test_tsize_reports_file_size(kidou, corpus, name):
         oack = first_reply(c)
         assert oack.options == {"tsize": str(corpus[name][0].stat().st_size)}
         c.error(0, "only wanted the size")
-    kidou.wait_event("fail", timeout=T(3))
+    ev = kidou.wait_event("size-probe", timeout=T(3))
+    assert ev["size"] == str(corpus[name][0].stat().st_size), ev["_line"]
+    assert not kidou.events("fail")
 
 
 @pytest.mark.parametrize("value", [0, 1, 4, 7])
@@ -541,6 +543,30 @@ def test_client_refuses_oack(kidou_factory):
     fail = k.wait_event("fail", timeout=T(3))
     assert fail["reason"] == "client-error" and fail["code"] == "8"
     assert fail["message"] == "no thanks"
+
+
+def test_size_probe_is_not_a_failure(kidou_factory):
+    """PXE firmware asks for tsize, reads the size from the OACK and aborts
+    (OVMF: error 8): an info line, not a failed transfer."""
+    k = kidou_factory("--tftp-retransmit-ms", 200)
+    with RawClient(k.port) as c:
+        c.rrq("size64k.bin", options={"tsize": 0, "blksize": 1408})
+        oack = first_reply(c)
+        assert oack.opcode == OP_OACK and oack.options.get("tsize") == "65536", oack
+        c.error(8, "User aborted the transfer")
+        assert c.drain(T(0.8)) == []
+    ev = k.wait_event("size-probe", timeout=T(3))
+    assert ev["level"] == "info" and ev["file"] == "size64k.bin", ev["_line"]
+    assert ev["size"] == "65536" and ev["code"] == "8", ev["_line"]
+    assert not k.events("fail")
+    # once data has flowed, an abort is a failure again
+    with RawClient(k.port) as c:
+        c.rrq("size64k.bin", options={"tsize": 0})
+        assert first_reply(c).opcode == OP_OACK
+        c.ack(0)
+        assert c.expect().opcode == OP_DATA
+        c.error(8, "changed my mind")
+    assert k.wait_event("fail", timeout=T(3))["reason"] == "client-error"
 
 
 def test_hostile_client_error_message_is_quoted(kidou):

@@ -159,6 +159,25 @@ static void test_boot_loader_plain_dhcp(void **state)
 	assert_has(f->out.lines[0], "dhcp-plain@100 +200 tftp:efi64/ldlinux.e64@300..400 +7600 dhcp-plain@8000\"");
 }
 
+/* OVMF asks for the boot file's size first and aborts: not a failure, and
+ * not a transfer left open. */
+static void test_size_probe(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, SEC + 10 * MS, ip, "tftp", "ipxe.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_PROBE, SEC + 12 * MS, ip, "tftp", "ipxe.efi", 1024, NULL);
+	file(f, BOOT_EV_FILE_START, SEC + 20 * MS, ip, "tftp", "ipxe.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_END, SEC + 90 * MS, ip, "tftp", "ipxe.efi", 1024, NULL);
+	boot_events_tick(f->b, SEC + 90 * MS + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=served");
+	assert_has(f->out.lines[0], "files=1 failed=0");
+	assert_has(f->out.lines[0], "tftp:ipxe.efi@10..size +10 tftp:ipxe.efi@20..90\"");
+}
+
 static void test_plain_dhcp_clients_make_no_timeline(void **state)
 {
 	struct fixture *f = *state;
@@ -350,6 +369,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_booted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_loader_plain_dhcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_size_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_dhcp_clients_make_no_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_without_file_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_offer_never_taken, setup, teardown),
