@@ -377,3 +377,39 @@ def test_hostile_icmpv6(dhcp_net, dhcpd, v6):
     assert len([e for e in drops if e["reason"] == "malformed"]) >= len(bad)
     assert not k.events("foreign-router", mod="ndp"), "junk counted as a router"
     assert_alive(k)
+
+
+def test_reload_turns_advertisements_off_and_on(dhcp_net, dhcpd, v6, tmp_path):
+    """SIGHUP applies ipv6-ra; a reload also forgets a foreign router, so
+    that kidou listens afresh."""
+    import signal
+    cfg = tmp_path / "ra.ini"
+    cfg.write_text("[dhcp]\nipv6-ra = auto\n")
+    k = start(dhcpd, "--config", str(cfg))
+    seg = Seg(dhcp_net, v6)
+    k.wait_event("announced", mod="ndp", timeout=T(10), iface="v0")
+    assert v6.adverts(T(1.5), until_first=True), "no startup advertisement"
+
+    def reload(text: str, n: int):
+        cfg.write_text(text)
+        k.signal(signal.SIGHUP)
+        k.wait_event("reloaded", mod="main", count=n, timeout=T(5))
+
+    reload("[dhcp]\nipv6-ra = off\n", 1)
+    seg.solicit()
+    assert v6.adverts(T(1.5)) == [], "answered with ipv6-ra = off"
+    reload("[dhcp]\nipv6-ra = auto\n", 2)
+    k.wait_event("announced", mod="ndp", count=2, timeout=T(5), iface="v0")
+    v6.adverts(T(1.5), until_first=True)       # the announcement after the reload
+    seg.solicit()
+    got = v6.adverts(T(2), until_first=True)
+    assert got, "not answering after ipv6-ra went back to auto"
+    seg.check_quiet(got[0], seg.cli_ll)
+    # a foreign router silences kidou; a reload makes it listen afresh
+    seg.advertise()
+    k.wait_event("foreign-router", mod="ndp", timeout=T(2))
+    reload("[dhcp]\nipv6-ra = auto\n", 3)
+    v6.adverts(T(1.5))
+    seg.solicit()
+    assert v6.adverts(T(2), until_first=True), "still silent after the reload"
+    assert_alive(k)
