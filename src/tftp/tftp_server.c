@@ -286,18 +286,34 @@ static int transfer_fill_buf(struct tftp_transfer *t, uint64_t first, unsigned n
 	return 0;
 }
 
-/* In lock step (windowsize 1) every round trip waits for our read of the
- * next block: do it now, while the block just sent travels and the client
- * acknowledges it, so the ACK is answered with a send alone. A read that
- * fails here is left to the send path, which reports it. */
+static bool buf_holds(const struct tftp_transfer *t, uint64_t b)
+{
+	return t->buf_count && b >= t->buf_first && b < t->buf_first + t->buf_count;
+}
+
+/* Blocks from first that fill the buffer, none past the file's last. */
+static unsigned buf_span(const struct tftp_transfer *t, uint64_t first)
+{
+	size_t room = MAX((size_t)BATCH_BUF_BYTES, (size_t)t->session.blksize);
+	uint64_t fit = MAX((size_t)1, room / t->session.blksize);
+
+	return (unsigned)MIN(fit, t->session.n_blocks - first + 1);
+}
+
+/* In lock step (windowsize 1) every round trip would wait for a read of
+ * the next block. The buffer is filled a whole span at a time (256 KiB:
+ * 512 blocks at blksize 512), and refilled right after a send, while the
+ * block travels and the client acknowledges it, so an ACK is answered
+ * with a send alone. A read that fails here is left to the send path,
+ * which reports it. */
 static void transfer_read_ahead(struct tftp_transfer *t)
 {
 	uint64_t next = t->send_end;
 
 	if (t->file->fd < 0 || t->session.windowsize != 1 || next > t->session.n_blocks ||
-	    (t->buf_count && t->buf_first == next))
+	    buf_holds(t, next))
 		return;
-	if (transfer_fill_buf(t, next, 1) < 0)
+	if (transfer_fill_buf(t, next, buf_span(t, next)) < 0)
 		t->buf_count = 0;
 }
 
@@ -317,20 +333,15 @@ static int transfer_send_batch(struct tftp_transfer *t, unsigned max)
 
 	if (t->file->fd >= 0) {
 		/* On disk: from this transfer's buffer, read now unless it
-		 * was read ahead. */
-		size_t room = MAX((size_t)BATCH_BUF_BYTES, (size_t)t->session.blksize);
-
-		n = MIN(n, (unsigned)MAX((size_t)1, room / t->session.blksize));
-		src = t->batch_buf;
-		src_off = tftp_session_block_offset(&t->session, t->send_next);
-		if (t->buf_count && t->buf_first == t->send_next) {
-			n = MIN(n, t->buf_count);  /* read ahead while the client was busy */
-		} else {
-			int r = transfer_fill_buf(t, t->send_next, n);
+		 * already holds the block (read ahead, or a retransmission). */
+		if (!buf_holds(t, t->send_next)) {
+			int r = transfer_fill_buf(t, t->send_next, buf_span(t, t->send_next));
 			if (r < 0)
 				return r;
-			src = t->batch_buf;  /* allocated by the first fill */
 		}
+		src = t->batch_buf;
+		src_off = tftp_session_block_offset(&t->session, t->buf_first);
+		n = (unsigned)MIN((uint64_t)n, t->buf_first + t->buf_count - t->send_next);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t b = t->send_next + i;
