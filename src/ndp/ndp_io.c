@@ -27,6 +27,10 @@
 #define REFRESH_FAST_USEC (500 * 1000ull)
 #define REFRESH_SLOW_USEC (10 * 1000000ull)
 #define MAX_LINK_LOCALS 4
+/* Listen before speaking: in mode auto kidou solicits a router on an
+ * interface and waits this long (RFC 4861 10: a router answers within
+ * MAX_RA_DELAY_TIME, 0.5 s) before its first advertisement there. */
+#define PROBE_USEC (1000 * 1000ull)
 
 struct ndp_iface {
 	char name[IF_NAMESIZE];
@@ -36,6 +40,8 @@ struct ndp_iface {
 	struct in6_addr link_local[MAX_LINK_LOCALS];
 	unsigned n_link_local;
 	bool joined;                    /* ff02::2 joined on index */
+	uint64_t probe_until;           /* our solicitation's answer is due; 0: not sent */
+	bool probed;                    /* the probe is over (or mode always) */
 	bool announced;                 /* startup advertisement sent */
 	bool foreign_router;            /* another router advertises here */
 	uint64_t last_multicast;        /* usec; 0: never */
@@ -119,7 +125,8 @@ static void ifaces_refresh(struct ndp_io *n)
 		unsigned index = if_nametoindex(ifc->name);
 		if (index != ifc->index) {
 			ifc->index = index;
-			ifc->joined = ifc->announced = false;
+			ifc->joined = ifc->announced = ifc->probed = false;
+			ifc->probe_until = 0;
 		}
 		ifc->has_mac = false;
 		ifc->n_link_local = 0;
@@ -149,41 +156,31 @@ static void ifaces_refresh(struct ndp_io *n)
 			join_all_routers(n, &n->ifaces[i]);
 }
 
-static bool is_our_address(const struct ndp_iface *ifc, const struct in6_addr *a)
-{
-	for (unsigned i = 0; i < ifc->n_link_local; i++)
-		if (memcmp(&ifc->link_local[i], a, sizeof(*a)) == 0)
-			return true;
-	return false;
-}
-
 static bool may_advertise(const struct ndp_io *n, const struct ndp_iface *ifc)
 {
 	return ifc->index && ifc->has_mac && ifc->n_link_local &&
-	       (n->mode == IPV6_RA_ALWAYS || !ifc->foreign_router);
+	       (n->mode == IPV6_RA_ALWAYS || (!ifc->foreign_router && ifc->probed));
 }
 
 /* --- sending --- */
 
-static int send_ra(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_addr *to,
-		   const char *why)
+/* Send an NDP message out of ifc, from its link-local address (RFC 4861
+ * 6.1.2 and 4.1: routers and solicitors use it) with hop limit 255. */
+static int send_msg(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_addr *to,
+		    const uint8_t *pkt, size_t len)
 {
-	uint8_t pkt[NDP_QUIET_RA_LEN];
 	struct sockaddr_in6 dst = { .sin6_family = AF_INET6, .sin6_addr = *to,
 				    .sin6_scope_id = ifc->index };
 	char cbuf[CMSG_SPACE(sizeof(struct in6_pktinfo))] = { 0 };
-	struct iovec iov = { pkt, sizeof(pkt) };
+	struct iovec iov = { (void *)pkt, len };
 	struct msghdr mh = { .msg_name = &dst, .msg_namelen = sizeof(dst),
 			     .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	/* RFC 4861 6.1.2: a router advertisement comes from the
-	 * interface's link-local address. */
 	struct in6_pktinfo pi = { .ipi6_addr = ifc->link_local[0],
 				  .ipi6_ifindex = ifc->index };
 	char a[INET6_ADDRSTRLEN];
 
-	ndp_encode_quiet_ra(ifc->mac, pkt, sizeof(pkt));
 	cm->cmsg_level = IPPROTO_IPV6;
 	cm->cmsg_type = IPV6_PKTINFO;
 	cm->cmsg_len = CMSG_LEN(sizeof(pi));
@@ -191,14 +188,41 @@ static int send_ra(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_add
 	if (sendmsg(n->fd, &mh, 0) < 0) {
 		int r = -errno;
 		/* Typically a link-local address still in DAD: the refresh
-		 * timer tries the announcement again. */
-		log_debug(MOD, "send-error", "iface=%s to=%s error=\"%s\"", ifc->name,
-			  addr6(to, a), strerror(errno));
+		 * timer tries again. */
+		log_debug(MOD, "send-error", "iface=%s to=%s type=%u error=\"%s\"", ifc->name,
+			  addr6(to, a), pkt[0], strerror(errno));
 		return r;
 	}
+	return 0;
+}
+
+static int send_ra(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_addr *to,
+		   const char *why)
+{
+	uint8_t pkt[NDP_QUIET_RA_LEN];
+	char a[INET6_ADDRSTRLEN];
+	int r;
+
+	ndp_encode_quiet_ra(ifc->mac, pkt, sizeof(pkt));
+	r = send_msg(n, ifc, to, pkt, sizeof(pkt));
+	if (r < 0)
+		return r;
 	n->stats.advertisements++;
 	log_debug(MOD, "ra", "iface=%s to=%s reason=%s", ifc->name, addr6(to, a), why);
 	return 0;
+}
+
+/* Ask for a router before the first advertisement (mode auto). */
+static void send_probe(struct ndp_io *n, struct ndp_iface *ifc, uint64_t now)
+{
+	uint8_t pkt[NDP_RS_LEN];
+
+	ndp_encode_rs(ifc->mac, pkt, sizeof(pkt));
+	if (send_msg(n, ifc, &all_routers, pkt, sizeof(pkt)) < 0)
+		return;
+	ifc->probe_until = now + PROBE_USEC;
+	log_debug(MOD, "probe", "iface=%s wait_ms=%llu", ifc->name,
+		  (unsigned long long)(PROBE_USEC / 1000));
 }
 
 static void send_multicast(struct ndp_io *n, struct ndp_iface *ifc, uint64_t now,
@@ -249,8 +273,9 @@ static void on_advert(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_
 {
 	char a[INET6_ADDRSTRLEN];
 
-	if (is_our_address(ifc, from))
-		return;  /* our own, looped back */
+	/* Never our own: IPV6_MULTICAST_LOOP is off and our unicast
+	 * answers go to others. One from our own address is another
+	 * program on this host (radvd): a router all the same. */
 	n->stats.foreign_adverts++;
 	if (ifc->foreign_router)
 		return;
@@ -400,6 +425,8 @@ static void timer_arm(struct ndp_io *n)
 		const struct ndp_iface *ifc = &n->ifaces[i];
 		if (!ifc->announced && !ifc->foreign_router)
 			wait = MIN(wait, REFRESH_FAST_USEC);
+		if (ifc->probe_until && !ifc->probed)
+			wait = MIN(wait, ifc->probe_until > now ? ifc->probe_until - now : 0);
 		if (ifc->multicast_pending) {
 			uint64_t due = ifc->last_multicast + MULTICAST_GAP_USEC;
 			wait = MIN(wait, due > now ? due - now : 0);
@@ -416,7 +443,16 @@ static void ndp_on_timer(struct loop_timer *t)
 	ifaces_refresh(n);
 	for (unsigned i = 0; i < n->n_ifaces; i++) {
 		struct ndp_iface *ifc = &n->ifaces[i];
+		bool ready = ifc->index && ifc->has_mac && ifc->n_link_local;
 
+		if (ready && !ifc->probed && !ifc->foreign_router) {
+			if (n->mode == IPV6_RA_ALWAYS)
+				ifc->probed = true;
+			else if (!ifc->probe_until)
+				send_probe(n, ifc, now);
+			else if (now >= ifc->probe_until)
+				ifc->probed = true;
+		}
 		if (!may_advertise(n, ifc))
 			continue;
 		if (!ifc->announced) {
@@ -457,6 +493,7 @@ static void ifaces_set(struct ndp_io *n, const struct config *cfg)
 			n->ifaces[i].index = old[j].index;
 			n->ifaces[i].joined = old[j].joined;
 			n->ifaces[i].announced = old[j].announced;
+			/* probed and foreign_router start over: listen afresh */
 			n->ifaces[i].last_multicast = old[j].last_multicast;
 		}
 	}

@@ -8,10 +8,11 @@
  * interface's link-local address with hop limit 255, and sends one such
  * advertisement when it starts (and when an interface appears).
  *
- * It never disturbs a real IPv6 network: in mode auto, once it hears an
- * advertisement from anyone else on an interface, it stays silent there
- * (and logs that once). Mode always answers regardless; mode off opens no
- * socket at all.
+ * It never disturbs a real IPv6 network: in mode auto it first solicits a
+ * router itself and listens for a second before it says anything on an
+ * interface, and once it hears an advertisement from anyone else there, it
+ * stays silent (and logs that once). Mode always answers regardless; mode
+ * off opens no socket at all.
  *
  * A solicitation from a link-local address is answered by unicast to that
  * address (RFC 4861 6.2.6 allows it), which needs no rate limit, so a rack

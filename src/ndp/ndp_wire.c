@@ -85,3 +85,16 @@ int ndp_encode_quiet_ra(const uint8_t lladdr[6], uint8_t *buf, size_t size)
 	memcpy(buf + RA_HEADER_LEN + 2, lladdr, 6);
 	return NDP_QUIET_RA_LEN;
 }
+
+int ndp_encode_rs(const uint8_t lladdr[6], uint8_t *buf, size_t size)
+{
+	if (size < NDP_RS_LEN)
+		return -ENOBUFS;
+	memset(buf, 0, NDP_RS_LEN);
+	buf[0] = NDP_ROUTER_SOLICIT;
+	/* [1] code 0, [2..3] checksum (kernel), [4..7] reserved */
+	buf[RS_HEADER_LEN] = NDP_OPT_SOURCE_LLADDR;
+	buf[RS_HEADER_LEN + 1] = 1;
+	memcpy(buf + RS_HEADER_LEN + 2, lladdr, 6);
+	return NDP_RS_LEN;
+}

@@ -29,6 +29,8 @@
 /* Size of the advertisement ndp_encode_quiet_ra() writes: the 16-byte RA
  * header and one 8-byte source link-layer address option. */
 #define NDP_QUIET_RA_LEN 24
+/* Size of the solicitation ndp_encode_rs() writes: 8-byte header, lladdr. */
+#define NDP_RS_LEN 16
 
 struct ndp_message {
 	uint8_t type;              /* NDP_ROUTER_SOLICIT or NDP_ROUTER_ADVERT */
@@ -56,5 +58,11 @@ int ndp_decode(const uint8_t *buf, size_t len, struct ndp_message *out);
  * (raw ICMPv6 sockets always do, RFC 3542 3.1). Returns NDP_QUIET_RA_LEN,
  * or -ENOBUFS when size is smaller. */
 int ndp_encode_quiet_ra(const uint8_t lladdr[6], uint8_t *buf, size_t size);
+
+/* Write a router solicitation with the sender's Ethernet address, as kidou
+ * sends one before it first advertises on an interface: a router there
+ * answers it (RFC 4861 6.2.6), and kidou then stays silent. Checksum as
+ * above. Returns NDP_RS_LEN or -ENOBUFS. */
+int ndp_encode_rs(const uint8_t lladdr[6], uint8_t *buf, size_t size);
 
 #endif

@@ -4,8 +4,8 @@
  * with code 0 and their full fixed part decode; an accepted message's
  * options tile it exactly (so a decoder that skipped a byte would be
  * caught by the trailing-byte rule); a source link-layer address reported
- * is the one at the first Ethernet-sized option 1; and the advertisement
- * kidou sends built from that address decodes as "no router". */
+ * is the one at the last Ethernet-sized option 1; and the advertisement
+ * and the solicitation kidou sends built from that address decode back. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ static void check_options(const uint8_t *buf, size_t size, size_t off,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *buf = malloc(size ? size : 1);
-	uint8_t ra[NDP_QUIET_RA_LEN];
+	uint8_t ra[NDP_QUIET_RA_LEN], rs[NDP_RS_LEN];
 	struct ndp_message m, back;
 	int r;
 
@@ -84,6 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(ndp_decode(ra, sizeof(ra), &back) == 0);
 		CHECK(back.type == NDP_ROUTER_ADVERT && back.router_lifetime == 0);
 		CHECK(back.flags == 0 && back.n_prefixes == 0 && back.has_source_lladdr);
+		CHECK(memcmp(back.source_lladdr, m.source_lladdr, 6) == 0);
+		CHECK(ndp_encode_rs(m.source_lladdr, rs, sizeof(rs)) == NDP_RS_LEN);
+		CHECK(ndp_decode(rs, sizeof(rs), &back) == 0);
+		CHECK(back.type == NDP_ROUTER_SOLICIT && back.has_source_lladdr);
 		CHECK(memcmp(back.source_lladdr, m.source_lladdr, 6) == 0);
 	}
 out:

@@ -154,6 +154,29 @@ class V6Link:
         return out
 
 
+def parse_solicit(frame: bytes) -> Optional[tuple]:
+    """(source address, hop limit, lladdr option bytes or None) of a router
+    solicitation frame, else None."""
+    if len(frame) < 14 + 40 + 8 or struct.unpack("!H", frame[12:14])[0] != ETH_P_IPV6:
+        return None
+    ip6, msg = frame[14:54], frame[54:]
+    if ip6[6] != 58 or msg[0] != RS or msg[1] != 0:
+        return None
+    ll = msg[10:16] if len(msg) >= 16 and msg[8] == 1 and msg[9] == 1 else None
+    return str(ipaddress.IPv6Address(ip6[8:24])), ip6[7], ll
+
+
+def first_solicit(link: "V6Link", timeout: float) -> Optional[tuple]:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([link.sock], [], [], left)[0]:
+            return None
+        frame, addr = link.sock.recvfrom(65535)
+        if addr[2] != socket.PACKET_OUTGOING and (rs := parse_solicit(frame)):
+            return rs
+    return None
+
+
 def link_local(ns: str, dev: str, timeout: float = 10.0) -> str:
     """dev's link-local address once DAD has finished with it."""
     deadline = time.monotonic() + T(timeout)
@@ -263,6 +286,24 @@ def test_startup_and_solicited_adverts(dhcp_net, dhcpd, v6):
     assert m["kidou_ipv6_router_advertisements_total"] == 5, m   # startup + 4
     assert m["kidou_ipv6_foreign_advertisements_total"] == 0, m
     assert_alive(k)
+
+
+def test_listens_before_it_speaks(dhcp_net, dhcpd, v6):
+    """Mode auto: before its first advertisement kidou solicits a router
+    itself (from its link-local address, hop limit 255, with its MAC), and
+    one that answers keeps kidou silent from the start."""
+    k = start(dhcpd)
+    seg = Seg(dhcp_net, v6)
+    rs = first_solicit(v6, T(10))
+    assert rs, f"kidou sent no router solicitation:\n{k.text()}"
+    src, hop, ll = rs
+    assert src == seg.srv_ll and hop == 255 and ll == mac_bytes(seg.srv_mac), rs
+    seg.advertise()                     # a router answers, well within a second
+    ev = k.wait_event("foreign-router", mod="ndp", timeout=T(3))
+    assert ev["action"] == "silent", ev["_line"]
+    seg.solicit()
+    assert v6.adverts(T(3)) == [], "kidou advertised beside a router that answered it"
+    assert not k.events("announced", mod="ndp"), k.text()
 
 
 def test_unspecified_source_gets_rate_limited_multicast(dhcp_net, dhcpd, v6):

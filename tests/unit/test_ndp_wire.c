@@ -116,6 +116,25 @@ static void test_quiet_ra(void **state)
 	assert_memory_equal(m.source_lladdr, mac, 6);
 }
 
+static void test_rs(void **state)
+{
+	static const uint8_t mac[6] = { 0x02, 0x00, 0x5e, 0x10, 0x20, 0x30 };
+	static const uint8_t want[NDP_RS_LEN] = {
+		133, 0, 0, 0, 0, 0, 0, 0,
+		1, 1, 0x02, 0x00, 0x5e, 0x10, 0x20, 0x30,
+	};
+	uint8_t buf[32];
+	struct ndp_message m;
+
+	assert_rc(ndp_encode_rs(mac, buf, NDP_RS_LEN - 1), -ENOBUFS);
+	assert_rc(ndp_encode_rs(mac, buf, sizeof(buf)), NDP_RS_LEN);
+	assert_memory_equal(buf, want, sizeof(want));
+	assert_rc(ndp_decode(buf, NDP_RS_LEN, &m), 0);
+	assert_int_equal(m.type, NDP_ROUTER_SOLICIT);
+	assert_true(m.has_source_lladdr);
+	assert_memory_equal(m.source_lladdr, mac, 6);
+}
+
 /* Every prefix of a valid message but the whole is refused or, where the
  * cut falls between options, decodes without reading past it. */
 static void test_every_truncation(void **state)
@@ -142,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_decode_table),
 		cmocka_unit_test(test_ra_fields),
 		cmocka_unit_test(test_quiet_ra),
+		cmocka_unit_test(test_rs),
 		cmocka_unit_test(test_every_truncation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
