@@ -286,6 +286,20 @@ def initrd_transfer(log: str) -> Optional[dict]:
     return None
 
 
+def log_boot(label: str, run: int, runs: int, r: dict, started: float,
+             extra: str = "") -> None:
+    """One progress line per boot; the console's and server's tails when
+    it failed."""
+    state = f"{r['seconds']:.1f}s" if r["ok"] else f"FAILED: {r['reason']}"
+    log(f"  {label} run {run + 1}/{runs}: {state} "
+        f"(dhcp {fmt(r['marks']['Next server'])}s, kernel "
+        f"{fmt(r['marks']['Linux version'])}s{extra}; "
+        f"{time.monotonic() - started:.0f}s wall)")
+    if not r["ok"]:
+        log(r.get("console_tail", "")[-1500:])
+        log(r.get("server_log_tail", "")[-1500:])
+
+
 def fmt(x) -> str:
     return "-" if x is None else f"{x:.1f}"
 
@@ -466,14 +480,8 @@ def main_transport(args) -> int:
                                        f"{r['cmdline']!r}, initrd {it}")
                 results.append(r)
                 it = r.get("initrd") or {}
-                state = f"{r['seconds']:.1f}s" if r["ok"] else f"FAILED: {r['reason']}"
-                log(f"  bios {t:4} run {run + 1}/{args.runs}: {state} "
-                    f"(dhcp {fmt(r['marks']['Next server'])}s, kernel "
-                    f"{fmt(r['marks']['Linux version'])}s, initrd "
-                    f"{fmt(it.get('seconds'))}s; {time.monotonic() - t0:.0f}s wall)")
-                if not r["ok"]:
-                    log(r.get("console_tail", "")[-1500:])
-                    log(r.get("server_log_tail", "")[-1500:])
+                log_boot(f"bios {t:4}", run, args.runs, r, t0,
+                         extra=f", initrd {fmt(it.get('seconds'))}s")
     finally:
         if args.json:
             args.json.write_text(json.dumps({"accel": accel, "mode": "transport",
@@ -552,14 +560,7 @@ def main(argv=None) -> int:
                         r["reason"] = f"booted, but the initrd did not come over {via}: " \
                                       f"{r.get('initrd')}"
                     results.append(r)
-                    state = f"{r['seconds']:.1f}s" if r["ok"] else f"FAILED: {r['reason']}"
-                    log(f"  {fw:4} {s:10} run {run + 1}/{args.runs}: {state} "
-                        f"(dhcp {fmt(r['marks']['Next server'])}s, kernel "
-                        f"{fmt(r['marks']['Linux version'])}s; "
-                        f"{time.monotonic() - t:.0f}s wall)")
-                    if not r["ok"]:
-                        log(r.get("console_tail", "")[-1500:])
-                        log(r.get("server_log_tail", "")[-1500:])
+                    log_boot(f"{fw:4} {s:10}", run, args.runs, r, t)
     finally:
         if args.json:
             args.json.write_text(json.dumps({"accel": accel, "results": results}, indent=1))

@@ -22,20 +22,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
 #include "config.h"
 #include "dhcp/dhcp_server.h"
 #include "dhcp/dhcp_wire.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 #define IFACE 0xac1820feu  /* 172.24.32.254/24 */
 

@@ -10,20 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "tftp/tftp_options.h"
 #include "path.h"
 #include "tftp/tftp_wire.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: check failed: %s\n",       \
-				__FILE__, __LINE__, #cond);                \
-			abort();                                           \
-		}                                                          \
-	} while (0)
 
 /* s is a NUL-terminated string lying wholly inside [buf, buf + size). */
 static void check_inside(const uint8_t *buf, size_t size, const char *s)
