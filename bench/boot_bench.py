@@ -441,17 +441,26 @@ def report_transport(results: list[dict], accel: str, runs: int, initrd_bytes: i
     return "\n".join(lines)
 
 
-def main_transport(args) -> int:
-    problems = V.check_requirements()
+def prepare(args, bench: bool = False, ipxe: bool = False) -> Optional[tuple]:
+    """(accel, per-boot timeout, work dir), or None (logged) when the
+    machine lacks something."""
+    problems = V.check_requirements(bench=bench, ipxe=ipxe)
     if problems:
         log("boot_bench: " + "\n  ".join(problems))
-        return 2
+        return None
     if not Path(V.kidou_bin()).exists():
         log(f"boot_bench: no kidou at {V.kidou_bin()} (make build)")
-        return 2
+        return None
     accel = V.pick_accel(args.accel)
     timeout = args.timeout or V.boot_timeout(accel)
-    work = Path(tempfile.mkdtemp(prefix="kidou-boot-bench-"))
+    return accel, timeout, Path(tempfile.mkdtemp(prefix="kidou-boot-bench-"))
+
+
+def main_transport(args) -> int:
+    ready = prepare(args)
+    if not ready:
+        return 2
+    accel, timeout, work = ready
     log(f"boot_bench: --transport, work dir {work}, accel {accel}, timeout {timeout:.0f}s "
         f"per boot, initrd padded with {args.initrd_mib} MiB")
     tree = V.build_tree(work / "tftpboot", initrd_filler=args.initrd_mib << 20)
@@ -528,16 +537,10 @@ def main(argv=None) -> int:
     for s in servers:
         if s not in ("kidou", "kidou-ipxe", "dnsmasq"):
             ap.error(f"unknown server {s}")
-    problems = V.check_requirements(bench="dnsmasq" in servers, ipxe="kidou-ipxe" in servers)
-    if problems:
-        log("boot_bench: " + "\n  ".join(problems))
+    ready = prepare(args, bench="dnsmasq" in servers, ipxe="kidou-ipxe" in servers)
+    if not ready:
         return 2
-    if not Path(V.kidou_bin()).exists():
-        log(f"boot_bench: no kidou at {V.kidou_bin()} (make build)")
-        return 2
-    accel = V.pick_accel(args.accel)
-    timeout = args.timeout or V.boot_timeout(accel)
-    work = Path(tempfile.mkdtemp(prefix="kidou-boot-bench-"))
+    accel, timeout, work = ready
     log(f"boot_bench: work dir {work}, accel {accel}, timeout {timeout:.0f}s per boot")
     tree = V.build_tree(work / "tftpboot", ipxe="kidou-ipxe" in servers)
     ipxe_config = V.ipxe_config({"bench": V.DEFAULT_APPEND}, default="bench")
