@@ -399,6 +399,7 @@ int main(int argc, char **argv)
 	log_info("main", "ready", "version=%s config=\"%s\"", KIDOU_VERSION,
 		 d.config_path ? d.config_path : "");
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	boot_events_flush(d.events);  /* boots still in progress get their line */
 out:
 	http_server_free(d.http);
 	ndp_io_free(d.ndp);

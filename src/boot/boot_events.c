@@ -582,6 +582,24 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now)
 	return next;
 }
 
+void boot_events_flush(struct boot_events *b)
+{
+	if (!b)
+		return;
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES; i++) {
+		struct timeline *t = &b->tl[i];
+
+		if (!t->used)
+			continue;
+		if (t->plain_dhcp && !t->open) {
+			summarise(b, t, "booted", NULL);
+			release(b, t);
+		} else {
+			summarise_quiet(b, t);
+		}
+	}
+}
+
 unsigned boot_events_open(const struct boot_events *b)
 {
 	return BOOT_EVENTS_MAX_MACHINES - b->n_free;

@@ -84,6 +84,10 @@ void boot_events_emit(struct boot_events *b, const struct boot_event *ev);
  * time at which the next one may be due, or 0 when no timeline is open. */
 uint64_t boot_events_tick(struct boot_events *b, uint64_t now_usec);
 
+/* Summarise every open timeline now, as if each had gone quiet: the
+ * daemon is stopping, and a boot in progress still gets its line. */
+void boot_events_flush(struct boot_events *b);
+
 /* Timelines open right now. */
 unsigned boot_events_open(const struct boot_events *b);
 

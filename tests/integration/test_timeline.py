@@ -115,3 +115,16 @@ def test_plain_clients_have_no_timeline(dhcp_net, dhcpd, tmp_path):
     k.wait_event("ack", mod="dhcp", timeout=T(2))
     time.sleep(T(2.5))
     assert not k.events("timeline", mod="boot"), k.text()
+
+
+def test_stopping_summarises_boots_in_progress(dhcp_net, dhcpd, tmp_path):
+    """SIGTERM: a boot still in progress gets its line before kidou exits."""
+    k = dhcpd()                       # idle time 20 s: nothing would be due
+    Udhcpc(dhcp_net, tmp_path, name="firmware").once(*FIRMWARE)
+    k.wait_event("ack", mod="dhcp", timeout=T(2))
+    assert not k.events("timeline", mod="boot")
+    assert k.stop() == 0
+    ev = k.events("timeline", mod="boot")
+    assert len(ev) == 1, k.text()
+    assert ev[0]["mac"] == dhcp_net.client_mac, ev[0]["_line"]
+    assert ev[0]["outcome"] == "stalled" and ev[0]["reason"] == "no-file-request", ev[0]["_line"]

@@ -356,6 +356,24 @@ static void test_machine_limit(void **state)
 	assert_int_equal(f->out.n, BOOT_EVENTS_MAX_MACHINES + 1);
 }
 
+/* Stopping: every open boot gets its line now. */
+static void test_flush(void **state)
+{
+	struct fixture *f = *state;
+
+	dhcp(f, SEC, MAC_A, "ack", IP(10, 0, 0, 5), true);
+	dhcp(f, SEC, MAC_B, "ack", IP(10, 0, 0, 6), true);
+	file(f, BOOT_EV_FILE_START, SEC, IP(10, 0, 0, 6), "tftp", "k", 0, NULL);
+	boot_events_flush(f->b);
+	assert_int_equal(f->out.n, 2);
+	assert_int_equal(boot_events_open(f->b), 0);
+	for (unsigned i = 0; i < 2; i++)
+		assert_has(f->out.lines[i], strstr(f->out.lines[i], "mac=52:54:00:4b:44:0a")
+					    ? "outcome=stalled reason=no-file-request"
+					    : "outcome=stalled reason=transfer-unfinished");
+	boot_events_flush(NULL);
+}
+
 static void test_null_is_harmless(void **state)
 {
 	struct boot_event ev = { .kind = BOOT_EV_DHCP };
@@ -381,6 +399,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_step_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_machine_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 		cmocka_unit_test(test_null_is_harmless),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
