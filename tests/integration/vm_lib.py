@@ -139,8 +139,10 @@ def check_requirements(bench: bool = False, ipxe: bool = False) -> list[str]:
 
 def install_packages(bench: bool = False) -> None:
     """apt-get install whatever is missing (as scripts/setup.sh does: no
-    recommends, no service starts, the index refreshed only if needed)."""
-    miss = missing_packages(bench)
+    recommends, no service starts, the index refreshed only if needed).
+    bench: also what bench/boot_bench.py needs (dnsmasq, and the ipxe
+    package for its kidou-ipxe and --transport boots)."""
+    miss = missing_packages(bench, ipxe=bench)
     if not miss:
         return
     if os.geteuid() != 0:
@@ -161,7 +163,7 @@ def install_packages(bench: bool = False) -> None:
     finally:
         if made_policy:
             policy.unlink()
-    still = missing_packages(bench)
+    still = missing_packages(bench, ipxe=bench)
     if still:
         raise SystemExit(f"vm_lib: still missing after install: {' '.join(still)}")
 
