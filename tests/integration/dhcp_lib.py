@@ -632,17 +632,22 @@ class RealClient:
         self.evdir = self.dir / "events"
         self.evdir.mkdir(parents=True, exist_ok=True)
         self.script = self.dir / "event.sh"
+        # Written aside and renamed into place: a reader polling the
+        # directory never sees an event whose environment is half written
+        # (seen under ASan: a `bound` without its ip).
         self.script.write_text(
             "#!/bin/sh\n"
             'ev="${reason:-$1}"\n'
-            f'env -0 > "{self.evdir}/$(date +%s%N).$ev"\n' + self.configure)
+            f'f="{self.evdir}/$(date +%s%N).$ev"\n'
+            'env -0 > "$f.partial" && mv "$f.partial" "$f"\n' + self.configure)
         self.script.chmod(0o755)
         self.log = self.dir / "client.log"
         self.procs: list[subprocess.Popen] = []
 
     def events(self) -> list[tuple[str, dict]]:
         out = []
-        for p in sorted(self.evdir.iterdir(), key=lambda p: int(p.name.split(".")[0])):
+        done = [p for p in self.evdir.iterdir() if not p.name.endswith(".partial")]
+        for p in sorted(done, key=lambda p: int(p.name.split(".")[0])):
             out.append((p.name.split(".", 1)[1], _env0(p)))
         return out
 
