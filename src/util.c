@@ -1,6 +1,8 @@
 /* util.c - see util.h. */
 #include "util.h"
 
+#include <stdio.h>
+
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,4 +58,11 @@ bool ascii_streq_nocase(const char *a, const char *b)
 		if (!ca)
 			return true;
 	}
+}
+
+char *format_mac(const uint8_t mac[6], char out[MAC_STRLEN])
+{
+	snprintf(out, MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2],
+		 mac[3], mac[4], mac[5]);
+	return out;
 }

@@ -37,6 +37,10 @@ static inline void close_ptr(const int *fd) { safe_close(*fd); }
  * failure. */
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* "52:54:00:12:34:56": an Ethernet address as kidou logs and renders it. */
+#define MAC_STRLEN 18
+char *format_mac(const uint8_t mac[6], char out[MAC_STRLEN]);
+
 /* Monotonic time in microseconds. */
 uint64_t now_usec(void);
 

@@ -144,16 +144,6 @@ static void index_ip(struct boot_events *b, struct timeline *t, uint32_t ip)
 
 /* --- the summary --- */
 
-static void format_mac(const struct timeline *t, char out[18])
-{
-	if (!t->has_mac) {
-		snprintf(out, 18, "-");
-		return;
-	}
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", t->mac[0], t->mac[1], t->mac[2],
-		 t->mac[3], t->mac[4], t->mac[5]);
-}
-
 static unsigned long long ms_between(uint64_t from, uint64_t to)
 {
 	return to > from ? (unsigned long long)((to - from) / 1000) : 0;
@@ -185,13 +175,14 @@ static void append(char *buf, size_t size, size_t *o, const char *fmt, ...)
 static void summarise(struct boot_events *b, struct timeline *t, const char *outcome,
 		      const char *reason)
 {
-	char mac[18], ip[INET_ADDRSTRLEN] = "-", steps[2400], line[3200];
+	char mac[MAC_STRLEN] = "-", ip[INET_ADDRSTRLEN] = "-", steps[2400], line[3200];
 	char gap_label[LABEL_MAX] = "-";
 	struct in_addr a = { htonl(t->ip) };
 	uint64_t cursor = t->first, largest_gap = 0;
 	size_t so = 0, lo = 0;
 
-	format_mac(t, mac);
+	if (t->has_mac)
+		format_mac(t->mac, mac);
 	if (t->ip)
 		inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	for (unsigned i = 0; i < t->n_steps; i++) {

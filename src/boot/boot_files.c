@@ -24,7 +24,7 @@ struct machine {
 	uint8_t mac[6];
 	const struct host_config *host;
 	const struct profile_config *profile;
-	char mac_str[18];
+	char mac_str[MAC_STRLEN];
 	char ip_str[INET_ADDRSTRLEN];
 	char server_str[INET_ADDRSTRLEN];
 	char http[48];
@@ -59,10 +59,8 @@ static void machine_resolve(const struct config *cfg, const struct boot_lookup *
 	}
 	if (m->has_mac && !m->host)
 		m->host = config_host_by_mac(cfg, m->mac);
-	if (m->has_mac) {
-		snprintf(m->mac_str, sizeof(m->mac_str), "%02x:%02x:%02x:%02x:%02x:%02x",
-			 m->mac[0], m->mac[1], m->mac[2], m->mac[3], m->mac[4], m->mac[5]);
-	}
+	if (m->has_mac)
+		format_mac(m->mac, m->mac_str);
 	m->profile = m->host && m->host->profile ? m->host->profile : NULL;
 	if (!m->profile && !named)
 		m->profile = cfg->default_profile;

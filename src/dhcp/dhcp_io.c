@@ -138,7 +138,8 @@ static void ifaces_set(struct dhcp_io *d, const struct config *cfg)
 
 /* --- the batch --- */
 
-static void format_mac(const struct dhcp_message *m, char *out, size_t size)
+/* chaddr as hlen hex bytes (not always Ethernet) */
+static void format_chaddr(const struct dhcp_message *m, char *out, size_t size)
 {
 	size_t o = 0;
 
@@ -282,7 +283,7 @@ static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
 	p->ifindex = ifindex;
 	p->iface_addr = ifc->addr;
 	snprintf(p->iface, sizeof(p->iface), "%s", ifc->name);
-	format_mac(&d->msg, p->mac, sizeof(p->mac));
+	format_chaddr(&d->msg, p->mac, sizeof(p->mac));
 	p->has_mac6 = d->msg.hlen == 6;
 	if (p->has_mac6)
 		memcpy(p->mac6, d->msg.chaddr, 6);

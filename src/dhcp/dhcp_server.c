@@ -545,7 +545,7 @@ static void record_lease(const struct request *rq, uint32_t ip, uint8_t state,
 static void expand_boot_target(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
 			       const struct dhcp_message *m, struct dhcp_outcome *out)
 {
-	char server[INET_ADDRSTRLEN], http[48], mac[18] = "";
+	char server[INET_ADDRSTRLEN], http[48], mac[MAC_STRLEN] = "";
 	struct in_addr a = { htonl(next_server(s, ctx)) };
 	struct render_vars v = { .server = server, .http = http, .mac = mac };
 
@@ -556,8 +556,7 @@ static void expand_boot_target(struct dhcp_server *s, const struct dhcp_request_
 	if (s->http_port)
 		snprintf(http, sizeof(http), "http://%s:%d", server, s->http_port);
 	if (m->htype == 1 && m->hlen == 6)
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m->chaddr[0],
-			 m->chaddr[1], m->chaddr[2], m->chaddr[3], m->chaddr[4], m->chaddr[5]);
+		format_mac(m->chaddr, mac);
 	if (render_expand(out->boot.target, &v, out->boot_target, sizeof(out->boot_target)) < 0) {
 		out->boot.target = NULL;
 		out->boot.reason = "boot-target-does-not-expand";

@@ -69,12 +69,6 @@ static const char *addr6(const struct in6_addr *a, char buf[INET6_ADDRSTRLEN])
 	return inet_ntop(AF_INET6, a, buf, INET6_ADDRSTRLEN);
 }
 
-static void format_mac(const uint8_t mac[6], char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
-}
-
 /* --- interfaces --- */
 
 static struct ndp_iface *iface_by_index(struct ndp_io *n, unsigned index)
@@ -294,7 +288,7 @@ static void on_solicit(struct ndp_io *n, struct ndp_iface *ifc, const struct in6
 		       const struct ndp_message *m)
 {
 	struct boot_event ev = { .kind = BOOT_EV_ROUTER_SOLICIT, .at_usec = now_usec() };
-	char a[INET6_ADDRSTRLEN], mac[18] = "-";
+	char a[INET6_ADDRSTRLEN], mac[MAC_STRLEN] = "-";
 	bool unspecified = IN6_IS_ADDR_UNSPECIFIED(from);
 	const char *action;
 
