@@ -620,7 +620,7 @@ class Bench:
     def server_cmd(self, name):
         if name == "kidou":
             return [self.args.kidou, "--tftp-root", self.root, "--tftp-listen",
-                    "127.0.0.1:69", "--log-level", "info"]
+                    "127.0.0.1:69", "--log-level", "info"] + self.args.kidou_arg
         if name == "tftpd-hpa":
             return [shutil.which("in.tftpd") or "/usr/sbin/in.tftpd", "-L", "-s", self.root]
         if name == "dnsmasq":
@@ -1138,6 +1138,8 @@ def parse_args(argv):
                     help="comma-separated subset of kidou,tftpd-hpa,dnsmasq")
     ap.add_argument("--kidou", default=os.path.join(REPO, "build", "kidou"),
                     help="kidou binary (default build/kidou)")
+    ap.add_argument("--kidou-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for kidou, repeatable (e.g. --kidou-arg=--busy-poll=0)")
     ap.add_argument("--pin", choices=("split", "same", "none"), default="split",
                     help="CPU placement: split = servers on one core, clients on the "
                     "other (default); same = both on one core; none = not pinned")

@@ -136,6 +136,12 @@ static int set_log_level(struct config *c, void *obj, const struct config_key *k
 	return 0;
 }
 
+static int set_busy_poll(struct config *c, void *obj, const struct config_key *k,
+			 const char *v, char *err, size_t n)
+{
+	return set_uint(&c->busy_poll_usec, v, 0, 1000, err, n);
+}
+
 static int set_timeline_idle(struct config *c, void *obj, const struct config_key *k,
 			     const char *v, char *err, size_t n)
 {
@@ -597,6 +603,10 @@ static const struct config_key config_keys[] = {
 	{ SEC_DAEMON, "timeline-idle", "timeline-idle",
 	  "seconds of quiet after which a machine's boot is summarised as done or stalled (default 20)",
 	  set_timeline_idle, 0, false },
+	{ SEC_DAEMON, "busy-poll", "busy-poll",
+	  "microseconds the event loop may spin for the next packet before sleeping, "
+	  "while packets come that fast (0: never; default 100)",
+	  set_busy_poll, 0, false },
 	{ SEC_TFTP, "root", "tftp-root",
 	  "directory served over TFTP (default ./tftpboot)", set_tftp_root, 0, false },
 	{ SEC_TFTP, "listen", "tftp-listen",
@@ -743,6 +753,7 @@ static void config_defaults(struct config *c)
 	c->dhcp.offer_hold_sec = 30;
 	c->dhcp.ipv6_ra = IPV6_RA_AUTO;
 	c->timeline_idle_sec = 20;
+	c->busy_poll_usec = 100;
 	c->dhcp.decline_hold_sec = 600;
 	c->dhcp.local.lease_time = 3600;
 }

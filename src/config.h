@@ -132,6 +132,7 @@ struct config {
 	enum log_level log_level;
 	char *user;                /* drop privileges to this user; NULL: don't */
 	unsigned timeline_idle_sec; /* quiet time that ends a boot timeline */
+	unsigned busy_poll_usec;   /* event loop's busy-poll ceiling, 0: off */
 	struct tftp_config tftp;
 	struct http_config http;
 	struct dhcp_config dhcp;

@@ -2,6 +2,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -37,6 +38,10 @@ struct loop {
 
 	struct loop_deferred *deferred;
 	size_t deferred_len, deferred_cap;
+
+	uint32_t poll_max_usec; /* busy-poll ceiling; 0 turns polling off */
+	uint32_t poll_usec;     /* current adaptive window, 0..poll_max_usec */
+	struct loop_poll_stats poll_stats;
 };
 
 int loop_new(struct loop **ret)
@@ -270,12 +275,89 @@ void loop_quit(struct loop *l)
 	l->quit = true;
 }
 
+/* --- adaptive busy polling --- */
+
+void loop_set_busy_poll(struct loop *l, uint32_t max_usec)
+{
+	l->poll_max_usec = max_usec;
+	if (l->poll_usec > max_usec)
+		l->poll_usec = max_usec;
+}
+
+void loop_poll_stats(const struct loop *l, struct loop_poll_stats *out)
+{
+	*out = l->poll_stats;
+}
+
+/* Spin on a zero-timeout epoll_wait() for up to the current window, never
+ * past the earliest timer. Returns what epoll_wait() returned. */
+static int loop_spin(struct loop *l, struct epoll_event *events)
+{
+	uint64_t stop = now_usec() + l->poll_usec;
+	int n;
+
+	if (l->heap_len > 0 && l->heap[0]->deadline < stop)
+		stop = l->heap[0]->deadline;
+	l->poll_stats.spins++;
+	do {
+		n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, 0);
+		if (n != 0) {
+			if (n > 0)
+				l->poll_stats.hits++;
+			return n;
+		}
+		/* The packet we wait for may come from a process that shares
+		 * this CPU and is ready to run: let it. */
+		sched_yield();
+	} while (now_usec() < stop);
+	return 0;
+}
+
+/* The window follows what the last wait showed, as KVM's halt polling does
+ * for an idle vCPU: an event that came within the ceiling after we went to
+ * sleep means a longer spin would have caught it (double the window); a
+ * longer sleep, or a timer, means spinning there is waste (drop to 0). */
+static void loop_adapt_poll(struct loop *l, int n, uint64_t waited_usec)
+{
+	if (n > 0 && waited_usec <= l->poll_max_usec) {
+		uint32_t w = l->poll_usec ? l->poll_usec * 2 : LOOP_POLL_START_USEC;
+		l->poll_usec = w < l->poll_max_usec ? w : l->poll_max_usec;
+	} else {
+		l->poll_usec = 0;
+	}
+}
+
+/* Wait for events. Going to sleep in epoll_wait() costs a wakeup when the
+ * next packet comes, and on a virtual machine, or a CPU in a deep idle
+ * state, that wakeup is tens of microseconds: at TFTP windowsize 1 it is
+ * most of each block's round trip. So when recent waits were short, spin
+ * briefly first, trading some CPU for latency (see loop_set_busy_poll()). */
+static int loop_wait(struct loop *l, struct epoll_event *events)
+{
+	int timeout = loop_wait_ms(l);
+	uint64_t start;
+	int n;
+
+	if (timeout == 0 || l->poll_max_usec == 0)
+		return epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+	start = now_usec();
+	if (l->poll_usec > 0) {
+		n = loop_spin(l, events);
+		if (n != 0)
+			return n;
+		timeout = loop_wait_ms(l);
+	}
+	n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+	loop_adapt_poll(l, n, now_usec() - start);
+	return n;
+}
+
 int loop_run(struct loop *l)
 {
 	struct epoll_event events[LOOP_MAX_EVENTS];
 
 	while (!l->quit) {
-		int n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, loop_wait_ms(l));
+		int n = loop_wait(l, events);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

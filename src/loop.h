@@ -70,6 +70,23 @@ int loop_signal_add(struct loop *l, int signo,
 /* Run fn(data) in phase 4 of this iteration. */
 int loop_defer(struct loop *l, void (*fn)(void *data), void *data);
 
+/* Busy polling: before sleeping in epoll, spin for up to a window that
+ * adapts to how soon events have been coming (it grows from
+ * LOOP_POLL_START_USEC while events arrive within max_usec of a wait and
+ * drops to 0 after a longer one), so an idle or slow-paced loop sleeps at
+ * once and a loop in a fast request/answer exchange (TFTP windowsize 1
+ * with a nearby client) is not put to sleep between packets. Costs CPU
+ * only while events keep coming that fast. 0 (the default) turns it off;
+ * may be changed at any time. */
+#define LOOP_POLL_START_USEC 10
+void loop_set_busy_poll(struct loop *l, uint32_t max_usec);
+
+struct loop_poll_stats {
+	uint64_t spins;  /* waits that began with a spin */
+	uint64_t hits;   /* ... and whose spin found an event */
+};
+void loop_poll_stats(const struct loop *l, struct loop_poll_stats *out);
+
 /* Run until loop_quit(). Returns 0, or -errno on an unrecoverable error. */
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l);

@@ -213,6 +213,17 @@ static int tftp_apply(struct daemon *d, const struct config *c, bool create)
 	return r;
 }
 
+/* How often busy polling spun and how often that found a packet: the
+ * operator's measure of what --busy-poll did for (and cost) this run. */
+static void log_busy_poll_stats(const struct loop *l)
+{
+	struct loop_poll_stats st;
+
+	loop_poll_stats(l, &st);
+	log_info("main", "busy-poll", "spins=%llu hits=%llu",
+		 (unsigned long long)st.spins, (unsigned long long)st.hits);
+}
+
 static void on_timeline_tick(struct loop_timer *t)
 {
 	struct daemon *d = t->data;
@@ -299,6 +310,7 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		log_warn("main", "reload", "note=\"turning ipv6-ra on needs a restart\"");
 	ndp_io_reconfigure(d->ndp, c);
 	boot_events_set_idle(d->events, c->timeline_idle_sec * 1000000ull);
+	loop_set_busy_poll(d->loop, c->busy_poll_usec);
 	config_free(d->config);
 	d->config = c;
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
@@ -363,6 +375,7 @@ int main(int argc, char **argv)
 		r = EXIT_FAILURE;
 		goto out;
 	}
+	loop_set_busy_poll(d.loop, d.config->busy_poll_usec);
 	loop_timer_init(&d.timeline_tick, on_timeline_tick, &d);
 	loop_timer_arm(d.loop, &d.timeline_tick, TIMELINE_TICK_USEC);
 	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
@@ -400,6 +413,7 @@ int main(int argc, char **argv)
 		 d.config_path ? d.config_path : "");
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	boot_events_flush(d.events);  /* boots still in progress get their line */
+	log_busy_poll_stats(d.loop);
 out:
 	http_server_free(d.http);
 	ndp_io_free(d.ndp);

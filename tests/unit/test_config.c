@@ -129,6 +129,8 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c->tftp.retries, 6);
 	assert_int_equal(f->c->tftp.max_blksize, 65464);
 	assert_int_equal(f->c->tftp.max_windowsize, 64);
+	assert_int_equal(f->c->timeline_idle_sec, 20);
+	assert_int_equal(f->c->busy_poll_usec, 100);
 }
 
 static void test_empty_file_is_defaults(void **state)
@@ -152,6 +154,8 @@ static void test_every_key(void **state)
 		  "[daemon]\n"
 		  "log-level = debug\n"
 		  "user = nobody\n"
+		  "timeline-idle = 45\n"
+		  "busy-poll = 0\n"
 		  "\n"
 		  "[tftp]\n"
 		  "root = /srv/tftp\n"
@@ -165,6 +169,8 @@ static void test_every_key(void **state)
 	assert_string_equal(f->c->path, f->path);
 	assert_int_equal(f->c->log_level, LOG_LEVEL_DEBUG);
 	assert_string_equal(f->c->user, "nobody");
+	assert_int_equal(f->c->timeline_idle_sec, 45);
+	assert_int_equal(f->c->busy_poll_usec, 0);
 	assert_string_equal(f->c->tftp.root, "/srv/tftp");
 	assert_listen(&f->c->tftp.listen, "127.0.0.1", 1069);
 	assert_int_equal(f->c->tftp.max_transfers, 10);
@@ -270,6 +276,10 @@ static void test_bad_values(void **state)
 		{ "log-level = INFO", "daemon",
 		  "[daemon] log-level: \"INFO\" is not one of debug, info, warn, error" },
 		{ "user =", "daemon", "[daemon] user: must not be empty" },
+		{ "busy-poll = 1001", "daemon",
+		  "[daemon] busy-poll: \"1001\" is not a whole number in 0..1000" },
+		{ "busy-poll = -5", "daemon",
+		  "[daemon] busy-poll: \"-5\" is not a whole number in 0..1000" },
 		{ "root =", "tftp", "[tftp] root: must not be empty" },
 		{ "listen = 127.0.0.1", "tftp",
 		  "[tftp] listen: \"127.0.0.1\" is not ADDR:PORT (IPv4)" },
