@@ -291,6 +291,18 @@ static int set_dhcp_ipv6_ra(struct config *c, void *obj, const struct config_key
 	return set_error(err, n, "\"%s\" is not one of auto, off, always", v);
 }
 
+static int set_dhcp_mode(struct config *c, void *obj, const struct config_key *k,
+			 const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "server") == 0)
+		c->dhcp.mode = DHCP_MODE_SERVER;
+	else if (strcmp(v, "proxy") == 0)
+		c->dhcp.mode = DHCP_MODE_PROXY;
+	else
+		return set_error(err, n, "\"%s\" is not one of server, proxy", v);
+	return 0;
+}
+
 static int set_dhcp_offer_hold(struct config *c, void *obj, const struct config_key *k,
 			       const char *v, char *err, size_t n)
 {
@@ -639,6 +651,10 @@ static const struct config_key config_keys[] = {
 	{ SEC_DHCP, "interface", "dhcp-interface",
 	  "serve DHCP on this interface; repeatable or comma-separated (DHCP is off without one)",
 	  set_dhcp_interface, 0, true },
+	{ SEC_DHCP, "mode", "dhcp-mode",
+	  "server | proxy: proxy answers only network boot firmware, with where to boot "
+	  "from, beside another DHCP server that hands out the addresses (default server)",
+	  set_dhcp_mode, 0, false },
 	{ SEC_DHCP, "listen", "dhcp-listen",
 	  "ADDR:PORT the DHCP server binds (default 0.0.0.0:67)", set_dhcp_listen, 0, false },
 	{ SEC_DHCP, "range", "dhcp-range",
@@ -1044,6 +1060,16 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 			 "(kidou serves DHCP only on interfaces it is told)", file);
 		return -EINVAL;
 	}
+	if (c->dhcp.mode == DHCP_MODE_PROXY) {
+		const char *bad = local->range_first ? "range" : c->dhcp.subnets ? "[subnet]" :
+				  local->router ? "router" : local->n_dns ? "dns" :
+				  local->domain ? "domain" : NULL;
+		if (bad) {
+			snprintf(err, errsize, "%s: [dhcp] %s: no meaning in proxy mode (the other "
+				 "DHCP server hands out addresses and network settings)", file, bad);
+			return -EINVAL;
+		}
+	}
 	for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
 		if (!s->netmask) {
 			snprintf(err, errsize, "%s:%u: [subnet %s]: network is required", file,
@@ -1076,6 +1102,12 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 		if (!h->has_mac && !h->has_uuid) {
 			snprintf(err, errsize, "%s:%u: [host %s]: mac (or uuid) is required", file,
 				 h->line, h->name);
+			return -EINVAL;
+		}
+		if (h->ip && c->dhcp.mode == DHCP_MODE_PROXY) {
+			snprintf(err, errsize, "%s:%u: [host %s]: ip: a proxy hands out no "
+				 "addresses (give the fixed address in the other DHCP server)",
+				 file, h->line, h->name);
 			return -EINVAL;
 		}
 		if (h->profile_name) {

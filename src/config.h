@@ -112,8 +112,16 @@ enum ipv6_ra_mode {
 	IPV6_RA_ALWAYS,  /* answer even beside another router */
 };
 
+/* [dhcp] mode */
+enum dhcp_mode {
+	DHCP_MODE_SERVER,  /* hand out addresses, with boot information */
+	DHCP_MODE_PROXY,   /* beside another DHCP server: boot information only
+			    * (PXE proxyDHCP: port 67 offers, port 4011 answers) */
+};
+
 struct dhcp_config {
 	bool enabled;              /* true once an interface is configured */
+	enum dhcp_mode mode;       /* default server */
 	char *interfaces[CONFIG_MAX_INTERFACES];
 	unsigned n_interfaces;
 	struct sockaddr_in listen; /* default 0.0.0.0:67 */

@@ -356,8 +356,14 @@ static void on_dhcp(struct boot_events *b, const struct boot_event *ev)
 {
 	struct timeline *t;
 	char label[LABEL_MAX];
-	bool offer = strcmp(ev->dhcp_event, "offer") == 0;
-	bool ack = strcmp(ev->dhcp_event, "ack") == 0;
+	/* A proxy's offer and ack carry boot information just as a server's
+	 * do; "pass" is a proxy seeing a DHCP exchange that is not its own,
+	 * such as the served kernel getting its address. */
+	bool offer = strcmp(ev->dhcp_event, "offer") == 0 ||
+		     strcmp(ev->dhcp_event, "proxy-offer") == 0;
+	bool ack = strcmp(ev->dhcp_event, "ack") == 0 ||
+		   strcmp(ev->dhcp_event, "proxy-ack") == 0;
+	bool passed = strcmp(ev->dhcp_event, "pass") == 0;
 
 	if (!ev->has_mac)
 		return;
@@ -370,7 +376,7 @@ static void on_dhcp(struct boot_events *b, const struct boot_event *ev)
 		t = new_timeline(b, ev);
 	}
 	t->last = MAX(t->last, ev->at_usec);
-	if (!ev->dhcp_firmware && (offer || ack) && t->files_ok > 0) {
+	if (!ev->dhcp_firmware && (offer || ack || passed) && t->files_ok > 0) {
 		/* Perhaps the kernel we served, up and asking for its
 		 * address; or a boot loader's own DHCP (syslinux.efi does
 		 * one before fetching the kernel, seconds later under
@@ -385,6 +391,13 @@ static void on_dhcp(struct boot_events *b, const struct boot_event *ev)
 	}
 	snprintf(label, sizeof(label), "dhcp-%s", ev->dhcp_event);
 	add_step(t, label, STEP_INSTANT, ev->at_usec);
+	if (passed && ev->ip) {
+		/* Beside another DHCP server: the firmware requesting its
+		 * address there is as close to an ACK as a proxy sees. */
+		if (!t->first_ack)
+			t->first_ack = ev->at_usec;
+		index_ip(b, t, ev->ip);
+	}
 	if (ack) {
 		if (!t->first_ack)
 			t->first_ack = ev->at_usec;

@@ -3,7 +3,8 @@
  * DHCP decisions, router solicitations answered, TFTP and HTTP file
  * requests: each adapter reports what happened here, keyed by the client's
  * MAC (or, for file requests, its address, which the DHCP ACK ties to a
- * MAC). From these events boot_events keeps one timeline per machine and,
+ * MAC; as a proxy, the firmware's request for its address from the other
+ * DHCP server, seen as a "pass" with that address, does the same). From these events boot_events keeps one timeline per machine and,
  * when that machine's boot is over, writes one summary line:
  *
  *   level=info mod=boot event=timeline mac=52:54:00:4b:44:0a ip=172.24.32.1
@@ -55,7 +56,7 @@ struct boot_event {
 	bool has_mac;
 	uint8_t mac[6];
 	uint32_t ip;             /* the client's IPv4 address, host order; 0: unknown */
-	const char *dhcp_event;  /* "offer", "ack", "nak", ... */
+	const char *dhcp_event;  /* "offer", "ack", "nak", "proxy-offer", "pass", ... */
 	bool dhcp_firmware;      /* sent a PXE client architecture (option 93):
 	                          * boot firmware or iPXE, not an installed OS */
 	const char *proto;       /* "tftp", "http" */

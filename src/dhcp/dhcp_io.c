@@ -22,6 +22,8 @@
 #define MOD "dhcp"
 /* Requests decided together and committed with one fsync. */
 #define DHCP_BATCH 64
+/* proxyDHCP's second port (PXE 2.1): requests after the address is known. */
+#define PXE_PORT 4011
 /* Interface addresses are re-read at most this often (and on a miss). */
 #define IFACE_REFRESH_SEC 10
 
@@ -41,15 +43,18 @@ struct pending {
 	uint8_t mac6[6];
 	uint32_t xid;
 	char user_class[48];
+	bool on_pxe_port;        /* answer from the port 4011 socket */
 };
 
 struct dhcp_io {
 	struct loop *loop;
 	const struct config *cfg;
 	struct dhcp_server *server;
-	struct lease_store *store;
+	struct lease_store *store;  /* NULL in proxy mode: no leases */
 	int fd;
 	struct loop_io io;
+	int pxe_fd;              /* proxy mode: port 4011; else -1 */
+	struct loop_io pxe_io;
 	struct iface ifaces[CONFIG_MAX_INTERFACES];
 	unsigned n_ifaces;
 	int64_t ifaces_read_at;
@@ -160,7 +165,9 @@ static void log_outcome(const struct pending *p)
 		log_quote(boot, sizeof(boot), o->boot.target, SIZE_MAX);
 	else
 		snprintf(boot, sizeof(boot), "none");
-	if (strcmp(o->event, "drop") == 0)
+	/* A proxy sees every machine's DHCP; only boot firmware is its
+	 * business. */
+	if (strcmp(o->event, "drop") == 0 || strcmp(o->event, "pass") == 0)
 		level = LOG_LEVEL_DEBUG;
 	else if (strcmp(o->event, "pool-full") == 0)
 		level = LOG_LEVEL_WARN;
@@ -197,7 +204,7 @@ static void send_reply(struct dhcp_io *d, const struct pending *p)
 	if (o->dest != DHCP_DEST_BROADCAST)
 		pi.ipi_ifindex = 0;  /* unicast: let routing pick (relay may be remote) */
 	memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
-	if (sendmsg(d->fd, &mh, 0) < 0) {
+	if (sendmsg(p->on_pxe_port ? d->pxe_fd : d->fd, &mh, 0) < 0) {
 		log_warn(MOD, "send-error", "mac=%s dest=%s error=\"%s\"", p->mac,
 			 inet_ntoa(to.sin_addr), strerror(errno));
 		return;
@@ -226,7 +233,9 @@ static void batch_finish(struct dhcp_io *d, unsigned n)
 
 	for (unsigned i = 0; i < n; i++)
 		need_store |= d->batch[i].out.store == DHCP_STORE_PUT;
-	if (need_store) {
+	if (need_store && !d->store) {
+		stored = false;  /* proxy mode decides no leases; never reached */
+	} else if (need_store) {
 		int r = d->store->ops->begin(d->store);
 		for (unsigned i = 0; r >= 0 && i < n; i++)
 			if (d->batch[i].out.store == DHCP_STORE_PUT)
@@ -258,7 +267,7 @@ static void batch_finish(struct dhcp_io *d, unsigned n)
 
 /* Decode and decide one datagram into *p; false if dropped silently. */
 static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
-			    struct pending *p)
+			    const struct sockaddr_in *from, bool on_pxe_port, struct pending *p)
 {
 	struct iface *ifc = iface_by_index(d, ifindex);
 	struct dhcp_request_ctx ctx;
@@ -277,11 +286,14 @@ static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
 	}
 	d->stats.received[dhcp_message_type(&d->msg) < 9 ? dhcp_message_type(&d->msg) : 0]++;
 	ctx = (struct dhcp_request_ctx){ .iface_addr = ifc->addr, .iface_mask = ifc->mask,
-					 .now = wall_now() };
+					 .now = wall_now(), .on_pxe_port = on_pxe_port,
+					 .src_addr = ntohl(from->sin_addr.s_addr),
+					 .src_port = ntohs(from->sin_port) };
 	if (dhcp_server_handle(d->server, &d->msg, &ctx, &p->out) < 0)
 		d->stats.dropped++;
 	p->ifindex = ifindex;
 	p->iface_addr = ifc->addr;
+	p->on_pxe_port = on_pxe_port;
 	snprintf(p->iface, sizeof(p->iface), "%s", ifc->name);
 	format_chaddr(&d->msg, p->mac, sizeof(p->mac));
 	p->has_mac6 = d->msg.hlen == 6;
@@ -299,6 +311,8 @@ static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
 static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 {
 	struct dhcp_io *d = io->data;
+	bool on_pxe_port = io == &d->pxe_io;
+	int fd = on_pxe_port ? d->pxe_fd : d->fd;
 	unsigned n = 0;
 
 	while (n < DHCP_BATCH) {
@@ -309,7 +323,7 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 				     .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 		unsigned ifindex = 0;
-		ssize_t len = recvmsg(d->fd, &mh, 0);
+		ssize_t len = recvmsg(fd, &mh, 0);
 
 		if (len < 0) {
 			if (errno == EINTR)
@@ -327,7 +341,11 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 			d->stats.dropped++;
 			continue;
 		}
-		if (handle_datagram(d, (size_t)len, ifindex, &d->batch[n]))
+		if (mh.msg_namelen < sizeof(from)) {
+			d->stats.dropped++;
+			continue;
+		}
+		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &d->batch[n]))
 			n++;
 	}
 	if (n)
@@ -349,7 +367,7 @@ static int build_server(struct dhcp_io *d, const struct config *cfg,
 
 	if (r < 0)
 		return r;
-	r = d->store->ops->load(d->store, restore_one, s);
+	r = d->store ? d->store->ops->load(d->store, restore_one, s) : 0;
 	if (r < 0) {
 		dhcp_server_free(s);
 		return r;
@@ -375,6 +393,25 @@ static int open_socket(const struct sockaddr_in *addr)
 	return fd;
 }
 
+static int open_pxe_socket(struct dhcp_io *d, const struct config *cfg)
+{
+	struct sockaddr_in addr = cfg->dhcp.listen;
+	char ep[NET_ENDPOINT_STRLEN];
+	int r;
+
+	addr.sin_port = htons(PXE_PORT);
+	d->pxe_fd = open_socket(&addr);
+	if (d->pxe_fd < 0) {
+		r = d->pxe_fd;
+		log_error(MOD, "listen", "addr=%s error=\"%s\"", net_format_endpoint(&addr, ep),
+			  strerror(-r));
+		return r;
+	}
+	d->pxe_io = (struct loop_io){ .fd = d->pxe_fd, .events = EPOLLIN, .cb = dhcp_on_io,
+				      .data = d };
+	return loop_io_add(d->loop, &d->pxe_io);
+}
+
 int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **ret)
 {
 	struct dhcp_io *d = calloc(1, sizeof(*d));
@@ -386,12 +423,14 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 	d->loop = loop;
 	d->cfg = cfg;
 	d->fd = -1;
+	d->pxe_fd = -1;
 	d->batch = calloc(DHCP_BATCH, sizeof(*d->batch));
 	if (!d->batch) {
 		free(d);
 		return -ENOMEM;
 	}
-	r = lease_store_sqlite_open(cfg->dhcp.database, &d->store, err, sizeof(err));
+	r = cfg->dhcp.mode == DHCP_MODE_PROXY ? 0 :
+		lease_store_sqlite_open(cfg->dhcp.database, &d->store, err, sizeof(err));
 	if (r < 0) {
 		char q[600];
 		log_error(MOD, "database", "error=%s", log_quote(q, sizeof(q), err, SIZE_MAX));
@@ -414,10 +453,19 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 	r = loop_io_add(loop, &d->io);
 	if (r < 0)
 		goto fail;
+	if (cfg->dhcp.mode == DHCP_MODE_PROXY) {
+		r = open_pxe_socket(d, cfg);
+		if (r < 0)
+			goto fail;
+	}
 	ifaces_set(d, cfg);
-	log_info(MOD, "listening", "addr=%s database=\"%s\" leases_in_use=%u",
-		 net_format_endpoint(&cfg->dhcp.listen, ep), cfg->dhcp.database,
-		 dhcp_server_leases_in_use(d->server, wall_now()));
+	if (cfg->dhcp.mode == DHCP_MODE_PROXY)
+		log_info(MOD, "listening", "addr=%s mode=proxy pxe_port=%d",
+			 net_format_endpoint(&cfg->dhcp.listen, ep), PXE_PORT);
+	else
+		log_info(MOD, "listening", "addr=%s mode=server database=\"%s\" leases_in_use=%u",
+			 net_format_endpoint(&cfg->dhcp.listen, ep), cfg->dhcp.database,
+			 dhcp_server_leases_in_use(d->server, wall_now()));
 	*ret = d;
 	return 0;
 fail:
@@ -430,6 +478,11 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 	struct dhcp_server *s;
 	int r;
 
+	if (cfg->dhcp.mode != d->cfg->dhcp.mode) {
+		log_error(MOD, "reload", "error=\"[dhcp] mode changes need a restart\" "
+			  "action=keep-old");
+		return -EINVAL;
+	}
 	if (strcmp(cfg->dhcp.database, d->cfg->dhcp.database) != 0 ||
 	    cfg->dhcp.listen.sin_port != d->cfg->dhcp.listen.sin_port ||
 	    cfg->dhcp.listen.sin_addr.s_addr != d->cfg->dhcp.listen.sin_addr.s_addr)
@@ -481,6 +534,10 @@ void dhcp_io_free(struct dhcp_io *d)
 	if (d->fd >= 0) {
 		loop_io_del(d->loop, &d->io);
 		safe_close(d->fd);
+	}
+	if (d->pxe_fd >= 0) {
+		loop_io_del(d->loop, &d->pxe_io);
+		safe_close(d->pxe_fd);
 	}
 	dhcp_server_free(d->server);
 	lease_store_close(d->store);

@@ -377,18 +377,52 @@ static uint32_t next_server(const struct dhcp_server *s, const struct dhcp_reque
 	return s->cfg->dhcp.next_server ? s->cfg->dhcp.next_server : ctx->iface_addr;
 }
 
+/* Option 60 echo, PXE discovery control, the UUID echo and options 66/67,
+ * for a reply that carries boot information. */
+static void put_boot_options(struct dhcp_server *s, const struct dhcp_message *m,
+			     const struct dhcp_request_ctx *ctx, struct dhcp_writer *w,
+			     struct dhcp_outcome *out)
+{
+	char addr[INET_ADDRSTRLEN];
+	struct in_addr a = { htonl(next_server(s, ctx)) };
+	size_t boot_len = strlen(out->boot.target), len;
+	const uint8_t *p;
+
+	if (out->boot.vendor_class)
+		dhcp_writer_option(w, DHCP_OPT_VENDOR_CLASS, out->boot.vendor_class,
+				   strlen(out->boot.vendor_class));
+	if (out->boot_client.pxe && !out->boot_client.http &&
+	    out->boot.slot != BOOT_TARGET_HTTP_X64 && out->boot.slot != BOOT_TARGET_HTTP_ARM64)
+		dhcp_writer_option(w, DHCP_OPT_VENDOR, pxe_discovery_control,
+				   sizeof(pxe_discovery_control));
+	p = dhcp_option(m, DHCP_OPT_CLIENT_UUID, 1, &len);
+	if (p)
+		dhcp_writer_option(w, DHCP_OPT_CLIENT_UUID, p, len);
+	inet_ntop(AF_INET, &a, addr, sizeof(addr));
+	if (dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) && prl_wants(m, DHCP_OPT_TFTP_SERVER))
+		dhcp_writer_option(w, DHCP_OPT_TFTP_SERVER, addr, strlen(addr));
+	/* Option 67 when asked for, and always when the name does not fit
+	 * the 128-byte file field. */
+	if (((dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
+	      prl_wants(m, DHCP_OPT_BOOTFILE)) || boot_len >= DHCP_FILE_LEN) &&
+	    dhcp_writer_option(w, DHCP_OPT_BOOTFILE, out->boot.target, boot_len) < 0 &&
+	    boot_len >= DHCP_FILE_LEN)
+		out->reason = "boot-file-does-not-fit-reply";  /* client gets no file */
+}
+
 static void build_reply(struct dhcp_server *s, const struct request *rq,
 			const struct dhcp_request_ctx *ctx, uint8_t type, uint32_t ip,
 			struct dhcp_outcome *out)
 {
 	const struct dhcp_message *m = rq->m;
-	const struct dhcp_subnet_config *sc = rq->subnet->cfg;
+	bool proxy = s->cfg->dhcp.mode == DHCP_MODE_PROXY;
+	const struct dhcp_subnet_config *sc = proxy ? NULL : rq->subnet->cfg;
 	struct dhcp_message hdr = {
 		.op = DHCP_OP_REPLY, .htype = m->htype, .hlen = m->hlen,
 		.xid = m->xid, .flags = m->flags, .giaddr = m->giaddr,
 	};
 	struct dhcp_writer w;
-	bool with_lease = type == DHCP_OFFER || (type == DHCP_ACK && ip);
+	bool with_lease = !proxy && (type == DHCP_OFFER || (type == DHCP_ACK && ip));
 	bool boot = out->boot.target != NULL && type != DHCP_NAK;
 	size_t boot_len = boot ? strlen(out->boot.target) : 0;
 	size_t len, relay_room;
@@ -428,35 +462,14 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 		put_addr(&w, DHCP_OPT_RENEWAL_T1, sc->lease_time / 2);
 		put_addr(&w, DHCP_OPT_REBINDING_T2, (uint32_t)((uint64_t)sc->lease_time * 7 / 8));
 	}
-	put_addr(&w, DHCP_OPT_SUBNET_MASK, rq->netmask);
+	if (!proxy)
+		put_addr(&w, DHCP_OPT_SUBNET_MASK, rq->netmask);
 	/* Boot options before the merely useful ones: when option 57 leaves
 	 * little room, firmware needs these to boot at all. */
-	if (boot) {
-		char addr[INET_ADDRSTRLEN];
-		struct in_addr a = { htonl(next_server(s, ctx)) };
-
-		if (out->boot.vendor_class)
-			dhcp_writer_option(&w, DHCP_OPT_VENDOR_CLASS, out->boot.vendor_class,
-					   strlen(out->boot.vendor_class));
-		if (out->boot_client.pxe && !out->boot_client.http &&
-		    out->boot.slot != BOOT_TARGET_HTTP_X64 && out->boot.slot != BOOT_TARGET_HTTP_ARM64)
-			dhcp_writer_option(&w, DHCP_OPT_VENDOR, pxe_discovery_control,
-					   sizeof(pxe_discovery_control));
-		p = dhcp_option(m, DHCP_OPT_CLIENT_UUID, 1, &len);
-		if (p)
-			dhcp_writer_option(&w, DHCP_OPT_CLIENT_UUID, p, len);
-		inet_ntop(AF_INET, &a, addr, sizeof(addr));
-		if (dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
-		    prl_wants(m, DHCP_OPT_TFTP_SERVER))
-			dhcp_writer_option(&w, DHCP_OPT_TFTP_SERVER, addr, strlen(addr));
-		/* Option 67 when asked for, and always when the name does
-		 * not fit the 128-byte file field. */
-		if (((dhcp_option(m, DHCP_OPT_PARAM_REQUEST, 1, NULL) &&
-		      prl_wants(m, DHCP_OPT_BOOTFILE)) || boot_len >= DHCP_FILE_LEN) &&
-		    dhcp_writer_option(&w, DHCP_OPT_BOOTFILE, out->boot.target, boot_len) < 0 &&
-		    boot_len >= DHCP_FILE_LEN)
-			out->reason = "boot-file-does-not-fit-reply";  /* client gets no file */
-	}
+	if (boot)
+		put_boot_options(s, m, ctx, &w, out);
+	if (proxy)
+		goto finish;  /* network settings are the DHCP server's */
 	if (sc->router && prl_wants(m, DHCP_OPT_ROUTER))
 		put_addr(&w, DHCP_OPT_ROUTER, sc->router);
 	if (sc->n_dns && prl_wants(m, DHCP_OPT_DNS)) {
@@ -729,6 +742,60 @@ static void on_inform(struct dhcp_server *s, struct request *rq,
 	out->ip = ntohl(rq->m->ciaddr);
 }
 
+/* --- proxyDHCP --- */
+
+/* PXE 2.1 proxyDHCP, beside a DHCP server that owns the addresses. A
+ * DISCOVER from boot firmware on port 67 gets an OFFER without an address
+ * that carries the boot information (option 60 "PXEClient" and a server
+ * id mark it as a proxy offer; its PXE discovery control tells the client
+ * to boot the named file at once, which QEMU's iPXE and OVMF do). A client
+ * that wants more asks again once it has its address from the DHCP server,
+ * unicast to port 4011 (PXE 2.1's second step, as BINL-style PXE ROMs do),
+ * and gets the same as an ACK, sent back where the request came from.
+ * Everything else is the DHCP server's business and passes. */
+static void handle_proxy(struct dhcp_server *s, struct request *rq,
+			 const struct dhcp_request_ctx *ctx, uint8_t type,
+			 struct dhcp_outcome *out)
+{
+	const struct boot_client *c = &out->boot_client;
+
+	out->event = "pass";
+	if (!c->pxe && !c->http) {
+		out->reason = "not-a-pxe-client";
+		return;
+	}
+	if (!out->boot.target) {
+		out->reason = out->boot.reason ? out->boot.reason : "no-boot-target";
+		return;
+	}
+	if (!ctx->on_pxe_port) {
+		if (type != DHCP_DISCOVER) {
+			uint32_t requested;
+			/* The address the firmware takes from the DHCP server:
+			 * how its file requests, which carry only an address,
+			 * are known to be this machine's. */
+			if (type == DHCP_REQUEST &&
+			    dhcp_option_addr(rq->m, DHCP_OPT_REQUESTED_IP, &requested) == 0)
+				out->ip = ntohl(requested);
+			out->reason = "address-for-the-dhcp-server";
+			return;
+		}
+		reply(s, rq, ctx, DHCP_OFFER, 0, "proxy-offer", out);
+		return;
+	}
+	if (type != DHCP_REQUEST && type != DHCP_INFORM) {
+		out->reason = "not-a-request";
+		return;
+	}
+	reply(s, rq, ctx, DHCP_ACK, 0, "proxy-ack", out);
+	out->ip = ntohl(rq->m->ciaddr);
+	if (out->reply_len && !rq->relayed && ctx->src_addr) {
+		out->dest = DHCP_DEST_SOURCE;
+		out->dest_addr = ctx->src_addr;
+		out->dest_port = ctx->src_port;
+	}
+}
+
 int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
@@ -759,7 +826,15 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		out->reason = "no-client-identity";
 		return -EBADMSG;
 	}
-	if (select_subnet(s, ctx, &rq, &out->reason) < 0) {
+	if (s->cfg->dhcp.mode == DHCP_MODE_PROXY) {
+		/* No subnets: the replies carry no network settings. */
+		rq.relayed = m->giaddr != 0;
+		if (!ctx->iface_addr) {
+			out->event = "ignore";
+			out->reason = "interface-without-address";
+			return 0;
+		}
+	} else if (select_subnet(s, ctx, &rq, &out->reason) < 0) {
 		out->event = "ignore";
 		return 0;
 	}
@@ -768,6 +843,10 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 	boot_select(&out->boot_client, rq.host ? &rq.host->boot : NULL, &s->cfg->boot,
 		    &out->boot);
 	expand_boot_target(s, ctx, m, out);
+	if (s->cfg->dhcp.mode == DHCP_MODE_PROXY) {
+		handle_proxy(s, &rq, ctx, type, out);
+		return 0;
+	}
 
 	switch (type) {
 	case DHCP_DISCOVER:

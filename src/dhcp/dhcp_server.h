@@ -10,7 +10,11 @@
  * without one it is INIT-REBOOT when it names an address in option 50,
  * else RENEWING/REBINDING with ciaddr. An address outside the client's
  * network is NAKed; one in our range but held by another client is NAKed;
- * one we know nothing of is ignored (another server may own it). */
+ * one we know nothing of is ignored (another server may own it).
+ *
+ * In proxy mode ([dhcp] mode = proxy) no address is ever handed out: only
+ * network boot firmware is answered, with boot information alone (see
+ * handle_proxy() for the exchange); every other message "passes". */
 #ifndef KIDOU_DHCP_SERVER_H
 #define KIDOU_DHCP_SERVER_H
 
@@ -33,6 +37,9 @@ struct dhcp_request_ctx {
 	uint32_t iface_addr;  /* our address on the receiving interface */
 	uint32_t iface_mask;
 	int64_t now;          /* Unix time, seconds */
+	bool on_pxe_port;     /* came to port 4011 (proxy mode's second socket) */
+	uint32_t src_addr;    /* the sender, for answers on port 4011 */
+	uint16_t src_port;
 };
 
 enum dhcp_dest {
@@ -40,6 +47,7 @@ enum dhcp_dest {
 	DHCP_DEST_BROADCAST,  /* 255.255.255.255:68 on the receiving interface */
 	DHCP_DEST_RELAY,      /* giaddr:67 */
 	DHCP_DEST_CLIENT,     /* ciaddr:68 */
+	DHCP_DEST_SOURCE,     /* back to the sender, from port 4011 (proxy mode) */
 };
 
 enum dhcp_store_op {

@@ -6,16 +6,20 @@
  * once, from a config with a small range (so it fills up and the
  * pool-full paths run), a [subnet] behind a relay, static hosts and boot
  * targets (one too long for the file field). The context is fixed.
- * Server state carries over from input to input, as in the daemon.
+ * Server state carries over from input to input, as in the daemon. Each
+ * input also goes to a second server in proxy mode ([dhcp] mode = proxy),
+ * as if it came to port 67 and to port 4011.
  *
  * Checked: the return code and outcome agree (a drop has no reply, no
  * destination, nothing to store); a reply is 300..DHCP_REPLY_MAX bytes and
  * never larger than the client accepts (option 57), decodes, answers this
  * request (xid, chaddr, giaddr), is an OFFER, ACK or NAK carrying our
  * server identifier, and goes where the request says; a lease to store is
- * well formed. */
+ * well formed. A proxy never offers an address or stores a lease, offers
+ * only on port 67 and acknowledges only on port 4011, back to the sender. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,26 +66,43 @@ static const char ini[] =
 	"uefi-arm64 = hosts/far/a-rather-long-directory-name-for-the-arm64-machine"
 	"/and-another-level-below-it/grub/arm64-efi/grubaa64-signed-by-the-site-key.efi\n";
 
+static const char ini_proxy[] =
+	"[dhcp]\n"
+	"interface = v0\n"
+	"mode = proxy\n"
+	"\n"
+	"[boot]\n"
+	"uefi-x64 = efi/grubx64.efi\n"
+	"http-x64 = http://172.24.32.254/x64/boot.efi\n"
+	"\n"
+	"[host fixed]\n"
+	"mac = 52:54:00:aa:00:01\n"
+	"bios = hosts/fixed/pxelinux.0\n";
+
+#define CLIENT 0xac182007u  /* 172.24.32.7, as another server gave it */
+
 static const struct dhcp_request_ctx ctx = {
 	.iface_addr = IFACE, .iface_mask = 0xffffff00u, .now = 1700000000,
 };
+static const struct dhcp_request_ctx ctx_pxe_port = {
+	.iface_addr = IFACE, .iface_mask = 0xffffff00u, .now = 1700000000,
+	.on_pxe_port = true, .src_addr = CLIENT, .src_port = 68,
+};
 
-static struct dhcp_server *server_once(void)
+static struct dhcp_server *server_from(const char *text)
 {
-	static struct config *cfg;
-	static struct dhcp_server *s;
+	struct config *cfg;
+	struct dhcp_server *s;
 	const char *tmp = getenv("TMPDIR");
 	char dir[256], path[300], err[512];
 	FILE *f;
 
-	if (s)
-		return s;
 	snprintf(dir, sizeof(dir), "%s/kidou-fuzz-dhcp-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/kidou.ini", dir);
 	f = fopen(path, "we");
 	CHECK(f != NULL);
-	CHECK(fputs(ini, f) >= 0);
+	CHECK(fputs(text, f) >= 0);
 	CHECK(fclose(f) == 0);
 	if (config_build(path, NULL, 0, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_dhcp_server: %s\n", err);
@@ -90,7 +111,7 @@ static struct dhcp_server *server_once(void)
 	unlink(path);
 	rmdir(dir);
 	CHECK(dhcp_server_new(cfg, &s) == 0);
-	return s;
+	return s;  /* and cfg, for the life of the process */
 }
 
 /* What the client accepts, as RFC 2132 9.10 and dhcp_server.h say. */
@@ -104,7 +125,8 @@ static size_t reply_limit(const struct dhcp_message *m)
 	return limit < DHCP_REPLY_MAX ? limit : DHCP_REPLY_MAX;
 }
 
-static void check_reply(const struct dhcp_message *m, const struct dhcp_outcome *out)
+static void check_reply(const struct dhcp_message *m, const struct dhcp_outcome *out,
+			const struct dhcp_request_ctx *c, bool proxy)
 {
 	static struct dhcp_message back;
 	uint32_t sid;
@@ -123,6 +145,11 @@ static void check_reply(const struct dhcp_message *m, const struct dhcp_outcome 
 	if (type == DHCP_NAK) {
 		CHECK(back.yiaddr == 0 && out->ip == 0);
 		CHECK(strcmp(out->event, "nak") == 0);
+	} else if (proxy) {
+		CHECK(back.yiaddr == 0 && back.siaddr == htonl(IFACE));
+		CHECK(type == (c->on_pxe_port ? DHCP_ACK : DHCP_OFFER));
+		CHECK(dhcp_option(&back, DHCP_OPT_LEASE_TIME, 0, NULL) == NULL);
+		CHECK(dhcp_option(&back, DHCP_OPT_SUBNET_MASK, 0, NULL) == NULL);
 	} else if (type == DHCP_OFFER) {
 		CHECK(back.yiaddr != 0 && ntohl(back.yiaddr) == out->ip);
 	}
@@ -138,6 +165,10 @@ static void check_reply(const struct dhcp_message *m, const struct dhcp_outcome 
 	case DHCP_DEST_BROADCAST:
 		CHECK(m->giaddr == 0);
 		CHECK(out->dest_addr == INADDR_BROADCAST && out->dest_port == 68);
+		break;
+	case DHCP_DEST_SOURCE:
+		CHECK(proxy && c->on_pxe_port && m->giaddr == 0);
+		CHECK(out->dest_addr == c->src_addr && out->dest_port == c->src_port);
 		break;
 	default:
 		CHECK(!"a reply without a destination");
@@ -157,22 +188,15 @@ static void check_lease(const struct dhcp_outcome *out)
 		CHECK(l->expires > ctx.now);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One decision, and everything that must hold of it. */
+static void decide(struct dhcp_server *s, const struct dhcp_message *m,
+		   const struct dhcp_request_ctx *c, bool proxy)
 {
-	static struct dhcp_message m;
 	static struct dhcp_outcome out;
-	struct dhcp_server *s = server_once();
-	uint8_t *buf = malloc(size ? size : 1);
 	int r;
 
-	if (!buf)
-		return 0;
-	if (size)
-		memcpy(buf, data, size);
-	if (dhcp_decode(buf, size, &m) < 0)
-		goto done;
 	memset(&out, 0xa5, sizeof(out));
-	r = dhcp_server_handle(s, &m, &ctx, &out);
+	r = dhcp_server_handle(s, m, c, &out);
 	CHECK(r == 0 || r == -EBADMSG);
 	CHECK(out.event != NULL);
 	CHECK(out.reply_len <= DHCP_REPLY_MAX);
@@ -182,12 +206,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(out.reply_len == 0 && out.store == DHCP_STORE_NONE);
 	}
 	if (out.reply_len)
-		check_reply(&m, &out);
+		check_reply(m, &out, c, proxy);
 	else
 		CHECK(out.dest == DHCP_DEST_NONE);
+	if (proxy)
+		CHECK(out.store == DHCP_STORE_NONE);
 	if (out.store == DHCP_STORE_PUT)
 		check_lease(&out);
-	CHECK(dhcp_server_leases_in_use(s, ctx.now) <= 6 + 5);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct dhcp_message m;
+	static struct dhcp_server *server, *proxy;
+	uint8_t *buf = malloc(size ? size : 1);
+
+	if (!server) {
+		server = server_from(ini);
+		proxy = server_from(ini_proxy);
+	}
+	if (!buf)
+		return 0;
+	if (size)
+		memcpy(buf, data, size);
+	if (dhcp_decode(buf, size, &m) < 0)
+		goto done;
+	decide(server, &m, &ctx, false);
+	CHECK(dhcp_server_leases_in_use(server, ctx.now) <= 6 + 5);
+	decide(proxy, &m, &ctx, true);
+	decide(proxy, &m, &ctx_pxe_port, true);
+	CHECK(dhcp_server_leases_in_use(proxy, ctx.now) == 0);
 done:
 	free(buf);
 	return 0;

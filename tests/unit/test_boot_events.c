@@ -133,6 +133,30 @@ static void test_booted(void **state)
 	assert_int_equal(boot_events_open(f->b), 0);
 }
 
+/* kidou as a proxy beside another DHCP server: it offers the boot file,
+ * sees the firmware request its address from the other server ("pass"
+ * with that address), serves the files to that address, and sees the
+ * kernel's own DHCP pass by. */
+static void test_booted_through_proxy(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(172, 24, 40, 52);
+	uint64_t t0 = 1000 * SEC;
+
+	dhcp(f, t0, MAC_A, "proxy-offer", 0, true);
+	dhcp(f, t0 + 3 * MS, MAC_A, "pass", ip, true);
+	file(f, BOOT_EV_FILE_START, t0 + 50 * MS, ip, "tftp", "pxelinux/pxelinux.0", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t0 + 90 * MS, ip, "tftp", "pxelinux/pxelinux.0", 46000, NULL);
+	dhcp(f, t0 + 5000 * MS, MAC_A, "pass", 0, false);
+	assert_int_equal(boot_events_open(f->b), 1);
+	boot_events_tick(f->b, t0 + 5000 * MS + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "mac=52:54:00:4b:44:0a ip=172.24.40.52 outcome=booted ");
+	assert_has(f->out.lines[0], "ack_to_file_ms=47 files=1 ");
+	assert_has(f->out.lines[0], "steps=\"dhcp-proxy-offer@0 +3 dhcp-pass@3 +47 "
+				    "tftp:pxelinux/pxelinux.0@50..90 +4910 dhcp-plain@5000\"");
+}
+
 /* syslinux.efi does a plain DHCP of its own between its first file and the
  * kernel: that is not the end of the boot. */
 static void test_boot_loader_plain_dhcp(void **state)
@@ -386,6 +410,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_booted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_booted_through_proxy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_loader_plain_dhcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_dhcp_clients_make_no_timeline, setup, teardown),

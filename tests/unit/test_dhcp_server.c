@@ -1459,6 +1459,174 @@ static void test_restore(void **state)
 	assert_int_equal(offer(f, 2), released);
 }
 
+/* --- proxy mode --- */
+
+static const char ini_proxy[] =
+	"[dhcp]\n"
+	"interface = v0\n"
+	"mode = proxy\n"
+	"\n"
+	"[host special]\n"
+	"mac = 52:54:00:aa:00:02\n"
+	"bios = special/pxelinux.0\n";
+
+/* What every proxy reply carries, and what it never does. */
+static const struct dhcp_message *proxy_reply(struct fixture *f, uint8_t type,
+					      const char *file)
+{
+	const struct dhcp_message *m = reply(f, type);
+
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	assert_int_equal(m->yiaddr, 0);
+	assert_int_equal(ntohl(m->siaddr), IFACE);
+	assert_string_equal(m->file, file);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SERVER_ID), IFACE);
+	assert_opt_equal(m, DHCP_OPT_VENDOR_CLASS, "PXEClient", 9);
+	assert_opt_equal(m, DHCP_OPT_VENDOR, "\x06\x01\x08\xff", 4);
+	assert_opt_equal(m, DHCP_OPT_BOOTFILE, file, strlen(file));
+	/* Addresses and network settings are the DHCP server's. */
+	assert_false(has_opt(m, DHCP_OPT_LEASE_TIME));
+	assert_false(has_opt(m, DHCP_OPT_RENEWAL_T1));
+	assert_false(has_opt(m, DHCP_OPT_SUBNET_MASK));
+	assert_false(has_opt(m, DHCP_OPT_ROUTER));
+	assert_false(has_opt(m, DHCP_OPT_DNS));
+	return m;
+}
+
+static void test_proxy_offer(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p = pxe_discover(1);
+	const struct dhcp_message *m;
+	size_t uuid_len;
+	const uint8_t *uuid;
+
+	start(f, ini_proxy, NULL, 0);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "proxy-offer");
+	assert_int_equal(f->out.ip, 0);
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	assert_int_equal(f->out.dest_port, 68);
+	m = proxy_reply(f, DHCP_OFFER, "pxelinux/pxelinux.0");
+	uuid = dhcp_option(&f->req, DHCP_OPT_CLIENT_UUID, 17, &uuid_len);
+	assert_non_null(uuid);
+	assert_opt_equal(m, DHCP_OPT_CLIENT_UUID, uuid, uuid_len);
+
+	/* Step: a [host] gets its own boot file through the proxy too. */
+	p = pxe_discover(2);
+	memcpy(p.h.chaddr, mac_special, 6);
+	assert_rc(handle(f, &p), 0);
+	assert_non_null(f->out.host);
+	assert_string_equal(f->out.host, "special");
+	proxy_reply(f, DHCP_OFFER, "special/pxelinux.0");
+
+	/* Step: relayed, the offer goes back to the relay. */
+	p = pxe_discover(1);
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "proxy-offer");
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	assert_int_equal(f->out.dest_addr, IP(10, 9, 0, 1));
+	assert_int_equal(f->out.dest_port, 67);
+}
+
+static void test_proxy_passes_what_is_not_its_business(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p;
+
+	start(f, ini_proxy, NULL, 0);
+	/* A machine that is not booting from the network. */
+	p = discover(1);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pass");
+	assert_string_equal(f->out.reason, "not-a-pxe-client");
+	/* Firmware asking the DHCP server for the address it offered. */
+	p = pxe_discover(1);
+	set_type(&p, DHCP_REQUEST);
+	add_addr(&p, DHCP_OPT_SERVER_ID, OTHER_SERVER);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, FIRST);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pass");
+	assert_string_equal(f->out.reason, "address-for-the-dhcp-server");
+	assert_int_equal(f->out.ip, FIRST);  /* ties its file requests to it */
+	/* ...even one that names us: a proxy never binds an address. */
+	p = pxe_discover(1);
+	set_type(&p, DHCP_REQUEST);
+	add_addr(&p, DHCP_OPT_SERVER_ID, IFACE);
+	add_addr(&p, DHCP_OPT_REQUESTED_IP, FIRST);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pass");
+	assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	/* Releases and declines are the DHCP server's too. */
+	p = request_renewing(1, FIRST);
+	set_type(&p, DHCP_RELEASE);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pass");
+	/* A firmware kind with no boot file configured gets nothing. */
+	p = discover(1);
+	add_opt(&p, DHCP_OPT_CLIENT_ARCH, "\x00\x0b", 2);  /* ARM64 UEFI */
+	add_opt(&p, DHCP_OPT_VENDOR_CLASS, "PXEClient:Arch:00011:UNDI:003000", 32);
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.boot_client.arch, 11);
+	assert_no_reply(f, "pass");
+}
+
+static void test_proxy_pxe_port(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p;
+
+	start(f, ini_proxy, NULL, 0);
+	f->ctx.on_pxe_port = true;
+	f->ctx.src_addr = FIRST;
+	f->ctx.src_port = 68;
+	/* iPXE and EDK2 ask again on port 4011 once they have an address. */
+	p = pxe_discover(1);
+	set_type(&p, DHCP_REQUEST);
+	p.h.ciaddr = htonl(FIRST);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "proxy-ack");
+	assert_int_equal(f->out.ip, FIRST);
+	assert_int_equal(f->out.dest, DHCP_DEST_SOURCE);
+	assert_int_equal(f->out.dest_addr, FIRST);
+	assert_int_equal(f->out.dest_port, 68);
+	assert_int_equal(ntohl(proxy_reply(f, DHCP_ACK, "pxelinux/pxelinux.0")->ciaddr), FIRST);
+
+	/* Step: the answer goes to whatever port the request came from. */
+	f->ctx.src_port = 4011;
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.dest, DHCP_DEST_SOURCE);
+	assert_int_equal(f->out.dest_port, 4011);
+
+	/* Step: a DISCOVER is no question for port 4011. */
+	p = pxe_discover(1);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pass");
+	assert_string_equal(f->out.reason, "not-a-request");
+}
+
+static void test_proxy_config_refuses_address_settings(void **state)
+{
+	static const char *const bad[] = {
+		"[dhcp]\ninterface = v0\nmode = proxy\nrange = 172.24.32.1 172.24.32.5\n",
+		"[dhcp]\ninterface = v0\nmode = proxy\nrouter = 172.24.32.254\n",
+		"[dhcp]\ninterface = v0\nmode = proxy\n[subnet far]\nnetwork = 10.9.0.0/16\n",
+		"[dhcp]\ninterface = v0\nmode = proxy\n[host h]\nmac = 52:54:00:aa:00:01\nip = 172.24.32.3\n",
+		"[dhcp]\ninterface = v0\nmode = relay\n",
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *fp = fopen(f->path, "we");
+		assert_non_null(fp);
+		assert_true(fputs(bad[i], fp) >= 0);
+		assert_int_equal(fclose(fp), 0);
+		assert_rc(config_build(f->path, NULL, 0, &f->cfg, f->err, sizeof(f->err)), -EINVAL);
+		assert_non_null(strstr(f->err, i < 4 ? "proxy" : "server, proxy"));
+	}
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1487,6 +1655,10 @@ int main(void)
 		T(test_http_boot_client),
 		T(test_long_boot_target),
 		T(test_restore),
+		T(test_proxy_offer),
+		T(test_proxy_passes_what_is_not_its_business),
+		T(test_proxy_pxe_port),
+		T(test_proxy_config_refuses_address_settings),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
