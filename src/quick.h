@@ -9,8 +9,9 @@
  * a config there: BIOS machines chainload undionly.kpxe, UEFI x64 machines
  * ipxe.efi, and iPXE fetches a rendered script, kernel and initrds over
  * HTTP (port 8080 unless --http-listen says otherwise). The directory is
- * removed on exit. kidou is then the DHCP server on that interface (a
- * proxyDHCP mode beside an existing server is future work). */
+ * removed on exit. kidou is then the DHCP server on that interface, or,
+ * with --dhcp-mode proxy instead of --dhcp-range, a proxyDHCP beside the
+ * network's own DHCP server. */
 #ifndef KIDOU_QUICK_H
 #define KIDOU_QUICK_H
 

@@ -1,5 +1,8 @@
 /* dhcp_io.h - the DHCP adapter: the socket on port 67, the interfaces it
- * serves, the lease store, and the log line of every decision.
+ * serves, the lease store, and the log line of every decision. In proxy
+ * mode ([dhcp] mode = proxy) there is no lease store, and a second socket
+ * on port 4011 takes the requests PXE clients send there once they have
+ * an address; answers to those leave from port 4011.
  *
  * Each wakeup reads a batch of requests, lets dhcp_server decide each,
  * writes every lease change of the batch in one durable transaction, and

@@ -164,3 +164,31 @@ def test_vm_boots_through_proxy_dhcp(vmnet, vm_tree, neighbour, firmware):
     last_plain = len(steps) - 1 - steps[::-1].index("dhcp-plain")
     assert steps.index(f"tftp:{V.INITRD}") < last_plain, summary["_line"]
     assert int(summary["files"]) >= 3 and summary["failed"] == "0", summary["_line"]
+
+
+def test_quick_mode_as_proxy(vmnet, vm_tree, neighbour, tmp_path):
+    """`kidou boot ... --dhcp-mode proxy`: one kernel for every machine on a
+    network whose DHCP server stays in charge (as pixiecore does)."""
+    problems = V.check_requirements(ipxe=True)
+    if problems:
+        pytest.fail("quick mode needs iPXE here:\n  " + "\n  ".join(problems), pytrace=False)
+    cmdline = f"console=ttyS0,115200 panic=5 kidou.quick=proxy-{secrets.token_hex(3)}"
+    args = ["boot", "--kernel", vm_tree / V.KERNEL, "--initrd", vm_tree / V.INITRD,
+            "--cmdline", cmdline, "--interface", V.BRIDGE, "--dhcp-mode", "proxy",
+            "--dhcp-database", tmp_path / "quick-proxy.db", "--log-level", "info"]
+    k = vmnet.start_kidou(args=args, wait_http=True)
+    vm = vmnet.vm("bios", MAC).start()
+    r = V.wait_booted(vm, k)
+    vm.stop()
+    assert r.cmdline.endswith(cmdline), r.cmdline
+    ip = r.ip.split("/")[0]
+    assert f"DHCPACK(vd1) {ip} {MAC}" in neighbour.text(), neighbour.text()
+
+    # QEMU's ROM is iPXE already: the proxy offer names the script URL.
+    offers = [e for e in k.events("proxy-offer", mod="dhcp", mac=MAC)]
+    assert offers and offers[0]["boot"].startswith("http://172.24.0.1:"), k.text()
+    assert not [e for e in k.events(mod="dhcp", mac=MAC) if e["event"] in ("offer", "ack")]
+    got = {e["path"] for e in k.events("request", mod="http")
+           if e["peer"].rsplit(":", 1)[0] == ip and e["status"] == "200"}
+    assert {"/kernel", "/initrd0"} <= got, k.text()
+    assert not (tmp_path / "quick-proxy.db").exists()
