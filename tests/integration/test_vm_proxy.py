@@ -15,11 +15,7 @@ option ROM), a second, independent proxyDHCP client implementation.
 from __future__ import annotations
 
 import ipaddress
-import os
 import secrets
-import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -38,57 +34,36 @@ class DhcpNeighbour:
     VM namespace through the veth peer vd0."""
 
     def __init__(self, vm_ns: str, workdir: Path):
-        self.vm_ns = vm_ns
-        self.ns = f"kdh-{secrets.token_hex(3)}"
-        self.log_path = workdir / "dnsmasq-neighbour.log"
-        self.leases = workdir / "dnsmasq-neighbour.leases"
-        self.proc: subprocess.Popen | None = None
-        V.sh("ip", "netns", "add", self.ns)
+        # vm_lib.NetNS for running and cleaning up, without its bridge:
+        # this namespace is a host on the VMs' bridge, not a second one.
+        self.netns = V.NetNS(f"kdh-{secrets.token_hex(3)}")
+        ns = self.netns.name
+        V.sh("ip", "netns", "add", ns)
+        self.netns.created = True
         V.sh("ip", "link", "add", "vd0", "netns", vm_ns, "type", "veth",
-             "peer", "name", "vd1", "netns", self.ns)
+             "peer", "name", "vd1", "netns", ns)
         V.sh("ip", "-n", vm_ns, "link", "set", "vd0", "master", V.BRIDGE)
         V.sh("ip", "-n", vm_ns, "link", "set", "vd0", "up")
-        V.sh("ip", "-n", self.ns, "addr", "add", f"{NEIGHBOUR_ADDR}/16", "dev", "vd1")
-        V.sh("ip", "-n", self.ns, "link", "set", "lo", "up")
-        V.sh("ip", "-n", self.ns, "link", "set", "vd1", "up")
-
-    def start(self):
-        argv = ["ip", "netns", "exec", self.ns, "dnsmasq", "--no-daemon",
-                "--conf-file=/dev/null", "--port=0", "--no-ping", "--interface=vd1",
-                "--bind-interfaces",
+        V.sh("ip", "-n", ns, "addr", "add", f"{NEIGHBOUR_ADDR}/16", "dev", "vd1")
+        V.sh("ip", "-n", ns, "link", "set", "lo", "up")
+        V.sh("ip", "-n", ns, "link", "set", "vd1", "up")
+        argv = ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--no-ping",
+                "--interface=vd1", "--bind-interfaces",
                 f"--dhcp-range={NEIGHBOUR_POOL[0]},{NEIGHBOUR_POOL[1]},1h",
-                f"--dhcp-leasefile={self.leases}", "--pid-file=", "--user=root",
-                "--log-facility=-", "--log-dhcp"]
-        with open(self.log_path, "wb") as logf:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=logf, start_new_session=True)
-        deadline = time.monotonic() + T(15)
-        while "DHCP, IP range" not in self.text():
-            assert self.proc.poll() is None, f"dnsmasq exited:\n{self.text()}"
-            assert time.monotonic() < deadline, f"dnsmasq not ready:\n{self.text()}"
-            time.sleep(0.05)
+                f"--dhcp-leasefile={workdir / 'dnsmasq-neighbour.leases'}", "--pid-file=",
+                "--user=root", "--log-facility=-", "--log-dhcp"]
+        self.server = V.Server(self.netns, argv, workdir / "dnsmasq-neighbour.log", "dnsmasq")
+
+    def start(self) -> "DhcpNeighbour":
+        self.server.start(ready="DHCP, IP range")
         return self
 
     def text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self.server.text()
 
     def teardown(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for pid in V.sh("ip", "netns", "pids", self.ns, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
-        V.sh("ip", "netns", "del", self.ns, check=False)
+        self.server.stop()
+        self.netns.delete()
 
 
 @pytest.fixture
@@ -98,7 +73,7 @@ def neighbour(vmnet, tmp_path):
         yield n.start()
     finally:
         n.teardown()
-    assert n.ns not in V.sh("ip", "netns", "list").stdout
+    assert not n.netns.exists(), f"namespace {n.netns.name} left behind"
 
 
 def proxy_args(tree: Path, db: Path) -> list[str]:
