@@ -1,16 +1,16 @@
-"""A VM boots from kidou as a proxyDHCP beside another DHCP server.
+"""VMs boot from kidou as a proxyDHCP beside another DHCP server.
 
 The network already has a DHCP server that hands out addresses and knows
 nothing of network boot: dnsmasq, in a namespace of its own joined to the
 VMs' bridge by a veth pair (all inside namespaces this test creates). kidou
 runs with `--dhcp-mode proxy` on the bridge: it answers only the firmware,
 with where to boot from and no address (PXE 2.1 proxyDHCP), and serves the
-files over TFTP. The VM
-must boot to its greeting with dnsmasq's address, and kidou must never
-have handed out an address.
+files. Each VM must boot to its greeting with dnsmasq's address, and kidou
+must never have handed out an address.
 
-BIOS runs QEMU's PXE ROM (iPXE); UEFI runs OVMF's own PXE stack (no NIC
-option ROM), a second, independent proxyDHCP client implementation.
+Three independent proxyDHCP clients: QEMU's PXE ROM (iPXE) under SeaBIOS,
+OVMF's own PXE stack (no NIC option ROM), and OVMF's UEFI HTTP boot; and
+quick mode (`kidou boot`) as a proxy.
 """
 from __future__ import annotations
 
@@ -76,11 +76,16 @@ def neighbour(vmnet, tmp_path):
     assert not n.netns.exists(), f"namespace {n.netns.name} left behind"
 
 
-def proxy_args(tree: Path, db: Path) -> list[str]:
-    return ["--interface", V.BRIDGE, "--dhcp-mode", "proxy", "--dhcp-database", str(db),
+def proxy_args(tree: Path, db: Path, boot_files: bool = True) -> list[str]:
+    """kidou as a proxy on br0, TFTP from tree; boot_files: PXELINUX for
+    BIOS and syslinux.efi for UEFI by flag (which would win over a config
+    file's [boot])."""
+    args = ["--interface", V.BRIDGE, "--dhcp-mode", "proxy", "--dhcp-database", str(db),
             "--tftp-root", str(tree), "--tftp-listen", "0.0.0.0:69",
-            "--boot-bios", V.BOOT_BIOS, "--boot-uefi-x64", V.BOOT_UEFI,
             "--log-level", "info", "--timeline-idle", "5"]
+    if boot_files:
+        args += ["--boot-bios", V.BOOT_BIOS, "--boot-uefi-x64", V.BOOT_UEFI]
+    return args
 
 
 @pytest.mark.parametrize("firmware", ["bios", "uefi"])
@@ -167,3 +172,38 @@ def test_quick_mode_as_proxy(vmnet, vm_tree, neighbour, tmp_path):
            if e["peer"].rsplit(":", 1)[0] == ip and e["status"] == "200"}
     assert {"/kernel", "/initrd0"} <= got, k.text()
     assert not (tmp_path / "quick-proxy.db").exists()
+
+
+def test_uefi_http_boot_through_proxy(vmnet, vm_tree, neighbour, tmp_path):
+    """UEFI HTTP boot (OVMF's HttpBootDxe, PXE off) beside another DHCP
+    server: kidou's proxy offer (option 60 HTTPClient, the URL in `file`)
+    names ipxe.efi on its HTTP server; iPXE then asks again as iPXE and
+    gets its script."""
+    problems = V.check_requirements(ipxe=True)
+    if problems:
+        pytest.fail("this test needs iPXE here:\n  " + "\n  ".join(problems), pytrace=False)
+    tree = V.add_ipxe(vm_tree)
+    cmdline = f"console=ttyS0,115200 panic=5 kidou.proxy=http-{secrets.token_hex(3)}"
+    cfg = tmp_path / "proxy-http.ini"
+    cfg.write_text(V.ipxe_config({"p": cmdline}, default="p",
+                                 http_x64=f"${{http}}/{V.IPXE_UEFI}"))
+    db = tmp_path / "proxy-http.db"
+    k = vmnet.start_kidou(args=["--config", cfg] + proxy_args(tree, db, boot_files=False)
+                          + ["--http-listen", f"0.0.0.0:{V.HTTP_PORT}"], wait_http=True)
+    vm = vmnet.vm("uefi", MAC, nic_rom=False, fw_cfg=V.OVMF_HTTP_BOOT_ONLY).start()
+    r = V.wait_booted(vm, k)
+    vm.stop()
+    assert r.cmdline.endswith(cmdline), r.cmdline
+    ip = r.ip.split("/")[0]
+    assert f"DHCPACK(vd1) {ip} {MAC}" in neighbour.text(), neighbour.text()
+
+    offers = k.events("proxy-offer", mod="dhcp", mac=MAC)
+    url = f"http://172.24.0.1:{V.HTTP_PORT}/{V.IPXE_UEFI}"
+    firmware = [e for e in offers if e["arch"] == "efi-x64-http"]
+    assert firmware and firmware[0]["boot"] == url, k.text()
+    assert [e for e in offers if e["user_class"] == "iPXE"], k.text()
+    got = {e["path"] for e in k.events("request", mod="http")
+           if e["peer"].rsplit(":", 1)[0] == ip and e["status"] == "200"}
+    assert {f"/{V.IPXE_UEFI}", f"/{V.KERNEL}", f"/{V.INITRD}"} <= got, k.text()
+    assert not k.events("start", mod="tftp"), k.text()
+    assert not db.exists()
