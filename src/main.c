@@ -173,7 +173,7 @@ static int http_generate(void *data, const char *path, const struct http_query *
 
 	if (strcmp(path, "metrics") == 0) {
 		struct metrics_sources m = { .tftp = d->tftp, .dhcp = d->dhcp, .http = d->http,
-					     .ndp = d->ndp, .boot = d->events };
+					     .ndp = d->ndp, .boot = d->events, .loop = d->loop };
 		*content_type = "text/plain; version=0.0.4; charset=utf-8";
 		return metrics_render(&m, body, len);
 	}

@@ -8,6 +8,7 @@
 #include "dhcp/dhcp_io.h"
 #include "dhcp/dhcp_wire.h"
 #include "boot/boot_events.h"
+#include "loop.h"
 #include "http/http_server.h"
 #include "ndp/ndp_io.h"
 #include "tftp/tftp_server.h"
@@ -113,6 +114,15 @@ int metrics_render(const struct metrics_sources *m, char **out, size_t *len)
 		fprintf(f, "# HELP kidou_boots_in_progress machines with an open boot timeline\n"
 			   "# TYPE kidou_boots_in_progress gauge\nkidou_boots_in_progress %u\n",
 			boot_events_open(m->boot));
+	}
+	if (m->loop) {
+		struct loop_poll_stats p;
+
+		loop_poll_stats(m->loop, &p);
+		counter(f, "kidou_busy_poll_spins_total",
+			"waits for packets that began spinning (--busy-poll)", p.spins);
+		counter(f, "kidou_busy_poll_hits_total",
+			"of those, waits whose spin found a packet", p.hits);
 	}
 	if (fclose(f) != 0) {
 		free(buf);

@@ -11,6 +11,7 @@ struct dhcp_io;
 struct http_server;
 struct ndp_io;
 struct boot_events;
+struct loop;
 
 struct metrics_sources {
 	const struct tftp_server *tftp;
@@ -18,6 +19,7 @@ struct metrics_sources {
 	const struct http_server *http;
 	const struct ndp_io *ndp;      /* NULL when router advertisements are off */
 	const struct boot_events *boot;
+	const struct loop *loop;       /* its busy-poll counters */
 };
 
 /* A malloc'd text body in *out. Returns 0 or -ENOMEM. */

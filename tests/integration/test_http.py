@@ -969,6 +969,9 @@ def test_metrics_counters_follow_traffic(hk, corpus, tmp_path):
     assert d('kidou_http_responses_total{class="2xx"}') == 3   # scrape 1, file, range
     assert d('kidou_http_responses_total{class="4xx"}') == 1
     assert d('kidou_http_responses_total{class="5xx"}') == 0
+    # busy polling: how often the loop spun, and found a packet that way
+    assert 0 <= m2["kidou_busy_poll_hits_total"] <= m2["kidou_busy_poll_spins_total"]
+    assert d("kidou_busy_poll_spins_total") >= 0 and d("kidou_busy_poll_hits_total") >= 0
 
 
 def test_metrics_head_sends_no_body_bytes(hk):
