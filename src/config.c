@@ -1049,6 +1049,13 @@ const struct host_config *config_host_by_uuid(const struct config *c, const uint
 	return NULL;
 }
 
+/* The subnet setting a proxy cannot honour, or NULL. */
+static const char *proxy_refuses(const struct dhcp_subnet_config *s)
+{
+	return s->range_first ? "range" : s->router ? "router" : s->n_dns ? "dns" :
+	       s->domain ? "domain" : NULL;
+}
+
 static int config_validate(struct config *c, char *err, size_t errsize)
 {
 	const char *file = c->path ? c->path : "(flags)";
@@ -1061,13 +1068,20 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 		return -EINVAL;
 	}
 	if (c->dhcp.mode == DHCP_MODE_PROXY) {
-		const char *bad = local->range_first ? "range" : c->dhcp.subnets ? "[subnet]" :
-				  local->router ? "router" : local->n_dns ? "dns" :
-				  local->domain ? "domain" : NULL;
+		const char *bad = proxy_refuses(local);
 		if (bad) {
 			snprintf(err, errsize, "%s: [dhcp] %s: no meaning in proxy mode (the other "
 				 "DHCP server hands out addresses and network settings)", file, bad);
 			return -EINVAL;
+		}
+		/* A [subnet] only names a network whose relays may ask. */
+		for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
+			bad = proxy_refuses(s);
+			if (bad) {
+				snprintf(err, errsize, "%s:%u: [subnet %s] %s: no meaning in proxy "
+					 "mode (only network is)", file, s->line, s->name, bad);
+				return -EINVAL;
+			}
 		}
 	}
 	for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {

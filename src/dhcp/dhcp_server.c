@@ -789,7 +789,7 @@ static void handle_proxy(struct dhcp_server *s, struct request *rq,
 	}
 	reply(s, rq, ctx, DHCP_ACK, 0, "proxy-ack", out);
 	out->ip = ntohl(rq->m->ciaddr);
-	if (out->reply_len && !rq->relayed && ctx->src_addr) {
+	if (out->reply_len && !rq->relayed && ctx->src_addr && ctx->src_port) {
 		out->dest = DHCP_DEST_SOURCE;
 		out->dest_addr = ctx->src_addr;
 		out->dest_port = ctx->src_port;
@@ -827,8 +827,16 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		return -EBADMSG;
 	}
 	if (s->cfg->dhcp.mode == DHCP_MODE_PROXY) {
-		/* No subnets: the replies carry no network settings. */
+		/* The replies carry no network settings, so a proxy needs no
+		 * subnet, except that a relay must be on a [subnet] network:
+		 * a giaddr is where the answer goes, and anyone can write
+		 * one (server mode refuses unknown relays the same way). */
 		rq.relayed = m->giaddr != 0;
+		if (rq.relayed && !relay_subnet(s, ntohl(m->giaddr))) {
+			out->event = "ignore";
+			out->reason = "relay-from-unknown-subnet";
+			return 0;
+		}
 		if (!ctx->iface_addr) {
 			out->event = "ignore";
 			out->reason = "interface-without-address";

@@ -1466,6 +1466,9 @@ static const char ini_proxy[] =
 	"interface = v0\n"
 	"mode = proxy\n"
 	"\n"
+	"[subnet far]\n"
+	"network = 10.9.0.0/16\n"
+	"\n"
 	"[host special]\n"
 	"mac = 52:54:00:aa:00:02\n"
 	"bios = special/pxelinux.0\n";
@@ -1520,7 +1523,7 @@ static void test_proxy_offer(void **state)
 	assert_string_equal(f->out.host, "special");
 	proxy_reply(f, DHCP_OFFER, "special/pxelinux.0");
 
-	/* Step: relayed, the offer goes back to the relay. */
+	/* Step: relayed, the offer goes back to the relay... */
 	p = pxe_discover(1);
 	p.h.giaddr = htonl(IP(10, 9, 0, 1));
 	assert_rc(handle(f, &p), 0);
@@ -1528,6 +1531,12 @@ static void test_proxy_offer(void **state)
 	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
 	assert_int_equal(f->out.dest_addr, IP(10, 9, 0, 1));
 	assert_int_equal(f->out.dest_port, 67);
+	/* ...when the relay is on a [subnet] network: a giaddr is where the
+	 * answer goes, and anyone can write one. */
+	p.h.giaddr = htonl(IP(192, 0, 2, 1));
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "relay-from-unknown-subnet");
 }
 
 static void test_proxy_passes_what_is_not_its_business(void **state)
@@ -1599,6 +1608,14 @@ static void test_proxy_pxe_port(void **state)
 	assert_int_equal(f->out.dest, DHCP_DEST_SOURCE);
 	assert_int_equal(f->out.dest_port, 4011);
 
+	/* Step: from port 0 there is nowhere to answer but the usual place. */
+	f->ctx.src_port = 0;
+	assert_rc(handle(f, &p), 0);
+	assert_int_equal(f->out.dest, DHCP_DEST_CLIENT);
+	assert_int_equal(f->out.dest_addr, FIRST);
+	assert_int_equal(f->out.dest_port, 68);
+	f->ctx.src_port = 68;
+
 	/* Step: a DISCOVER is no question for port 4011. */
 	p = pxe_discover(1);
 	assert_rc(handle(f, &p), 0);
@@ -1611,7 +1628,7 @@ static void test_proxy_config_refuses_address_settings(void **state)
 	static const char *const bad[] = {
 		"[dhcp]\ninterface = v0\nmode = proxy\nrange = 172.24.32.1 172.24.32.5\n",
 		"[dhcp]\ninterface = v0\nmode = proxy\nrouter = 172.24.32.254\n",
-		"[dhcp]\ninterface = v0\nmode = proxy\n[subnet far]\nnetwork = 10.9.0.0/16\n",
+		"[dhcp]\ninterface = v0\nmode = proxy\n[subnet f]\nnetwork = 10.9.0.0/16\nrange = 10.9.1.10 10.9.1.20\n",
 		"[dhcp]\ninterface = v0\nmode = proxy\n[host h]\nmac = 52:54:00:aa:00:01\nip = 172.24.32.3\n",
 		"[dhcp]\ninterface = v0\nmode = relay\n",
 	};
