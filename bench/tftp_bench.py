@@ -215,11 +215,39 @@ def tftp_fetch(job):
     return res
 
 
+def curl_fetch(job):
+    """The same transfer with curl as the client (a C client, so that the
+    client's own speed matters less): windowsize 1 only, curl's size check
+    instead of the CRC-32."""
+    if job["windowsize"] != 1:
+        raise FetchError("curl has no windowsize option")
+    cmd = ["curl", "-q", "-s", "-S", "--tftp-blksize", str(job["blksize"]),
+           "--max-time", str(int(job.get("deadline", 120))), "-o", "/dev/null",
+           "-w", "%{size_download}",
+           "tftp://%s:%d/%s" % (job["host"], job["port"], job["file"])]
+    ru0 = os.times()
+    t0 = time.monotonic()
+    cp = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        stdin=subprocess.DEVNULL)
+    t1 = time.monotonic()
+    ru1 = os.times()
+    if cp.returncode != 0:
+        raise FetchError("curl exit %d: %s" % (cp.returncode, cp.stderr.decode(
+            errors="replace").strip()[-200:]))
+    got = int(cp.stdout.decode() or 0)
+    if got != job["size"]:
+        raise FetchError("got %d bytes, want %d" % (got, job["size"]))
+    return {"ok": True, "bytes": got, "seconds": t1 - t0, "blksize": job["blksize"],
+            "windowsize": 1, "timeouts": 0, "gaps": 0,
+            "client_cpu_s": (ru1.children_user + ru1.children_system)
+            - (ru0.children_user + ru0.children_system)}
+
+
 def helper_fetch(jobs):
     out = []
     for job in jobs:
         try:
-            out.append(tftp_fetch(job))
+            out.append(curl_fetch(job) if job.get("client") == "curl" else tftp_fetch(job))
         except (FetchError, OSError) as e:
             out.append({"ok": False, "error": str(e)})
     return out
@@ -745,7 +773,8 @@ class Bench:
                                 {"ok": False, "error": "server died"})
                             continue
                         c0 = self.server_cpu(name)
-                        job = self.job(BIG, bs, ws, deadline=per_transfer_timeout)
+                        job = self.job(BIG, bs, ws, deadline=per_transfer_timeout,
+                                       client=self.args.client)
                         t0 = time.monotonic()
                         try:
                             r = self.fetch(name, [job], timeout=per_transfer_timeout + 30)[0]
@@ -917,8 +946,8 @@ def report(bench, names, support, tput, swarm, args, elapsed):
     if tput:
         w("")
         w("Throughput of one %d MiB transfer, MiB/s, median of %d run(s) (min-max); client: "
-          "this script, checks size%s" % (big // MiB, args.runs,
-                                          " and CRC-32" if not args.no_verify else ""))
+          "%s" % (big // MiB, args.runs, "curl, checks size" if args.client == "curl" else
+                  "this script, checks size" + (" and CRC-32" if not args.no_verify else "")))
         head = "%7s %6s |" % ("blksize", "window") + "".join("%*s" % (cw, n) for n in names)
         if has_k and peers:
             head += " |" + "".join("%*s" % (15, "kidou/" + SERVERS[p][1]) for p in peers)
@@ -1128,6 +1157,9 @@ def parse_args(argv):
     ap.add_argument("--clients", type=int, help="concurrent clients (default 200)")
     ap.add_argument("--swarm-mib", type=int, help="file size for the concurrent clients "
                     "(default 32)")
+    ap.add_argument("--client", choices=("py", "curl"), default="py",
+                    help="throughput client: this script's (checks CRC-32, any window) or "
+                    "curl (a C client; windowsize 1 only, so --windows becomes 1)")
     ap.add_argument("--swarm-client", choices=("py", "curl"), default="py",
                     help="concurrent clients: py = one process of this script running "
                     "every transfer on its own socket (default, light, CRC-checked); "
@@ -1183,6 +1215,9 @@ def main(argv):
     global WINDOWS
     args = parse_args(argv)
     WINDOWS = args.window_list
+    if args.client == "curl" and WINDOWS != (1,):
+        log("tftp_bench: --client curl: windowsize 1 only")
+        WINDOWS = (1,)
     if os.geteuid() != 0:
         log("tftp_bench: must run as root (network namespaces, port 69)")
         return 2
