@@ -1022,11 +1022,12 @@ def report(bench, names, support, tput, swarm, args, elapsed):
         fr = []
         for n in names:
             v = [r["first_response_s"] * 1000 for (m, _, _), rs in tput.items() if m == n
-                 for r in rs if r.get("ok")]
+                 for r in rs if r.get("ok") and "first_response_s" in r]
             if v:
                 fr.append("%s %.1f" % (n, med(v)))
-        w("Request to first answer (OACK) for the %d MiB file, median ms: %s" % (
-            big // MiB, ", ".join(fr)))
+        if fr:  # (curl does not say when the OACK came)
+            w("Request to first answer (OACK) for the %d MiB file, median ms: %s" % (
+                big // MiB, ", ".join(fr)))
 
     swarm_wall, swarm_fail = {}, {}
     nclients = args.clients
