@@ -606,6 +606,125 @@ static int set_host_hostname(struct config *c, void *obj, const struct config_ke
 	  "file or URL for clients already running iPXE (default: served as their firmware)", \
 	  set_boot_target, BOOT_TARGET_IPXE, false }
 
+/* --- `option = CODE TYPE VALUE`: DHCP options kidou does not set itself --- */
+
+/* The options kidou writes itself, and what to use instead. */
+static const char *own_option(unsigned code)
+{
+	switch (code) {
+	case 1: return "the interface's or [subnet] network's mask";
+	case 3: return "router";
+	case 6: return "dns";
+	case 12: return "[host] hostname";
+	case 15: return "domain";
+	case 43: return "PXE discovery control";
+	case 50 ... 61: return "the DHCP exchange itself";
+	case 66: return "next-server";
+	case 67: return "the [boot] targets";
+	case 82: return "the relay agent's own";
+	case 97: return "the client's UUID, echoed";
+	default: return NULL;
+	}
+}
+
+/* The value of an option of TYPE: ip (a comma-separated list), string,
+ * u8, u16, u32 (big-endian, as on the wire) or hex (digits, ':' allowed
+ * between bytes). */
+static int encode_option_value(const char *type, const char *v, struct dhcp_option_config *o,
+			       char *err, size_t n)
+{
+	uint64_t x;
+	unsigned width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 :
+			 strcmp(type, "u32") == 0 ? 4 : 0;
+
+	if (width) {
+		if (parse_uint(v, 0, width == 4 ? UINT32_MAX : (1ull << (8 * width)) - 1, &x) < 0)
+			return set_error(err, n, "\"%s\" is not a %s", v, type);
+		o->len = (uint8_t)width;
+		for (unsigned i = 0; i < width; i++)
+			o->data[i] = (uint8_t)(x >> (8 * (width - 1 - i)));
+	} else if (strcmp(type, "string") == 0) {
+		size_t len = strlen(v);
+		if (len == 0 || len > sizeof(o->data))
+			return set_error(err, n, "a string option is 1..255 bytes");
+		memcpy(o->data, v, len);
+		o->len = (uint8_t)len;
+	} else if (strcmp(type, "ip") == 0) {
+		char buf[1024], *items[64];
+		size_t count;
+
+		if (strlen(v) >= sizeof(buf))
+			return set_error(err, n, "too long");
+		strcpy(buf, v);
+		count = split_list(buf, items, 63);
+		if (count == 0 || count > 63)
+			return set_error(err, n, "1..63 IPv4 addresses");
+		for (size_t i = 0; i < count; i++) {
+			uint32_t a;
+			if (parse_ipv4(items[i], &a) < 0)
+				return set_error(err, n, "\"%s\" is not an IPv4 address", items[i]);
+			a = htonl(a);
+			memcpy(o->data + 4 * i, &a, 4);
+		}
+		o->len = (uint8_t)(4 * count);
+	} else if (strcmp(type, "hex") == 0) {
+		size_t len = 0;
+
+		for (const char *p = v; *p;) {
+			int hi = hex_digit(p[0]), lo = hi < 0 ? -1 : hex_digit(p[1]);
+			if (lo < 0 || len == sizeof(o->data))
+				return set_error(err, n, "\"%s\" is not 1..255 bytes of hex", v);
+			o->data[len++] = (uint8_t)(hi << 4 | lo);
+			p += 2;
+			if (*p == ':' && p[1])
+				p++;
+		}
+		if (len == 0)
+			return set_error(err, n, "\"%s\" is not 1..255 bytes of hex", v);
+		o->len = (uint8_t)len;
+	} else {
+		return set_error(err, n, "\"%s\" is not a type (ip, string, u8, u16, u32, hex)",
+				 type);
+	}
+	return 0;
+}
+
+static int set_option(struct config *c, void *obj, const struct config_key *k,
+		      const char *v, char *err, size_t n)
+{
+	struct dhcp_option_config o = { 0 }, **list, **at;
+	char code_s[16], type[16];
+	const char *rest, *why;
+	uint64_t code;
+	int used = 0;
+
+	if (sscanf(v, "%15s %15s %n", code_s, type, &used) != 2 || !used || !v[used])
+		return set_error(err, n, "\"%s\" is not CODE TYPE VALUE", v);
+	rest = v + used;
+	if (parse_uint(code_s, 1, 254, &code) < 0)
+		return set_error(err, n, "\"%s\" is not an option code in 1..254", code_s);
+	why = own_option((unsigned)code);
+	if (why)
+		return set_error(err, n, "option %u is kidou's own (%s)", (unsigned)code, why);
+	o.code = (uint8_t)code;
+	if (encode_option_value(type, rest, &o, err, n) < 0)
+		return -EINVAL;
+	list = k->section == SEC_HOST ? &((struct host_config *)obj)->options :
+	       &subnet_of(c, obj)->options;
+	/* The same code again in one section: the later line wins, as for
+	 * every other key. */
+	for (at = list; *at && (*at)->code != o.code; at = &(*at)->next)
+		;
+	if (!*at) {
+		*at = calloc(1, sizeof(**at));
+		if (!*at)
+			return -ENOMEM;
+	}
+	o.next = (*at)->next;
+	**at = o;
+	return 0;
+}
+
 static const struct config_key config_keys[] = {
 	{ SEC_DAEMON, "log-level", "log-level",
 	  "debug | info | warn | error (default info)", set_log_level, 0, false },
@@ -679,6 +798,11 @@ static const struct config_key config_keys[] = {
 	  "auto | off | always: answer IPv6 router solicitations with \"no router here\" so iPXE stops waiting; auto stays silent where another router advertises (default auto)",
 	  set_dhcp_ipv6_ra, 0, false },
 
+	{ SEC_DHCP, "option", NULL,
+	  "CODE TYPE VALUE: another DHCP option, sent when the client asks for it; TYPE is "
+	  "ip, string, u8, u16, u32 or hex; repeatable (also in [subnet] and [host])",
+	  set_option, 0, false },
+
 	{ SEC_SUBNET, "network", NULL, "ADDRESS/BITS of a subnet behind a relay (required)",
 	  set_subnet_network, 0, false },
 	{ SEC_SUBNET, "range", NULL, "FIRST LAST", set_subnet_range, 0, false },
@@ -686,6 +810,8 @@ static const struct config_key config_keys[] = {
 	{ SEC_SUBNET, "dns", NULL, "DNS servers", set_subnet_dns, 0, true },
 	{ SEC_SUBNET, "domain", NULL, "domain name", set_subnet_domain, 0, false },
 	{ SEC_SUBNET, "lease-time", NULL, "seconds", set_subnet_lease_time, 0, false },
+	{ SEC_SUBNET, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over [dhcp]'s",
+	  set_option, 0, false },
 
 	BOOT_KEYS(SEC_BOOT, true),
 	{ SEC_BOOT, "profile", "boot-profile",
@@ -697,6 +823,8 @@ static const struct config_key config_keys[] = {
 	{ SEC_HOST, "hostname", NULL, "host name sent in option 12", set_host_hostname, 0, false },
 	{ SEC_HOST, "uuid", NULL, "SMBIOS UUID (option 97), matched when the MAC is not", set_host_uuid, 0, false },
 	{ SEC_HOST, "profile", NULL, "the [profile] this machine boots", set_host_profile, 0, false },
+	{ SEC_HOST, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over its subnet's",
+	  set_option, 0, false },
 	{ SEC_PROFILE, "kernel", NULL, "kernel: a path under the root or an http(s) URL (required)",
 	  set_profile_kernel, 0, false },
 	{ SEC_PROFILE, "initrd", NULL, "initrd(s): paths or URLs, repeatable or comma-separated",
@@ -830,10 +958,20 @@ static char *ini_read_line(char *buf, int size, void *stream)
 	return NULL;  /* stop parsing */
 }
 
+static void free_options(struct dhcp_option_config *o)
+{
+	while (o) {
+		struct dhcp_option_config *next = o->next;
+		free(o);
+		o = next;
+	}
+}
+
 static void free_subnet_fields(struct dhcp_subnet_config *s)
 {
 	free(s->name);
 	free(s->domain);
+	free_options(s->options);
 }
 
 static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
@@ -1196,6 +1334,7 @@ void config_free(struct config *c)
 		free(h->hostname);
 		free(h->profile_name);
 		free_boot_targets(&h->boot);
+		free_options(h->options);
 		free(h);
 	}
 	free_boot_targets(&c->boot);

@@ -57,6 +57,15 @@ struct boot_targets {
 	char *target[BOOT_TARGET_COUNT];
 };
 
+/* A DHCP option from the config (`option = CODE TYPE VALUE` in [dhcp],
+ * [subnet] or [host]), already encoded. */
+struct dhcp_option_config {
+	uint8_t code;
+	uint8_t len;
+	uint8_t data[255];
+	struct dhcp_option_config *next;
+};
+
 /* One IPv4 subnet DHCP serves. The [dhcp] section describes the subnet of
  * the interfaces kidou listens on (network and mask come from the
  * interface); [subnet NAME] sections describe subnets behind relays. */
@@ -70,6 +79,7 @@ struct dhcp_subnet_config {
 	unsigned n_dns;
 	char *domain;
 	unsigned lease_time;       /* seconds */
+	struct dhcp_option_config *options; /* [dhcp]'s apply to every subnet */
 	struct dhcp_subnet_config *next;
 };
 
@@ -102,6 +112,7 @@ struct host_config {
 	unsigned profile_line;     /* where profile_name was set, for errors */
 	const struct profile_config *profile;  /* resolved from profile_name */
 	struct boot_targets boot;  /* overrides of [boot] for this machine */
+	struct dhcp_option_config *options; /* win over its subnet's and [dhcp]'s */
 	struct host_config *next;
 };
 

@@ -410,6 +410,30 @@ static void put_boot_options(struct dhcp_server *s, const struct dhcp_message *m
 		out->reason = "boot-file-does-not-fit-reply";  /* client gets no file */
 }
 
+/* The config's own options (`option = ...`) the client asks for: a
+ * [host]'s first, then its [subnet]'s, then [dhcp]'s, each code once. One
+ * that does not fit is left out whole, as every option is. */
+static void put_config_options(struct dhcp_server *s, const struct request *rq,
+			       struct dhcp_writer *w)
+{
+	const struct dhcp_option_config *lists[3] = {
+		rq->host ? rq->host->options : NULL,
+		rq->subnet && rq->subnet->cfg != &s->cfg->dhcp.local ? rq->subnet->cfg->options
+								     : NULL,
+		s->cfg->dhcp.local.options,
+	};
+	uint8_t sent[256 / 8] = { 0 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+		for (const struct dhcp_option_config *o = lists[i]; o; o = o->next) {
+			if (sent[o->code / 8] & (1u << (o->code % 8)) || !prl_wants(rq->m, o->code))
+				continue;
+			sent[o->code / 8] |= (uint8_t)(1u << (o->code % 8));
+			dhcp_writer_option(w, o->code, o->data, o->len);
+		}
+	}
+}
+
 static void build_reply(struct dhcp_server *s, const struct request *rq,
 			const struct dhcp_request_ctx *ctx, uint8_t type, uint32_t ip,
 			struct dhcp_outcome *out)
@@ -468,8 +492,12 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 	 * little room, firmware needs these to boot at all. */
 	if (boot)
 		put_boot_options(s, m, ctx, &w, out);
-	if (proxy)
-		goto finish;  /* network settings are the DHCP server's */
+	if (proxy) {
+		/* network settings are the DHCP server's; the config's own
+		 * options (PXELINUX's 208-211, say) are the operator's call */
+		put_config_options(s, rq, &w);
+		goto finish;
+	}
 	if (sc->router && prl_wants(m, DHCP_OPT_ROUTER))
 		put_addr(&w, DHCP_OPT_ROUTER, sc->router);
 	if (sc->n_dns && prl_wants(m, DHCP_OPT_DNS)) {
@@ -485,6 +513,7 @@ static void build_reply(struct dhcp_server *s, const struct request *rq,
 	if (rq->host && rq->host->hostname)
 		dhcp_writer_option(&w, DHCP_OPT_HOSTNAME, rq->host->hostname,
 				   strlen(rq->host->hostname));
+	put_config_options(s, rq, &w);
 finish:
 	/* RFC 3046 2.2: the relay agent information comes back unchanged,
 	 * last, so that a relay can strip it. */

@@ -4,8 +4,8 @@
  * returns its reply, so the fuzzer checks it directly. Bytes that
  * dhcp_decode() accepts go to dhcp_server_handle() on one server built
  * once, from a config with a small range (so it fills up and the
- * pool-full paths run), a [subnet] behind a relay, static hosts and boot
- * targets (one too long for the file field). The context is fixed.
+ * pool-full paths run), a [subnet] behind a relay, static hosts, boot
+ * targets (one too long for the file field) and `option` lines. The context is fixed.
  * Server state carries over from input to input, as in the daemon. Each
  * input also goes to a second server in proxy mode ([dhcp] mode = proxy),
  * as if it came to port 67 and to port 4011.
@@ -42,6 +42,10 @@ static const char ini[] =
 	"domain = lab.example\n"
 	"lease-time = 600\n"
 	"offer-hold = 5\n"
+	"option = 42 ip 172.24.32.123, 172.24.32.124\n"
+	"option = 26 u16 1400\n"
+	"option = 224 string a site option long enough to crowd a small reply: "
+	"0123456789012345678901234567890123456789012345678901234567890123456789\n"
 	"\n"
 	"[boot]\n"
 	"uefi-x64 = efi/grubx64.efi\n"
@@ -59,6 +63,7 @@ static const char ini[] =
 	"ip = 172.24.32.3\n"
 	"hostname = fixed1\n"
 	"bios = hosts/fixed/pxelinux.0\n"
+	"option = 224 hex 0a:1b:2c\n"
 	"\n"
 	"[host far]\n"
 	"mac = 52:54:00:aa:00:02\n"

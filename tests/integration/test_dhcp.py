@@ -97,6 +97,23 @@ def test_udhcpc_obtain_renew_release(dhcpd, dhcp_net, tmp_path):
     assert_alive(k)
 
 
+def test_config_options_reach_udhcpc(dhcpd, dhcp_net, tmp_path):
+    """`option = CODE TYPE VALUE` lines: udhcpc asks for NTP servers (42)
+    and a site-specific option (224) with -O and its script sees them; the
+    MTU option (26) it did not ask for stays out."""
+    cfg = tmp_path / "options.ini"
+    cfg.write_text("[dhcp]\n"
+                   "option = 42 ip 172.24.0.123, 172.24.0.124\n"
+                   "option = 224 hex 6b:69:64:6f:75\n"
+                   "option = 26 u16 1400\n")
+    dhcpd(config=cfg)
+    c = Udhcpc(dhcp_net, tmp_path)
+    env = c.once("-O", "ntpsrv", "-O", "224")
+    assert env["ntpsrv"].split() == ["172.24.0.123", "172.24.0.124"], env
+    assert env["opt224"].lower() == "6b69646f75", env
+    assert "mtu" not in env, env
+
+
 def test_dhclient_obtain_renew_release(dhcpd, dhcp_net, tmp_path):
     k = dhcpd()
     mac = dhcp_net.client_mac

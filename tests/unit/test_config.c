@@ -276,6 +276,28 @@ static void test_bad_values(void **state)
 		{ "log-level = INFO", "daemon",
 		  "[daemon] log-level: \"INFO\" is not one of debug, info, warn, error" },
 		{ "user =", "daemon", "[daemon] user: must not be empty" },
+		{ "option = 42", "dhcp", "[dhcp] option: \"42\" is not CODE TYPE VALUE" },
+		{ "option = 42 ip", "dhcp", "[dhcp] option: \"42 ip\" is not CODE TYPE VALUE" },
+		{ "option = 0 u8 1", "dhcp",
+		  "[dhcp] option: \"0\" is not an option code in 1..254" },
+		{ "option = 255 u8 1", "dhcp",
+		  "[dhcp] option: \"255\" is not an option code in 1..254" },
+		{ "option = 3 ip 10.0.0.1", "dhcp", "[dhcp] option: option 3 is kidou's own (router)" },
+		{ "option = 53 u8 5", "dhcp",
+		  "[dhcp] option: option 53 is kidou's own (the DHCP exchange itself)" },
+		{ "option = 67 string x", "dhcp",
+		  "[dhcp] option: option 67 is kidou's own (the [boot] targets)" },
+		{ "option = 42 ip 10.0.0.300", "dhcp",
+		  "[dhcp] option: \"10.0.0.300\" is not an IPv4 address" },
+		{ "option = 42 ipv4 10.0.0.1", "dhcp",
+		  "[dhcp] option: \"ipv4\" is not a type (ip, string, u8, u16, u32, hex)" },
+		{ "option = 26 u16 65536", "dhcp", "[dhcp] option: \"65536\" is not a u16" },
+		{ "option = 23 u8 -1", "dhcp", "[dhcp] option: \"-1\" is not a u8" },
+		{ "option = 224 hex 0a:b", "dhcp",
+		  "[dhcp] option: \"0a:b\" is not 1..255 bytes of hex" },
+		{ "option = 224 hex 0a:", "dhcp",
+		  "[dhcp] option: \"0a:\" is not 1..255 bytes of hex" },
+		{ "option = 224 hex zz", "dhcp", "[dhcp] option: \"zz\" is not 1..255 bytes of hex" },
 		{ "busy-poll = 1001", "daemon",
 		  "[daemon] busy-poll: \"1001\" is not a whole number in 0..1000" },
 		{ "busy-poll = -5", "daemon",
@@ -322,6 +344,71 @@ static void test_bad_values(void **state)
 		write_ini(f, text);
 		expect_file_error(f, -EINVAL, 2, cases[i].suffix, NULL);
 	}
+}
+
+static void test_dhcp_options(void **state)
+{
+	struct fixture *f = *state;
+	char long_string[300];
+	const struct dhcp_option_config *o;
+
+	write_ini(f,
+		  "[dhcp]\n"
+		  "interface = v0\n"
+		  "option = 42 ip 10.0.0.1, 10.0.0.2\n"
+		  "option = 26 u16 1400\n"
+		  "option = 224 hex 0a:1B:ff\n"
+		  "option = 225 hex 00ff\n"
+		  "option = 209 string pxelinux.cfg/special config\n"
+		  "option = 23 u8 64\n"
+		  "option = 26 u16 9000\n"   /* the same code again: the later wins */
+		  "option = 35 u32 4294967295\n"
+		  "[host h]\n"
+		  "mac = 52:54:00:aa:00:01\n"
+		  "option = 42 ip 10.9.9.9\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	o = f->c->dhcp.local.options;
+	assert_non_null(o);
+	assert_int_equal(o->code, 42);
+	assert_int_equal(o->len, 8);
+	assert_memory_equal(o->data, "\x0a\x00\x00\x01\x0a\x00\x00\x02", 8);
+	o = o->next;
+	assert_int_equal(o->code, 26);
+	assert_int_equal(o->len, 2);
+	assert_memory_equal(o->data, "\x23\x28", 2);  /* 9000 */
+	o = o->next;
+	assert_int_equal(o->code, 224);
+	assert_int_equal(o->len, 3);
+	assert_memory_equal(o->data, "\x0a\x1b\xff", 3);
+	o = o->next;
+	assert_int_equal(o->code, 225);
+	assert_int_equal(o->len, 2);
+	assert_memory_equal(o->data, "\x00\xff", 2);
+	o = o->next;
+	assert_int_equal(o->code, 209);
+	assert_int_equal(o->len, 27);
+	assert_memory_equal(o->data, "pxelinux.cfg/special config", 27);
+	o = o->next;
+	assert_int_equal(o->code, 23);
+	assert_int_equal(o->len, 1);
+	assert_int_equal(o->data[0], 64);
+	o = o->next;
+	assert_int_equal(o->code, 35);
+	assert_int_equal(o->len, 4);
+	assert_memory_equal(o->data, "\xff\xff\xff\xff", 4);
+	assert_null(o->next);
+	assert_non_null(f->c->hosts->options);
+	assert_int_equal(f->c->hosts->options->code, 42);
+	assert_memory_equal(f->c->hosts->options->data, "\x0a\x09\x09\x09", 4);
+	assert_null(f->c->hosts->options->next);
+	config_free(f->c);
+	f->c = NULL;
+
+	/* A long string (lines are at most 198 characters). */
+	snprintf(long_string, sizeof(long_string), "[dhcp]\noption = 224 string %0150d\n", 0);
+	write_ini(f, long_string);
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_int_equal(f->c->dhcp.local.options->len, 150);
 }
 
 static void test_missing_file(void **state)
@@ -532,6 +619,7 @@ int main(void)
 		T(test_key_outside_section),
 		T(test_first_error_reported),
 		T(test_bad_values),
+		T(test_dhcp_options),
 		T(test_missing_file),
 		T(test_directory_as_file),
 		T(test_syntax_error),

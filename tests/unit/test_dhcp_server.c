@@ -504,6 +504,71 @@ static void test_router_dns_only_when_configured_and_wanted(void **state)
 	assert_true(has_opt(m, DHCP_OPT_SERVER_ID));
 }
 
+/* `option = CODE TYPE VALUE`: sent when asked for; a [host]'s wins over its
+ * [subnet]'s, which wins over [dhcp]'s; never in a NAK. */
+static void test_config_options(void **state)
+{
+	static const char ini[] =
+		"[dhcp]\n"
+		"interface = v0\n"
+		"range = 172.24.32.1 172.24.32.5\n"
+		"option = 42 ip 172.24.32.123\n"
+		"option = 224 string site-wide\n"
+		"option = 26 u16 1400\n"
+		"\n"
+		"[subnet far]\n"
+		"network = 10.9.0.0/16\n"
+		"range = 10.9.1.10 10.9.1.14\n"
+		"option = 42 ip 10.9.0.123\n"
+		"\n"
+		"[host special]\n"
+		"mac = 52:54:00:aa:00:02\n"
+		"option = 224 string for-special\n";
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	const struct dhcp_message *m;
+
+	start(f, ini, NULL, 0);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x2a\xe0", 3);  /* 1, 42, 224 */
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_int_equal(opt_be32(m, 42), IP(172, 24, 32, 123));
+	assert_opt_equal(m, 224, "site-wide", 9);
+	assert_false(has_opt(m, 26));  /* not asked for */
+
+	/* Step: no parameter request list: everything configured. */
+	p = discover(1);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_opt_equal(m, 26, "\x05\x78", 2);
+	assert_true(has_opt(m, 42) && has_opt(m, 224));
+
+	/* Step: the host's own 224 wins; 42 still comes from [dhcp]. */
+	p = discover(2);
+	memcpy(p.h.chaddr, mac_special, 6);
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x2a\xe0", 3);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_opt_equal(m, 224, "for-special", 11);
+	assert_int_equal(opt_be32(m, 42), IP(172, 24, 32, 123));
+
+	/* Step: behind a relay on [subnet far], its 42 wins; 224 from [dhcp]. */
+	p = discover(3);
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x2a\xe0", 3);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_OFFER);
+	assert_int_equal(opt_be32(m, 42), IP(10, 9, 0, 123));
+	assert_opt_equal(m, 224, "site-wide", 9);
+
+	/* Step: a NAK carries none of them. */
+	p = request_init_reboot(4, IP(172, 24, 99, 1));
+	add_opt(&p, DHCP_OPT_PARAM_REQUEST, "\x01\x2a\xe0", 3);
+	assert_rc(handle(f, &p), 0);
+	m = reply(f, DHCP_NAK);
+	assert_false(has_opt(m, 42) || has_opt(m, 224));
+}
+
 static void test_offer_hold(void **state)
 {
 	struct fixture *f = *state;
@@ -1650,6 +1715,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_discover_offer),
 		T(test_router_dns_only_when_configured_and_wanted),
+		T(test_config_options),
 		T(test_offer_hold),
 		T(test_offer_only_on_the_ranges_network),
 		T(test_pool_exhaustion),
