@@ -854,11 +854,14 @@ void config_print_keys(FILE *out)
 				section_names[k->section], k->key, k->help);
 	}
 	fprintf(out, "  --interface IFACE         same as --dhcp-interface\n");
-	fprintf(out, "\nFile-only sections:\n");
+	fprintf(out, "\nFile-only keys:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
 		const struct config_key *k = &config_keys[i];
+		bool named = k->section == SEC_SUBNET || k->section == SEC_HOST ||
+			     k->section == SEC_PROFILE;
 		if (!k->flag && k->set != set_boot_target)
-			fprintf(out, "  [%s NAME] %-10s %s\n", section_names[k->section], k->key, k->help);
+			fprintf(out, "  [%s%s] %-10s %s\n", section_names[k->section],
+				named ? " NAME" : "", k->key, k->help);
 	}
 	fprintf(out, "  [host NAME] bios, uefi-x64, ..., ipxe: per-machine boot files, as in [boot]\n");
 }
