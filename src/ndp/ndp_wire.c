@@ -9,6 +9,8 @@
 /* RFC 4861 4.1 and 4.2: fixed parts of the messages, type byte included. */
 #define RS_HEADER_LEN 8
 #define RA_HEADER_LEN 16
+_Static_assert(NDP_RS_LEN == RS_HEADER_LEN + 8, "RS: header and source lladdr");
+_Static_assert(NDP_QUIET_RA_LEN == RA_HEADER_LEN + 8, "RA: header and source lladdr");
 /* Option lengths count units of 8 octets (RFC 4861 4.6). */
 #define OPT_UNIT 8
 
@@ -70,31 +72,34 @@ int ndp_decode(const uint8_t *buf, size_t len, struct ndp_message *out)
 	return decode_options(&r, out);
 }
 
+/* A message of header_len bytes, all zero but its type, followed by the
+ * source link-layer address option (8 bytes). */
+static int encode_with_source_lladdr(uint8_t type, size_t header_len, const uint8_t lladdr[6],
+				     uint8_t *buf, size_t size)
+{
+	size_t len = header_len + 8;
+
+	if (size < len)
+		return -ENOBUFS;
+	memset(buf, 0, len);
+	buf[0] = type;
+	buf[header_len] = NDP_OPT_SOURCE_LLADDR;
+	buf[header_len + 1] = 1;  /* in units of 8 bytes */
+	memcpy(buf + header_len + 2, lladdr, 6);
+	return (int)len;
+}
+
 int ndp_encode_quiet_ra(const uint8_t lladdr[6], uint8_t *buf, size_t size)
 {
-	if (size < NDP_QUIET_RA_LEN)
-		return -ENOBUFS;
-	memset(buf, 0, NDP_QUIET_RA_LEN);
-	buf[0] = NDP_ROUTER_ADVERT;
 	/* [1] code 0, [2..3] checksum (kernel), [4] cur hop limit 0
 	 * (unspecified), [5] flags: M=0 O=0, [6..7] router lifetime 0: not a
 	 * default router, [8..15] reachable time and retrans timer 0:
 	 * unspecified. */
-	buf[RA_HEADER_LEN] = NDP_OPT_SOURCE_LLADDR;
-	buf[RA_HEADER_LEN + 1] = 1;
-	memcpy(buf + RA_HEADER_LEN + 2, lladdr, 6);
-	return NDP_QUIET_RA_LEN;
+	return encode_with_source_lladdr(NDP_ROUTER_ADVERT, RA_HEADER_LEN, lladdr, buf, size);
 }
 
 int ndp_encode_rs(const uint8_t lladdr[6], uint8_t *buf, size_t size)
 {
-	if (size < NDP_RS_LEN)
-		return -ENOBUFS;
-	memset(buf, 0, NDP_RS_LEN);
-	buf[0] = NDP_ROUTER_SOLICIT;
 	/* [1] code 0, [2..3] checksum (kernel), [4..7] reserved */
-	buf[RS_HEADER_LEN] = NDP_OPT_SOURCE_LLADDR;
-	buf[RS_HEADER_LEN + 1] = 1;
-	memcpy(buf + RS_HEADER_LEN + 2, lladdr, 6);
-	return NDP_RS_LEN;
+	return encode_with_source_lladdr(NDP_ROUTER_SOLICIT, RS_HEADER_LEN, lladdr, buf, size);
 }
