@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,9 @@ class DhcpNeighbour:
 
 @pytest.fixture
 def neighbour(vmnet, tmp_path):
+    if not shutil.which("dnsmasq"):
+        pytest.fail("dnsmasq (package dnsmasq-base, installed by scripts/setup.sh test) is "
+                    "missing: it is the DHCP server the proxy works beside", pytrace=False)
     n = DhcpNeighbour(vmnet.ns.name, tmp_path)
     try:
         yield n.start()
