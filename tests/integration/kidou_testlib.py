@@ -223,6 +223,16 @@ class Kidou:
         self.returncode = self.proc.wait(timeout=timeout)
         return self.returncode
 
+    def boot_summary_at_stop(self, mac: str) -> dict:
+        """Stop kidou (it must exit 0) and return the one boot timeline
+        summary it wrote for mac. On exit kidou summarises every boot it
+        still follows, so a test need not wait out the idle time, nor race
+        it against how long a kernel takes to ask for its address."""
+        assert self.stop(timeout=15) == 0, self.text()[-3000:]
+        summaries = self.events("timeline", mod="boot", mac=mac)
+        assert len(summaries) == 1, self.text()
+        return summaries[0]
+
     def stop(self, timeout: float = 10.0) -> int:
         """SIGTERM and wait; returns the exit code (kills on timeout)."""
         if self.proc is None:

@@ -57,13 +57,7 @@ def test_boot_file_follows_dhcp_without_waiting(vmnet, vm_tree, firmware):
     r = vm.wait_greeting(V.boot_timeout(vm.accel))
     assert r.ok, f"{firmware} VM did not boot: {r.reason}\n{k.text()[-4000:]}"
     vm.stop()
-    # Stopping kidou writes the summary of every boot it still follows: no
-    # idle time to wait out, and no race with how long the kernel takes to
-    # ask for its address after the initrd.
-    assert k.stop(timeout=15) == 0, k.text()[-3000:]
-    summaries = k.events("timeline", mod="boot", mac=MAC)
-    assert len(summaries) == 1, k.text()
-    summary = summaries[0]
+    summary = k.boot_summary_at_stop(MAC)
 
     lines = k.lines()
     mine = f"mac={MAC}"

@@ -100,12 +100,7 @@ def test_vm_boots_through_proxy_dhcp(vmnet, vm_tree, neighbour, firmware):
     vm = vmnet.vm(firmware, MAC, nic_rom=(firmware == "bios")).start()
     r = V.wait_booted(vm, k)
     vm.stop()
-    # Stopping kidou writes the summary of every boot it still follows: no
-    # idle time to wait out, and no race with how long the kernel takes.
-    assert k.stop(timeout=15) == 0, k.text()[-3000:]
-    summaries = k.events("timeline", mod="boot", mac=MAC)
-    assert len(summaries) == 1, k.text()
-    summary = summaries[0]
+    summary = k.boot_summary_at_stop(MAC)
 
     # The address is the neighbour's, end to end.
     ip = r.ip.split("/")[0]
