@@ -315,6 +315,18 @@ static int set_dhcp_decline_hold(struct config *c, void *obj, const struct confi
 	return set_uint(&c->dhcp.decline_hold_sec, v, 1, 86400, err, n);
 }
 
+static int set_dhcp_authoritative(struct config *c, void *obj, const struct config_key *k,
+				  const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "yes") == 0)
+		c->dhcp.authoritative = true;
+	else if (strcmp(v, "no") == 0)
+		c->dhcp.authoritative = false;
+	else
+		return set_error(err, n, "\"%s\" is not one of yes, no", v);
+	return 0;
+}
+
 static int set_dhcp_next_server(struct config *c, void *obj, const struct config_key *k,
 				const char *v, char *err, size_t n)
 {
@@ -791,6 +803,11 @@ static const struct config_key config_keys[] = {
 	  set_dhcp_offer_hold, 0, false },
 	{ SEC_DHCP, "decline-hold", "dhcp-decline-hold",
 	  "seconds a declined address is not offered (default 600)", set_dhcp_decline_hold, 0, false },
+	{ SEC_DHCP, "authoritative", "dhcp-authoritative",
+	  "yes | no: kidou is the only DHCP server here, so a REQUEST from a client it has no "
+	  "record of (its database was lost) is ACKed when the address is free in the range "
+	  "and NAKed when it is not; no stays silent, as RFC 2131 4.3.2 asks (default no)",
+	  set_dhcp_authoritative, 0, false },
 	{ SEC_DHCP, "next-server", "dhcp-next-server",
 	  "TFTP server told to clients (siaddr, option 66; default: the receiving interface's address)",
 	  set_dhcp_next_server, 0, false },

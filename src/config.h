@@ -140,6 +140,7 @@ struct dhcp_config {
 	unsigned offer_hold_sec;   /* an offered address is held this long */
 	unsigned decline_hold_sec; /* a declined address rests this long */
 	uint32_t next_server;      /* siaddr/option 66; 0: receiving interface */
+	bool authoritative;        /* answer clients with no record (default no) */
 	enum ipv6_ra_mode ipv6_ra; /* default auto */
 	struct dhcp_subnet_config local;    /* from [dhcp] */
 	struct dhcp_subnet_config *subnets; /* [subnet NAME], in file order */

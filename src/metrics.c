@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "dhcp/dhcp_io.h"
+#include "dhcp/dhcp_pool.h"
 #include "dhcp/dhcp_wire.h"
 #include "boot/boot_events.h"
 #include "loop.h"
@@ -19,15 +20,26 @@ static void counter(FILE *f, const char *name, const char *help, unsigned long l
 }
 
 /* Subnet names are validated config words: no quoting needed. Each
- * metric's samples must stay together, so sizes and usage are two passes. */
-static void pool_size_line(void *ctx, const char *subnet, uint32_t size, uint32_t in_use)
+ * metric's samples must stay together, so each gauge is its own pass. */
+static void pool_size_line(void *ctx, const char *subnet, const struct dhcp_pool_usage *u)
 {
-	fprintf(ctx, "kidou_dhcp_pool_size{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", size);
+	fprintf(ctx, "kidou_dhcp_pool_size{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", u->size);
 }
 
-static void pool_use_line(void *ctx, const char *subnet, uint32_t size, uint32_t in_use)
+static void pool_use_line(void *ctx, const char *subnet, const struct dhcp_pool_usage *u)
 {
-	fprintf(ctx, "kidou_dhcp_leases_in_use{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", in_use);
+	fprintf(ctx, "kidou_dhcp_leases_in_use{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", u->in_use);
+}
+
+static void pool_declined_line(void *ctx, const char *subnet, const struct dhcp_pool_usage *u)
+{
+	fprintf(ctx, "kidou_dhcp_pool_declined{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp",
+		u->declined);
+}
+
+static void pool_free_line(void *ctx, const char *subnet, const struct dhcp_pool_usage *u)
+{
+	fprintf(ctx, "kidou_dhcp_pool_free{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", u->free);
 }
 
 static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
@@ -56,6 +68,13 @@ static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
 	fprintf(f, "# HELP kidou_dhcp_leases_in_use Leases bound or offered, per pool\n"
 		   "# TYPE kidou_dhcp_leases_in_use gauge\n");
 	dhcp_io_pool_usage(d, pool_use_line, f);
+	fprintf(f, "# HELP kidou_dhcp_pool_declined Addresses set aside after a DHCPDECLINE, per pool\n"
+		   "# TYPE kidou_dhcp_pool_declined gauge\n");
+	dhcp_io_pool_usage(d, pool_declined_line, f);
+	fprintf(f, "# HELP kidou_dhcp_pool_free Addresses neither leased, offered, declined nor "
+		   "reserved for a fixed host, per pool\n"
+		   "# TYPE kidou_dhcp_pool_free gauge\n");
+	dhcp_io_pool_usage(d, pool_free_line, f);
 }
 
 int metrics_render(const struct metrics_sources *m, char **out, size_t *len)

@@ -26,6 +26,8 @@
 #define PXE_PORT 4011
 /* Interface addresses are re-read at most this often (and on a miss). */
 #define IFACE_REFRESH_SEC 10
+/* This machine's IPv4 addresses remembered, never handed out. */
+#define OWN_ADDRS_MAX 64
 
 struct iface {
 	char name[IF_NAMESIZE];
@@ -58,6 +60,8 @@ struct dhcp_io {
 	struct iface ifaces[CONFIG_MAX_INTERFACES];
 	unsigned n_ifaces;
 	int64_t ifaces_read_at;
+	uint32_t own_addrs[OWN_ADDRS_MAX];  /* host order, every interface's */
+	size_t n_own_addrs;
 	struct dhcp_stats stats;
 	int http_port;           /* 0: take the configured one */
 	struct boot_events *events;  /* may be NULL */
@@ -73,20 +77,86 @@ static int64_t wall_now(void)
 
 /* --- interfaces --- */
 
+static const char *range_problem_name(unsigned bit)
+{
+	switch (bit) {
+	case DHCP_RANGE_OTHER_SUBNET: return "range-on-another-subnet";
+	case DHCP_RANGE_BEYOND_SUBNET: return "range-extends-beyond-subnet";
+	case DHCP_RANGE_NETWORK_ADDR: return "range-includes-network-address";
+	case DHCP_RANGE_BROADCAST_ADDR: return "range-includes-broadcast-address";
+	case DHCP_RANGE_SERVER_ADDR: return "range-includes-server-address";
+	default: return "?";
+	}
+}
+
+/* The [dhcp] range against an interface whose address is now known (at
+ * start, on reload, or when it appears later): name each problem, and
+ * say so when nothing in the range can be handed out there. The skipping
+ * itself happens on every allocation (dhcp_server). */
+static void iface_check_range(const struct dhcp_io *d, const struct iface *ifc)
+{
+	struct dhcp_range_check rc;
+	char first[INET_ADDRSTRLEN], last[INET_ADDRSTRLEN], addr[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	if (d->cfg->dhcp.mode != DHCP_MODE_SERVER)
+		return;
+	dhcp_server_check_range(d->server, ifc->addr, ifc->mask, d->own_addrs, d->n_own_addrs,
+				&rc);
+	if (!rc.has_range || !rc.problems)
+		return;
+	a.s_addr = htonl(rc.first);
+	inet_ntop(AF_INET, &a, first, sizeof(first));
+	a.s_addr = htonl(rc.last);
+	inet_ntop(AF_INET, &a, last, sizeof(last));
+	a.s_addr = htonl(ifc->addr);
+	inet_ntop(AF_INET, &a, addr, sizeof(addr));
+	if (rc.problems & DHCP_RANGE_OTHER_SUBNET) {
+		/* Normal for a second interface that serves fixed hosts only;
+		 * a mistake when it is the only one. */
+		log_warn(MOD, "range", "iface=%s addr=%s/%d range=%s-%s problem=%s "
+			 "action=fixed-hosts-only", ifc->name, addr, __builtin_popcount(ifc->mask),
+			 first, last, range_problem_name(DHCP_RANGE_OTHER_SUBNET));
+		return;
+	}
+	for (unsigned bit = DHCP_RANGE_BEYOND_SUBNET; bit <= DHCP_RANGE_SERVER_ADDR; bit <<= 1) {
+		char server[INET_ADDRSTRLEN] = "";
+		if (!(rc.problems & bit))
+			continue;
+		if (bit == DHCP_RANGE_SERVER_ADDR) {
+			a.s_addr = htonl(rc.server_addr);
+			inet_ntop(AF_INET, &a, server, sizeof(server));
+		}
+		log_warn(MOD, "range", "iface=%s addr=%s/%d range=%s-%s problem=%s%s%s action=skip",
+			 ifc->name, addr, __builtin_popcount(ifc->mask), first, last,
+			 range_problem_name(bit), *server ? " server_addr=" : "", server);
+	}
+	if (!rc.usable)
+		log_error(MOD, "range", "iface=%s addr=%s/%d range=%s-%s "
+			  "error=\"no usable address left in the range\" action=not-serving",
+			  ifc->name, addr, __builtin_popcount(ifc->mask), first, last);
+}
+
 static void ifaces_refresh(struct dhcp_io *d)
 {
 	struct ifaddrs *list, *a;
+	uint32_t old[CONFIG_MAX_INTERFACES];
 
 	for (unsigned i = 0; i < d->n_ifaces; i++) {
+		old[i] = d->ifaces[i].addr;
 		d->ifaces[i].index = if_nametoindex(d->ifaces[i].name);
 		d->ifaces[i].addr = d->ifaces[i].mask = 0;
 	}
 	d->ifaces_read_at = wall_now();
 	if (getifaddrs(&list) < 0)
 		return;
+	d->n_own_addrs = 0;
 	for (a = list; a; a = a->ifa_next) {
 		if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !a->ifa_netmask)
 			continue;
+		if (d->n_own_addrs < OWN_ADDRS_MAX)
+			d->own_addrs[d->n_own_addrs++] =
+				ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
 		for (unsigned i = 0; i < d->n_ifaces; i++) {
 			if (strcmp(a->ifa_name, d->ifaces[i].name) != 0 || d->ifaces[i].addr)
 				continue;  /* first address is the interface's primary */
@@ -95,6 +165,9 @@ static void ifaces_refresh(struct dhcp_io *d)
 		}
 	}
 	freeifaddrs(list);
+	for (unsigned i = 0; i < d->n_ifaces; i++)
+		if (d->ifaces[i].addr && d->ifaces[i].addr != old[i])
+			iface_check_range(d, &d->ifaces[i]);
 }
 
 static struct iface *find_iface(struct dhcp_io *d, unsigned index)
@@ -124,9 +197,11 @@ static struct iface *iface_by_index(struct dhcp_io *d, unsigned index)
 static void ifaces_set(struct dhcp_io *d, const struct config *cfg)
 {
 	d->n_ifaces = cfg->dhcp.n_interfaces;
-	for (unsigned i = 0; i < d->n_ifaces; i++)
+	for (unsigned i = 0; i < d->n_ifaces; i++) {
 		snprintf(d->ifaces[i].name, sizeof(d->ifaces[i].name), "%s",
 			 cfg->dhcp.interfaces[i]);
+		d->ifaces[i].addr = 0;  /* a new range: check it again */
+	}
 	ifaces_refresh(d);
 	for (unsigned i = 0; i < d->n_ifaces; i++) {
 		char a[INET_ADDRSTRLEN];
@@ -171,6 +246,13 @@ static void log_outcome(const struct pending *p)
 		level = LOG_LEVEL_DEBUG;
 	else if (strcmp(o->event, "pool-full") == 0)
 		level = LOG_LEVEL_WARN;
+	/* Declines are the clients' word that an address is taken by
+	 * something else; many of them mean a rogue host or a misplaced
+	 * range, and a shrinking pool. */
+	if (o->pool_subnet && (uint64_t)o->pool_declined * 10 > o->pool_size)
+		log_warn(MOD, "pool-declines", "subnet=%s declined=%u size=%u",
+			 *o->pool_subnet ? o->pool_subnet : "dhcp", o->pool_declined,
+			 o->pool_size);
 	if (!log_enabled(level))
 		return;
 	log_event(level, MOD, o->event,
@@ -286,6 +368,7 @@ static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
 	}
 	d->stats.received[dhcp_message_type(&d->msg) < 9 ? dhcp_message_type(&d->msg) : 0]++;
 	ctx = (struct dhcp_request_ctx){ .iface_addr = ifc->addr, .iface_mask = ifc->mask,
+					 .own_addrs = d->own_addrs, .n_own_addrs = d->n_own_addrs,
 					 .now = wall_now(), .on_pxe_port = on_pxe_port,
 					 .src_addr = ntohl(from->sin_addr.s_addr),
 					 .src_port = ntohs(from->sin_port) };
@@ -516,7 +599,7 @@ const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d)
 }
 
 void dhcp_io_pool_usage(const struct dhcp_io *d,
-			void (*cb)(void *ctx, const char *subnet, uint32_t size, uint32_t in_use),
+			void (*cb)(void *ctx, const char *subnet, const struct dhcp_pool_usage *u),
 			void *ctx)
 {
 	dhcp_server_pool_usage(d->server, wall_now(), cb, ctx);

@@ -42,8 +42,9 @@ void dhcp_io_set_events(struct dhcp_io *d, struct boot_events *events);
 /* See dhcp_server_set_http_port(); kept across reloads. */
 void dhcp_io_set_http_port(struct dhcp_io *d, int port);
 /* See dhcp_server_pool_usage(); time is now. */
+struct dhcp_pool_usage;
 void dhcp_io_pool_usage(const struct dhcp_io *d,
-			void (*cb)(void *ctx, const char *subnet, uint32_t size, uint32_t in_use),
+			void (*cb)(void *ctx, const char *subnet, const struct dhcp_pool_usage *u),
 			void *ctx);
 
 /* See dhcp_server_mac_for_ip(); ip in host order. */

@@ -7,13 +7,23 @@
 
 #define NO_SLOT UINT32_MAX
 
+/* A slot's holder: short identities in place, long ones in a heap copy
+ * (see dhcp_pool.h). */
+struct slot_id {
+	uint8_t len;
+	union {
+		uint8_t bytes[DHCP_POOL_ID_INLINE];  /* len <= DHCP_POOL_ID_INLINE */
+		uint8_t *ext;                        /* longer: malloc'd, len bytes */
+	};
+};
+
 struct dhcp_slot {
 	uint8_t state;                /* enum dhcp_slot_state */
 	bool indexed;                 /* linked into the bucket of `owner` */
 	int64_t until;                /* expiry of OFFERED/BOUND/DECLINED */
 	int64_t freed_at;             /* when it last became free: LRU order */
 	uint32_t next;                /* next slot in the same hash bucket */
-	struct dhcp_client_id owner;  /* current or last holder */
+	struct slot_id owner;         /* current or last holder */
 };
 
 struct dhcp_pool {
@@ -22,15 +32,67 @@ struct dhcp_pool {
 	uint32_t *buckets;            /* head slot per bucket, NO_SLOT if none */
 	uint32_t bucket_mask;
 	uint32_t fresh;               /* slots below this have all been used */
+	uint32_t declined_slots;      /* in state DECLINED, expired or not */
 };
 
-static uint32_t id_hash(const struct dhcp_client_id *id)
+static const uint8_t *slot_id_bytes(const struct slot_id *o)
+{
+	return o->len > DHCP_POOL_ID_INLINE ? o->ext : o->bytes;
+}
+
+static void slot_id_clear(struct slot_id *o)
+{
+	if (o->len > DHCP_POOL_ID_INLINE)
+		free(o->ext);
+	o->len = 0;
+}
+
+static int slot_id_set(struct slot_id *o, const struct dhcp_client_id *id)
+{
+	uint8_t *ext = NULL;
+
+	if (id->len > DHCP_POOL_ID_INLINE) {
+		ext = malloc(id->len);
+		if (!ext)
+			return -ENOMEM;
+		memcpy(ext, id->bytes, id->len);
+	}
+	slot_id_clear(o);
+	o->len = id->len;
+	if (ext)
+		o->ext = ext;
+	else
+		memcpy(o->bytes, id->bytes, id->len);
+	return 0;
+}
+
+static void slot_id_get(const struct slot_id *o, struct dhcp_client_id *id)
+{
+	id->len = o->len;
+	memcpy(id->bytes, slot_id_bytes(o), o->len);
+}
+
+static uint32_t hash_bytes(const uint8_t *b, unsigned len)
 {
 	uint32_t h = 2166136261u;  /* FNV-1a */
 
-	for (unsigned i = 0; i < id->len; i++)
-		h = (h ^ id->bytes[i]) * 16777619u;
+	for (unsigned i = 0; i < len; i++)
+		h = (h ^ b[i]) * 16777619u;
 	return h;
+}
+
+static uint32_t id_hash(const struct dhcp_client_id *id)
+{
+	return hash_bytes(id->bytes, id->len);
+}
+
+/* Every change of a slot's state goes through here, to keep the count
+ * of declined slots. */
+static void set_state(struct dhcp_pool *p, struct dhcp_slot *s, enum dhcp_slot_state st)
+{
+	p->declined_slots -= s->state == DHCP_SLOT_DECLINED;
+	p->declined_slots += st == DHCP_SLOT_DECLINED;
+	s->state = (uint8_t)st;
 }
 
 int dhcp_pool_new(uint32_t first, uint32_t last, struct dhcp_pool **ret)
@@ -63,6 +125,8 @@ void dhcp_pool_free(struct dhcp_pool *p)
 {
 	if (!p)
 		return;
+	for (uint32_t i = 0; p->slots && i < p->size; i++)
+		slot_id_clear(&p->slots[i].owner);
 	free(p->slots);
 	free(p->buckets);
 	free(p);
@@ -78,9 +142,9 @@ uint32_t dhcp_pool_size(const struct dhcp_pool *p)
 	return p->size;
 }
 
-static bool same_id(const struct dhcp_client_id *a, const struct dhcp_client_id *b)
+static bool same_id(const struct slot_id *a, const struct dhcp_client_id *b)
 {
-	return a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+	return a->len == b->len && memcmp(slot_id_bytes(a), b->bytes, a->len) == 0;
 }
 
 /* --- the identity index: every slot with an owner is in its bucket --- */
@@ -92,28 +156,39 @@ static void index_unlink(struct dhcp_pool *p, uint32_t i)
 
 	if (!s->indexed)
 		return;
-	link = &p->buckets[id_hash(&s->owner) & p->bucket_mask];
+	link = &p->buckets[hash_bytes(slot_id_bytes(&s->owner), s->owner.len) & p->bucket_mask];
 	while (*link != i)
 		link = &p->slots[*link].next;
 	*link = s->next;
 	s->indexed = false;
 }
 
-static void set_owner(struct dhcp_pool *p, uint32_t i, const struct dhcp_client_id *id)
+static int set_owner(struct dhcp_pool *p, uint32_t i, const struct dhcp_client_id *id)
 {
 	struct dhcp_slot *s = &p->slots[i];
 	uint32_t b;
 
 	if (s->indexed && same_id(&s->owner, id))
-		return;
-	index_unlink(p, i);
-	s->owner = *id;
+		return 0;
+	/* Copy first: on -ENOMEM the slot is left as it was. */
+	if (id->len > DHCP_POOL_ID_INLINE) {
+		struct slot_id copy = { 0 };
+		if (slot_id_set(&copy, id) < 0)
+			return -ENOMEM;
+		index_unlink(p, i);
+		slot_id_clear(&s->owner);
+		s->owner = copy;
+	} else {
+		index_unlink(p, i);
+		slot_id_set(&s->owner, id);
+	}
 	if (!id->len)
-		return;
+		return 0;
 	b = id_hash(id) & p->bucket_mask;
 	s->next = p->buckets[b];
 	p->buckets[b] = i;
 	s->indexed = true;
+	return 0;
 }
 
 /* The state as time has left it: holds that ran out read as free. */
@@ -168,12 +243,44 @@ enum dhcp_slot_state dhcp_pool_state(const struct dhcp_pool *p, uint32_t ip, int
 
 uint32_t dhcp_pool_in_use(const struct dhcp_pool *p, int64_t now)
 {
+	struct dhcp_pool_usage u;
+
+	dhcp_pool_usage(p, now, &u);
+	return u.in_use;
+}
+
+void dhcp_pool_usage(const struct dhcp_pool *p, int64_t now, struct dhcp_pool_usage *u)
+{
+	*u = (struct dhcp_pool_usage){ .size = p->size };
+	for (uint32_t i = 0; i < p->size; i++) {
+		enum dhcp_slot_state st = effective(&p->slots[i], now);
+		if (active(st) && p->slots[i].owner.len)
+			u->in_use++;
+		else if (active(st))
+			u->reserved++;  /* fixed-host reservations are not leases */
+		else if (st == DHCP_SLOT_DECLINED)
+			u->declined++;
+	}
+	u->free = u->size - u->in_use - u->reserved - u->declined;
+}
+
+uint32_t dhcp_pool_declined(const struct dhcp_pool *p, int64_t now)
+{
 	uint32_t n = 0;
 
-	/* Fixed-host reservations (no owner) are not leases. */
-	for (uint32_t i = 0; i < p->size; i++)
-		n += active(effective(&p->slots[i], now)) && p->slots[i].owner.len;
+	/* Expired declines stay in state DECLINED until reused, so the
+	 * count is an upper bound; scan only when it is not zero. */
+	for (uint32_t i = 0; p->declined_slots && i < p->size; i++)
+		n += effective(&p->slots[i], now) == DHCP_SLOT_DECLINED;
 	return n;
+}
+
+bool dhcp_pool_knows(const struct dhcp_pool *p, const struct dhcp_client_id *id,
+		     int64_t now)
+{
+	bool is_active;
+
+	return id->len && find_owned(p, id, now, &is_active) != NO_SLOT;
 }
 
 bool dhcp_pool_available(const struct dhcp_pool *p, uint32_t ip,
@@ -215,19 +322,21 @@ static bool reusable(const struct dhcp_slot *s, int64_t now)
 }
 
 int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
-		     uint32_t requested, int64_t now, uint32_t *ip)
+		     uint32_t requested, int64_t now, dhcp_pool_usable_fn *usable,
+		     const void *usable_ctx, uint32_t *ip)
 {
 	bool is_active;
 	uint32_t i = find_owned(p, id, now, &is_active);
 	uint32_t best = NO_SLOT;
 	int64_t best_key = INT64_MAX;
 
-	if (i != NO_SLOT) {
+	if (i != NO_SLOT && (!usable || usable(usable_ctx, p->first + i))) {
 		/* Its current address, or the one it held last if free. */
 		*ip = p->first + i;
 		return 0;
 	}
-	if (requested && dhcp_pool_available(p, requested, id, now)) {
+	if (requested && dhcp_pool_available(p, requested, id, now) &&
+	    (!usable || usable(usable_ctx, requested))) {
 		*ip = requested;
 		return 0;
 	}
@@ -235,7 +344,8 @@ int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 	 * address is still there for it. */
 	while (p->fresh < p->size) {
 		const struct dhcp_slot *s = &p->slots[p->fresh];
-		if (s->state == DHCP_SLOT_FREE && s->owner.len == 0) {
+		if (s->state == DHCP_SLOT_FREE && s->owner.len == 0 &&
+		    (!usable || usable(usable_ctx, p->first + p->fresh))) {
 			*ip = p->first + p->fresh;
 			return 0;
 		}
@@ -246,7 +356,7 @@ int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 		const struct dhcp_slot *s = &p->slots[k];
 		int64_t key;
 
-		if (!reusable(s, now))
+		if (!reusable(s, now) || (usable && !usable(usable_ctx, p->first + k)))
 			continue;
 		if (s->state == DHCP_SLOT_BOUND || s->state == DHCP_SLOT_OFFERED)
 			key = s->until;  /* expired: free since its lease ran out */
@@ -273,33 +383,37 @@ int dhcp_pool_owner(const struct dhcp_pool *p, uint32_t ip, int64_t now,
 	s = &p->slots[ip - p->first];
 	if (!active(effective(s, now)) || !s->owner.len)
 		return -ENOENT;
-	*id = s->owner;
+	slot_id_get(&s->owner, id);
 	return 0;
 }
 
-void dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
-		     int64_t until)
+int dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+		    int64_t until)
 {
 	uint32_t i = ip - p->first;
 	struct dhcp_slot *s = &p->slots[i];
 
 	/* Offering never shortens a lease the client already has. */
 	if (s->state == DHCP_SLOT_BOUND && same_id(&s->owner, id) && s->until > until)
-		return;
-	s->state = DHCP_SLOT_OFFERED;
+		return 0;
+	if (set_owner(p, i, id) < 0)
+		return -ENOMEM;
+	set_state(p, s, DHCP_SLOT_OFFERED);
 	s->until = until;
-	set_owner(p, i, id);
+	return 0;
 }
 
-void dhcp_pool_bind(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
-		    int64_t until)
+int dhcp_pool_bind(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+		   int64_t until)
 {
 	uint32_t i = ip - p->first;
 	struct dhcp_slot *s = &p->slots[i];
 
-	s->state = DHCP_SLOT_BOUND;
+	if (set_owner(p, i, id) < 0)
+		return -ENOMEM;
+	set_state(p, s, DHCP_SLOT_BOUND);
 	s->until = until;
-	set_owner(p, i, id);
+	return 0;
 }
 
 bool dhcp_pool_release(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
@@ -313,7 +427,7 @@ bool dhcp_pool_release(struct dhcp_pool *p, uint32_t ip, const struct dhcp_clien
 	if ((s->state != DHCP_SLOT_BOUND && s->state != DHCP_SLOT_OFFERED) ||
 	    !same_id(&s->owner, id))
 		return false;
-	s->state = DHCP_SLOT_RELEASED;
+	set_state(p, s, DHCP_SLOT_RELEASED);
 	s->freed_at = now;
 	s->until = 0;
 	return true;
@@ -325,7 +439,7 @@ void dhcp_pool_decline(struct dhcp_pool *p, uint32_t ip, int64_t until)
 	struct dhcp_slot *s = &p->slots[i];
 	static const struct dhcp_client_id nobody = { 0 };
 
-	s->state = DHCP_SLOT_DECLINED;
+	set_state(p, s, DHCP_SLOT_DECLINED);
 	s->until = until;
 	s->freed_at = until;
 	set_owner(p, i, &nobody);

@@ -15,7 +15,13 @@
  * Clients are found through a hash index on their identity, and fresh
  * addresses through a cursor, so DISCOVER and REQUEST cost O(1) while the
  * range has never-used addresses; once every address has been used, the
- * least recently freed one is found by a scan of the range. */
+ * least recently freed one is found by a scan of the range.
+ *
+ * Identities are up to LEASE_CLIENT_ID_MAX (255) bytes (RFC 2132 9.14).
+ * A slot keeps one of up to DHCP_POOL_ID_INLINE bytes in place and a
+ * longer one in a heap copy of its own, so a 1M-address pool costs what
+ * it did with 64-byte identities; only clients that send long ones cost
+ * more, at most 255 bytes per address of the range. */
 #ifndef KIDOU_DHCP_POOL_H
 #define KIDOU_DHCP_POOL_H
 
@@ -27,6 +33,8 @@
 
 /* Largest range accepted (a /12): bounded memory for a hostile config. */
 #define DHCP_POOL_MAX_SIZE (1u << 20)
+/* Identities up to this long live in the slot itself. */
+#define DHCP_POOL_ID_INLINE 64
 
 enum dhcp_slot_state {
 	DHCP_SLOT_FREE = 0,      /* never used, or expired with no owner */
@@ -53,11 +61,37 @@ uint32_t dhcp_pool_size(const struct dhcp_pool *p);
 /* Slots BOUND (or OFFERED) and not expired at now. */
 uint32_t dhcp_pool_in_use(const struct dhcp_pool *p, int64_t now);
 
-/* Pick an address for id (see above). requested is 0 or a host-order
- * address. Returns 0 and *ip, or -ENOSPC when the pool is exhausted. The
- * pool does not change; call dhcp_pool_offer or dhcp_pool_bind next. */
+/* Where a pool's addresses are at now; the four add up to size. */
+struct dhcp_pool_usage {
+	uint32_t size;
+	uint32_t in_use;    /* leased or offered to a client */
+	uint32_t declined;  /* declined, and their hold still runs */
+	uint32_t reserved;  /* fixed [host] addresses (held by the empty identity) */
+	uint32_t free;      /* none of the above */
+};
+void dhcp_pool_usage(const struct dhcp_pool *p, int64_t now, struct dhcp_pool_usage *u);
+
+/* Declined slots whose hold still runs at now. Cheap (no scan) while few
+ * slots were ever declined. */
+uint32_t dhcp_pool_declined(const struct dhcp_pool *p, int64_t now);
+
+/* Whether an address of the range may be handed out at all (not the
+ * network or broadcast address, not one of the server's): the caller
+ * knows the interface, the pool does not. NULL: every address may. */
+typedef bool dhcp_pool_usable_fn(const void *ctx, uint32_t ip);
+
+/* Pick an address for id (see above) among those usable() allows.
+ * requested is 0 or a host-order address. Returns 0 and *ip, or -ENOSPC
+ * when the pool is exhausted. The pool does not change; call
+ * dhcp_pool_offer or dhcp_pool_bind next. */
 int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
-		     uint32_t requested, int64_t now, uint32_t *ip);
+		     uint32_t requested, int64_t now, dhcp_pool_usable_fn *usable,
+		     const void *usable_ctx, uint32_t *ip);
+
+/* Does the pool remember id at all: an address it holds, was offered or
+ * held last (released or expired)? RFC 2131 4.3.2 "has a record of". */
+bool dhcp_pool_knows(const struct dhcp_pool *p, const struct dhcp_client_id *id,
+		     int64_t now);
 
 /* Is ip available to id at now (free, expired, or already id's)? */
 bool dhcp_pool_available(const struct dhcp_pool *p, uint32_t ip,
@@ -72,11 +106,12 @@ uint32_t dhcp_pool_lookup(const struct dhcp_pool *p, const struct dhcp_client_id
 int dhcp_pool_owner(const struct dhcp_pool *p, uint32_t ip, int64_t now,
 		    struct dhcp_client_id *id);
 
-/* State changes; ip must be in the pool. */
-void dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
-		     int64_t until);
-void dhcp_pool_bind(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+/* State changes; ip must be in the pool. Offer and bind return -ENOMEM
+ * (and change nothing) when a long identity cannot be copied. */
+int dhcp_pool_offer(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
 		    int64_t until);
+int dhcp_pool_bind(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
+		   int64_t until);
 /* Only if id holds it; returns whether anything changed. */
 bool dhcp_pool_release(struct dhcp_pool *p, uint32_t ip, const struct dhcp_client_id *id,
 		       int64_t now);

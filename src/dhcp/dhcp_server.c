@@ -105,6 +105,7 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r)
 	if (!pool || dhcp_pool_state(pool, ip, 0) == DHCP_SLOT_BOUND)
 		return 0;  /* outside our ranges now, or a fixed host's */
 	memcpy(id.bytes, r->client_id, id.len);
+	/* -ENOMEM for a long identity: the lease is forgotten, not fatal. */
 	switch (r->state) {
 	case LEASE_BOUND:
 		dhcp_pool_bind(pool, ip, &id, r->expires);
@@ -124,14 +125,70 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r)
 }
 
 void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
-			    void (*cb)(void *ctx, const char *subnet, uint32_t size,
-				       uint32_t in_use),
+			    void (*cb)(void *ctx, const char *subnet,
+				       const struct dhcp_pool_usage *u),
 			    void *ctx)
 {
-	for (size_t i = 0; i < s->n_subnets; i++)
-		if (s->subnets[i].pool)
-			cb(ctx, s->subnets[i].cfg->name, dhcp_pool_size(s->subnets[i].pool),
-			   dhcp_pool_in_use(s->subnets[i].pool, now));
+	struct dhcp_pool_usage u;
+
+	for (size_t i = 0; i < s->n_subnets; i++) {
+		if (!s->subnets[i].pool)
+			continue;
+		dhcp_pool_usage(s->subnets[i].pool, now, &u);
+		cb(ctx, s->subnets[i].cfg->name, &u);
+	}
+}
+
+static bool is_own_addr(const uint32_t *own, size_t n, uint32_t ip)
+{
+	for (size_t i = 0; i < n; i++)
+		if (own[i] == ip)
+			return true;
+	return false;
+}
+
+void dhcp_server_check_range(const struct dhcp_server *s, uint32_t iface_addr,
+			     uint32_t iface_mask, const uint32_t *own_addrs, size_t n_own_addrs,
+			     struct dhcp_range_check *out)
+{
+	const struct dhcp_subnet_config *c = s->subnets[0].cfg;
+	uint32_t net = iface_addr & iface_mask, bcast = net | ~iface_mask;
+	uint32_t lo, hi;
+
+	*out = (struct dhcp_range_check){ .has_range = s->subnets[0].pool != NULL,
+					  .first = c->range_first, .last = c->range_last };
+	if (!out->has_range || !iface_addr)
+		return;
+	if (c->range_last < net || c->range_first > bcast) {
+		out->problems = DHCP_RANGE_OTHER_SUBNET;
+		return;
+	}
+	if (c->range_first < net || c->range_last > bcast)
+		out->problems |= DHCP_RANGE_BEYOND_SUBNET;
+	lo = MAX(c->range_first, net);
+	hi = MIN(c->range_last, bcast);
+	/* A /31 or /32 has no network or broadcast address (RFC 3021),
+	 * but then there is no room for clients either. */
+	if (lo == net) {
+		out->problems |= DHCP_RANGE_NETWORK_ADDR;
+		lo++;
+	}
+	if (hi == bcast && hi >= lo) {
+		out->problems |= DHCP_RANGE_BROADCAST_ADDR;
+		hi--;
+	}
+	out->usable = hi >= lo && lo > net ? hi - lo + 1 : 0;
+	/* The interface's address, then the machine's others; each counted
+	 * once. */
+	for (size_t i = 0; i <= n_own_addrs; i++) {
+		uint32_t a = i ? own_addrs[i - 1] : iface_addr;
+		if (a < lo || a > hi || (i && (a == iface_addr || is_own_addr(own_addrs, i - 1, a))))
+			continue;
+		if (!(out->problems & DHCP_RANGE_SERVER_ADDR))
+			out->server_addr = a;
+		out->problems |= DHCP_RANGE_SERVER_ADDR;
+		out->usable--;
+	}
 }
 
 int dhcp_server_mac_for_ip(const struct dhcp_server *s, uint32_t ip, int64_t now,
@@ -166,6 +223,7 @@ struct request {
 	uint32_t network, netmask;  /* the client's network */
 	struct dhcp_pool *pool;     /* the subnet's pool if it serves this network */
 	bool relayed;
+	const struct dhcp_request_ctx *ctx;
 };
 
 static bool option_has_prefix(const struct dhcp_message *m, uint8_t code, const char *prefix)
@@ -281,6 +339,17 @@ static bool in_network(const struct request *rq, uint32_t ip)
 	       ip != (rq->network | ~rq->netmask);
 }
 
+/* An address of the client's network that may be handed out: not the
+ * network or broadcast address (a client given one loops on OFFER/NAK or
+ * never works), and not one of this machine's. */
+static bool usable_addr(const void *ctx, uint32_t ip)
+{
+	const struct request *rq = ctx;
+
+	return in_network(rq, ip) && ip != rq->ctx->iface_addr &&
+	       !is_own_addr(rq->ctx->own_addrs, rq->ctx->n_own_addrs, ip);
+}
+
 static struct subnet *relay_subnet(struct dhcp_server *s, uint32_t addr)
 {
 	for (size_t i = 1; i < s->n_subnets; i++) {
@@ -299,6 +368,35 @@ static void use_relay_subnet(struct request *rq, struct subnet *sub)
 	rq->pool = sub->pool;
 }
 
+/* A relay on the receiving interface's own network (a switch's DHCP
+ * snooping relay, a second relay in front of the same segment), as Kea
+ * and dnsmasq accept: its clients are on that network. Never the network
+ * or broadcast address, nor ours: the reply goes to giaddr:67. */
+static bool relay_on_own_network(const struct dhcp_request_ctx *ctx, uint32_t giaddr)
+{
+	uint32_t net = ctx->iface_addr & ctx->iface_mask;
+
+	return ctx->iface_addr && (giaddr & ctx->iface_mask) == net && giaddr != net &&
+	       giaddr != (net | ~ctx->iface_mask) && giaddr != ctx->iface_addr;
+}
+
+/* The [dhcp] range serves the interfaces whose network it overlaps; on
+ * another interface only fixed hosts are answered. */
+static void use_interface_network(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
+				  struct request *rq)
+{
+	const struct dhcp_subnet_config *c;
+
+	rq->subnet = &s->subnets[0];
+	c = rq->subnet->cfg;
+	rq->netmask = ctx->iface_mask;
+	rq->network = ctx->iface_addr & ctx->iface_mask;
+	rq->pool = rq->subnet->pool;
+	if (rq->pool && (c->range_last < rq->network ||
+			 c->range_first > (rq->network | ~rq->netmask)))
+		rq->pool = NULL;
+}
+
 static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *ctx,
 			 struct request *rq, const char **reason)
 {
@@ -309,11 +407,14 @@ static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *c
 	if (giaddr) {
 		/* RFC 2131 4.3.1: the relay's address picks the subnet. */
 		remote = relay_subnet(s, giaddr);
-		if (!remote) {
+		if (remote) {
+			use_relay_subnet(rq, remote);
+		} else if (relay_on_own_network(ctx, giaddr)) {
+			use_interface_network(s, ctx, rq);
+		} else {
 			*reason = "relay-from-unknown-subnet";
 			return -ENOENT;
 		}
-		use_relay_subnet(rq, remote);
 		rq->relayed = true;
 		return 0;
 	}
@@ -329,14 +430,7 @@ static int select_subnet(struct dhcp_server *s, const struct dhcp_request_ctx *c
 		*reason = "interface-without-address";
 		return -ENOENT;
 	}
-	rq->subnet = &s->subnets[0];
-	rq->netmask = ctx->iface_mask;
-	rq->network = ctx->iface_addr & ctx->iface_mask;
-	/* The [dhcp] range serves the interfaces whose network holds it; on
-	 * another interface only fixed hosts are answered. */
-	rq->pool = rq->subnet->pool;
-	if (rq->pool && !in_network(rq, rq->subnet->cfg->range_first))
-		rq->pool = NULL;
+	use_interface_network(s, ctx, rq);
 	return 0;
 }
 
@@ -634,12 +728,16 @@ static void on_discover(struct dhcp_server *s, struct request *rq,
 	}
 	if (dhcp_option_addr(rq->m, DHCP_OPT_REQUESTED_IP, &requested) == 0)
 		requested = ntohl(requested);
-	if (dhcp_pool_choose(pool, &rq->id, requested, ctx->now, &ip) < 0) {
+	if (dhcp_pool_choose(pool, &rq->id, requested, ctx->now, usable_addr, rq, &ip) < 0) {
 		out->event = "pool-full";
 		out->reason = "no-free-address";
 		return;
 	}
-	dhcp_pool_offer(pool, ip, &rq->id, ctx->now + s->cfg->dhcp.offer_hold_sec);
+	if (dhcp_pool_offer(pool, ip, &rq->id, ctx->now + s->cfg->dhcp.offer_hold_sec) < 0) {
+		out->event = "drop";
+		out->reason = "out-of-memory";
+		return;
+	}
 	reply(s, rq, ctx, DHCP_OFFER, ip, "offer", out);
 }
 
@@ -664,7 +762,7 @@ static void bind_or_refuse(struct dhcp_server *s, struct request *rq,
 		return;
 	}
 	if (!pool || !dhcp_pool_contains(pool, ip)) {
-		if (silent_if_unknown) {
+		if (silent_if_unknown && !s->cfg->dhcp.authoritative) {
 			out->event = "ignore";
 			out->reason = "address-not-ours";
 		} else {
@@ -672,13 +770,37 @@ static void bind_or_refuse(struct dhcp_server *s, struct request *rq,
 		}
 		return;
 	}
+	if (!usable_addr(rq, ip)) {
+		/* One of ours (an old lease from before the range was
+		 * checked, say): the client must take another. */
+		nak(s, rq, ctx, "server-address", out);
+		return;
+	}
 	if (!dhcp_pool_available(pool, ip, &rq->id, ctx->now)) {
 		nak(s, rq, ctx, "address-taken", out);
 		return;
 	}
-	dhcp_pool_bind(pool, ip, &rq->id, expires);
+	if (dhcp_pool_bind(pool, ip, &rq->id, expires) < 0) {
+		out->event = "drop";
+		out->reason = "out-of-memory";
+		return;
+	}
 	record_lease(rq, ip, LEASE_BOUND, expires, out);
 	reply(s, rq, ctx, DHCP_ACK, ip, "ack", out);
+}
+
+/* Has kidou a record of this client: a fixed address, or a lease, an
+ * offer or a past lease in any pool (a client that moved networks is
+ * known, and NAKed at once rather than left to time out)? */
+static bool knows_client(struct dhcp_server *s, const struct request *rq,
+			 const struct dhcp_request_ctx *ctx)
+{
+	if (rq->host && rq->host->ip)
+		return true;
+	for (size_t i = 0; i < s->n_subnets; i++)
+		if (s->subnets[i].pool && dhcp_pool_knows(s->subnets[i].pool, &rq->id, ctx->now))
+			return true;
+	return false;
 }
 
 static void on_request(struct dhcp_server *s, struct request *rq,
@@ -704,6 +826,17 @@ static void on_request(struct dhcp_server *s, struct request *rq,
 			return;
 		}
 		bind_or_refuse(s, rq, ctx, ntohl(requested), false, out);
+		return;
+	}
+	if ((has_req || rq->m->ciaddr) && !knows_client(s, rq, ctx) &&
+	    !s->cfg->dhcp.authoritative) {
+		/* RFC 2131 4.3.2: "If the DHCP server has no record of this
+		 * client, then it MUST remain silent". ACKing whatever a
+		 * stranger names would let one machine bind the whole pool
+		 * with INIT-REBOOTs, and would answer another server's
+		 * clients. */
+		out->event = "ignore";
+		out->reason = "unknown-client";
 		return;
 	}
 	if (has_req && !rq->m->ciaddr) {
@@ -735,8 +868,14 @@ static void on_decline(struct dhcp_server *s, struct request *rq,
 		return;
 	}
 	ip = ntohl(requested);
+	/* Only the holder of an acknowledged lease declines it (RFC 2131
+	 * 4.3.3: the client found it in use after the ACK). An offered
+	 * address is not the client's yet: honouring that would let one
+	 * machine with fresh MACs set the whole pool aside (Kea logs
+	 * DHCP4_DECLINE_LEASE_NOT_FOUND and ignores it too). */
 	if (!pool || !dhcp_pool_contains(pool, ip) ||
-	    dhcp_pool_lookup(pool, &rq->id, ctx->now) != ip) {
+	    dhcp_pool_lookup(pool, &rq->id, ctx->now) != ip ||
+	    dhcp_pool_state(pool, ip, ctx->now) != DHCP_SLOT_BOUND) {
 		out->reason = "decline-of-unknown-lease";
 		return;
 	}
@@ -745,6 +884,9 @@ static void on_decline(struct dhcp_server *s, struct request *rq,
 	out->lease.client_id_len = 0;
 	out->event = "decline";
 	out->ip = ip;
+	out->pool_subnet = rq->subnet->cfg->name;
+	out->pool_size = dhcp_pool_size(pool);
+	out->pool_declined = dhcp_pool_declined(pool, ctx->now);
 }
 
 static void on_release(struct dhcp_server *s, struct request *rq,
@@ -828,7 +970,7 @@ static void handle_proxy(struct dhcp_server *s, struct request *rq,
 int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
-	struct request rq = { .m = m };
+	struct request rq = { .m = m, .ctx = ctx };
 	uint8_t type;
 
 	out->event = "drop";
@@ -838,6 +980,8 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 	out->reply_len = 0;
 	out->ip = 0;
 	out->host = NULL;
+	out->pool_subnet = NULL;
+	out->pool_size = out->pool_declined = 0;
 	out->boot = (struct boot_choice){ 0 };
 	out->request_type = type = dhcp_message_type(m);
 	analyse_boot_client(m, &out->boot_client);
@@ -861,7 +1005,8 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		 * a giaddr is where the answer goes, and anyone can write
 		 * one (server mode refuses unknown relays the same way). */
 		rq.relayed = m->giaddr != 0;
-		if (rq.relayed && !relay_subnet(s, ntohl(m->giaddr))) {
+		if (rq.relayed && !relay_subnet(s, ntohl(m->giaddr)) &&
+		    !relay_on_own_network(ctx, ntohl(m->giaddr))) {
 			out->event = "ignore";
 			out->reason = "relay-from-unknown-subnet";
 			return 0;

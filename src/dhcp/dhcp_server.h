@@ -8,9 +8,16 @@
  * Client states (RFC 2131 section 4.3.2): a REQUEST carrying a server
  * identifier is SELECTING (ours: bind; someone else's: let the offer go);
  * without one it is INIT-REBOOT when it names an address in option 50,
- * else RENEWING/REBINDING with ciaddr. An address outside the client's
- * network is NAKed; one in our range but held by another client is NAKed;
- * one we know nothing of is ignored (another server may own it).
+ * else RENEWING/REBINDING with ciaddr. A client kidou has no record of
+ * (no lease, offer or past lease in any pool, no fixed address) gets no
+ * answer to those two: "If the DHCP server has no record of this client,
+ * then it MUST remain silent" (4.3.2), else another server's clients, or
+ * an attacker's INIT-REBOOTs, would take the pool. With [dhcp]
+ * authoritative = yes (kidou is the only server; its database may be
+ * lost) a stranger is treated as a known client instead. For a known
+ * client: an address outside its network is NAKed; one in our range but
+ * held by another client is NAKed; one we know nothing of is ignored
+ * (another server may own it), or NAKed when authoritative.
  *
  * In proxy mode ([dhcp] mode = proxy) no address is ever handed out: only
  * network boot firmware is answered, with boot information alone (see
@@ -24,6 +31,7 @@
 
 #include "boot/boot_select.h"
 #include "config.h"
+#include "dhcp/dhcp_pool.h"
 #include "dhcp/dhcp_wire.h"
 #include "dhcp/lease_store.h"
 
@@ -36,6 +44,8 @@ struct dhcp_server;
 struct dhcp_request_ctx {
 	uint32_t iface_addr;  /* our address on the receiving interface */
 	uint32_t iface_mask;
+	const uint32_t *own_addrs;  /* every address of this machine (never */
+	size_t n_own_addrs;         /* handed out); may be NULL/0 */
 	int64_t now;          /* Unix time, seconds */
 	bool on_pxe_port;     /* came to port 4011 (proxy mode's second socket) */
 	uint32_t src_addr;    /* the sender, for answers on port 4011 */
@@ -68,6 +78,11 @@ struct dhcp_outcome {
 	enum dhcp_store_op store;
 	struct lease_record lease;
 
+	/* A DECLINE: the pool it hit, its size and its declined addresses
+	 * (for the adapter's warning when declines eat the pool). */
+	const char *pool_subnet;  /* "" for [dhcp]; NULL unless a decline */
+	uint32_t pool_size, pool_declined;
+
 	enum dhcp_dest dest;
 	uint32_t dest_addr;       /* host order */
 	uint16_t dest_port;
@@ -94,11 +109,35 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);
 int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out);
 
-/* Each pool: its subnet name ("" for [dhcp]), size and leases in use. */
+/* Each pool: its subnet name ("" for [dhcp]) and where its addresses are
+ * (in use, declined, reserved for fixed hosts, free). */
 void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
-			    void (*cb)(void *ctx, const char *subnet, uint32_t size,
-				       uint32_t in_use),
+			    void (*cb)(void *ctx, const char *subnet,
+				       const struct dhcp_pool_usage *u),
 			    void *ctx);
+
+/* The [dhcp] range against an interface's address (host order): what is
+ * wrong with it there, and how many of its addresses can be handed out.
+ * The network and broadcast addresses and the server's own addresses
+ * are never allocated (dhcp_server_handle skips them); a range that
+ * leaves none is not served on that interface at all. */
+enum dhcp_range_problem {
+	DHCP_RANGE_OTHER_SUBNET = 1 << 0,     /* no address on the interface's network */
+	DHCP_RANGE_BEYOND_SUBNET = 1 << 1,    /* some addresses off its network */
+	DHCP_RANGE_NETWORK_ADDR = 1 << 2,     /* includes the network address */
+	DHCP_RANGE_BROADCAST_ADDR = 1 << 3,   /* includes the broadcast address */
+	DHCP_RANGE_SERVER_ADDR = 1 << 4,      /* includes one of our addresses */
+};
+struct dhcp_range_check {
+	bool has_range;           /* false: no [dhcp] range, nothing to check */
+	unsigned problems;        /* enum dhcp_range_problem bits */
+	uint32_t first, last;     /* the range */
+	uint32_t server_addr;     /* the first of our addresses inside it */
+	uint32_t usable;          /* addresses that can be handed out here */
+};
+void dhcp_server_check_range(const struct dhcp_server *s, uint32_t iface_addr,
+			     uint32_t iface_mask, const uint32_t *own_addrs, size_t n_own_addrs,
+			     struct dhcp_range_check *out);
 
 /* The MAC of the machine leased ip (host order), when its identity is an
  * Ethernet address (htype 1 + MAC, as chaddr or as option 61): 0 or

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LEASE_CLIENT_ID_MAX 64
+#define LEASE_CLIENT_ID_MAX 255  /* option 61 has a one-byte length (RFC 2132 9.14) */
 #define LEASE_HOSTNAME_MAX 64
 
 enum lease_state {

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "dhcp/dhcp_pool.h"
@@ -39,17 +40,17 @@ static void test_offer_hold_prevents_double_offer(void **state)
 	uint32_t ip_a, ip_b;
 
 	assert_int_equal(dhcp_pool_new(BASE, BASE + 1, &p), 0);
-	assert_int_equal(dhcp_pool_choose(p, &a, 0, 100, &ip_a), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 100, NULL, NULL, &ip_a), 0);
 	dhcp_pool_offer(p, ip_a, &a, 110);
-	assert_int_equal(dhcp_pool_choose(p, &b, ip_a, 100, &ip_b), 0);
+	assert_int_equal(dhcp_pool_choose(p, &b, ip_a, 100, NULL, NULL, &ip_b), 0);
 	assert_int_not_equal(ip_a, ip_b);  /* b asked for a's held address */
 	dhcp_pool_offer(p, ip_b, &b, 110);
 	/* Full: a third client gets nothing while the holds last... */
 	struct dhcp_client_id c = id_of("cc");
 	uint32_t ip_c;
-	assert_int_equal(dhcp_pool_choose(p, &c, 0, 105, &ip_c), -ENOSPC);
+	assert_int_equal(dhcp_pool_choose(p, &c, 0, 105, NULL, NULL, &ip_c), -ENOSPC);
 	/* ...and an address once the first hold has run out. */
-	assert_int_equal(dhcp_pool_choose(p, &c, 0, 111, &ip_c), 0);
+	assert_int_equal(dhcp_pool_choose(p, &c, 0, 111, NULL, NULL, &ip_c), 0);
 	dhcp_pool_free(p);
 }
 
@@ -60,17 +61,17 @@ static void test_client_keeps_its_address(void **state)
 	uint32_t ip, again, other;
 
 	assert_int_equal(dhcp_pool_new(BASE, BASE + 9, &p), 0);
-	assert_int_equal(dhcp_pool_choose(p, &a, 0, 0, &ip), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 0, NULL, NULL, &ip), 0);
 	dhcp_pool_bind(p, ip, &a, 3600);
 	assert_int_equal(dhcp_pool_lookup(p, &a, 10), ip);
-	assert_int_equal(dhcp_pool_choose(p, &a, BASE + 5, 10, &again), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, BASE + 5, 10, NULL, NULL, &again), 0);
 	assert_int_equal(again, ip);
 	/* After release, a returning client still prefers its old address,
 	 * and others are given never-used ones first. */
 	assert_true(dhcp_pool_release(p, ip, &a, 20));
-	assert_int_equal(dhcp_pool_choose(p, &b, 0, 30, &other), 0);
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 30, NULL, NULL, &other), 0);
 	assert_int_not_equal(other, ip);
-	assert_int_equal(dhcp_pool_choose(p, &a, 0, 30, &again), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 30, NULL, NULL, &again), 0);
 	assert_int_equal(again, ip);
 	/* Release by someone else changes nothing. */
 	dhcp_pool_bind(p, ip, &a, 3600);
@@ -88,11 +89,11 @@ static void test_expiry_returns_address(void **state)
 	assert_int_equal(dhcp_pool_new(BASE, BASE, &p), 0);
 	dhcp_pool_bind(p, BASE, &a, 100);
 	assert_int_equal(dhcp_pool_in_use(p, 99), 1);
-	assert_int_equal(dhcp_pool_choose(p, &b, 0, 99, &ip), -ENOSPC);
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 99, NULL, NULL, &ip), -ENOSPC);
 	assert_false(dhcp_pool_available(p, BASE, &b, 99));
 	assert_true(dhcp_pool_available(p, BASE, &a, 99));
 	assert_int_equal(dhcp_pool_in_use(p, 100), 0);
-	assert_int_equal(dhcp_pool_choose(p, &b, 0, 100, &ip), 0);
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 100, NULL, NULL, &ip), 0);
 	assert_int_equal(ip, BASE);
 	dhcp_pool_free(p);
 }
@@ -105,12 +106,12 @@ static void test_declined_is_skipped_until_hold_ends(void **state)
 
 	assert_int_equal(dhcp_pool_new(BASE, BASE + 1, &p), 0);
 	dhcp_pool_decline(p, BASE, 500);
-	assert_int_equal(dhcp_pool_choose(p, &a, BASE, 10, &ip), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, BASE, 10, NULL, NULL, &ip), 0);
 	assert_int_equal(ip, BASE + 1);
 	assert_false(dhcp_pool_available(p, BASE, &a, 10));
 	dhcp_pool_decline(p, BASE + 1, 500);
-	assert_int_equal(dhcp_pool_choose(p, &a, 0, 10, &ip), -ENOSPC);
-	assert_int_equal(dhcp_pool_choose(p, &a, 0, 500, &ip), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 10, NULL, NULL, &ip), -ENOSPC);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 500, NULL, NULL, &ip), 0);
 	dhcp_pool_free(p);
 }
 
@@ -126,6 +127,101 @@ static void test_offer_never_shortens_lease(void **state)
 	dhcp_pool_free(p);
 }
 
+/* Option 61 may be 255 bytes (RFC 2132 9.14): long identities are kept
+ * whole (out of line) and told apart by every byte, also the last. */
+static void test_long_client_ids(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = { .len = 255 }, b, c, got;
+	uint32_t ip_a, ip_b, ip_c;
+
+	memset(a.bytes, 'x', sizeof(a.bytes));
+	b = a;
+	b.bytes[254] = 'y';  /* differs only in the last byte */
+	c = a;
+	c.len = DHCP_POOL_ID_INLINE;  /* the longest kept inline */
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 9, &p), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 0, NULL, NULL, &ip_a), 0);
+	assert_int_equal(dhcp_pool_bind(p, ip_a, &a, 3600), 0);
+	assert_int_equal(dhcp_pool_choose(p, &b, 0, 0, NULL, NULL, &ip_b), 0);
+	assert_int_not_equal(ip_a, ip_b);
+	assert_int_equal(dhcp_pool_offer(p, ip_b, &b, 3600), 0);
+	assert_int_equal(dhcp_pool_choose(p, &c, 0, 0, NULL, NULL, &ip_c), 0);
+	assert_int_equal(dhcp_pool_bind(p, ip_c, &c, 3600), 0);
+	assert_int_equal(dhcp_pool_lookup(p, &a, 10), ip_a);
+	assert_int_equal(dhcp_pool_lookup(p, &b, 10), ip_b);
+	assert_int_equal(dhcp_pool_lookup(p, &c, 10), ip_c);
+	assert_true(dhcp_pool_knows(p, &b, 10));
+	assert_int_equal(dhcp_pool_owner(p, ip_a, 10, &got), 0);
+	assert_int_equal(got.len, 255);
+	assert_memory_equal(got.bytes, a.bytes, 255);
+	assert_false(dhcp_pool_available(p, ip_a, &b, 10));
+	/* A slot changing hands between long and short identities. */
+	assert_true(dhcp_pool_release(p, ip_a, &a, 20));
+	assert_int_equal(dhcp_pool_bind(p, ip_a, &c, 3600), 0);
+	assert_int_equal(dhcp_pool_bind(p, ip_c, &b, 3600), 0);
+	assert_int_equal(dhcp_pool_owner(p, ip_c, 30, &got), 0);
+	assert_int_equal(got.len, 255);
+	assert_int_equal(got.bytes[254], 'y');
+	dhcp_pool_decline(p, ip_b, 500);
+	dhcp_pool_free(p);  /* ASan: no long copy leaks */
+}
+
+/* The caller's usable() is obeyed on every path: fresh addresses, the
+ * LRU scan, the requested address, and a client's own old one. */
+static bool not_base_or_base1(const void *ctx, uint32_t ip)
+{
+	return ip != BASE && ip != BASE + 1;
+}
+
+static void test_usable_filter(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("a"), b = id_of("b");
+	uint32_t ip;
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 2, &p), 0);
+	/* a once held BASE (a lease from before the range was checked) */
+	assert_int_equal(dhcp_pool_bind(p, BASE, &a, 100), 0);
+	assert_int_equal(dhcp_pool_choose(p, &a, BASE + 1, 10, not_base_or_base1, NULL, &ip), 0);
+	assert_int_equal(ip, BASE + 2);
+	assert_int_equal(dhcp_pool_bind(p, ip, &b, 1000), 0);
+	/* Only unusable ones are left, fresh or expired. */
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 200, not_base_or_base1, NULL, &ip), -ENOSPC);
+	assert_int_equal(dhcp_pool_choose(p, &a, 0, 200, NULL, NULL, &ip), 0);
+	dhcp_pool_free(p);
+}
+
+/* Declined addresses are counted apart from leases: a pool emptied by
+ * declines must not read as idle. */
+static void test_usage_counts_declined(void **state)
+{
+	struct dhcp_pool *p;
+	struct dhcp_client_id a = id_of("a"), none = { 0 };
+	struct dhcp_pool_usage u;
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 9, &p), 0);
+	assert_int_equal(dhcp_pool_declined(p, 0), 0);
+	dhcp_pool_decline(p, BASE, 500);
+	dhcp_pool_decline(p, BASE + 1, 600);
+	assert_int_equal(dhcp_pool_bind(p, BASE + 2, &a, 1000), 0);
+	assert_int_equal(dhcp_pool_bind(p, BASE + 3, &none, INT64_MAX), 0);  /* fixed host */
+	dhcp_pool_usage(p, 10, &u);
+	assert_int_equal(u.size, 10);
+	assert_int_equal(u.in_use, 1);
+	assert_int_equal(u.declined, 2);
+	assert_int_equal(u.reserved, 1);
+	assert_int_equal(u.free, 6);
+	assert_int_equal(dhcp_pool_declined(p, 10), 2);
+	assert_int_equal(dhcp_pool_declined(p, 550), 1);
+	/* A declined slot reused after its hold no longer counts. */
+	assert_int_equal(dhcp_pool_bind(p, BASE, &a, 2000), 0);
+	assert_int_equal(dhcp_pool_declined(p, 10), 1);
+	dhcp_pool_usage(p, 700, &u);
+	assert_int_equal(u.declined, 0);
+	dhcp_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +231,9 @@ int main(void)
 		cmocka_unit_test(test_expiry_returns_address),
 		cmocka_unit_test(test_declined_is_skipped_until_hold_ends),
 		cmocka_unit_test(test_offer_never_shortens_lease),
+		cmocka_unit_test(test_long_client_ids),
+		cmocka_unit_test(test_usable_filter),
+		cmocka_unit_test(test_usage_counts_declined),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
