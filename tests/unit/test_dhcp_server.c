@@ -1532,6 +1532,344 @@ static void test_restore(void **state)
 	assert_int_equal(offer(f, 2), released);
 }
 
+/* --- issue 12: one attacker must not take the pool --- */
+
+/* RFC 2131 4.3.2: INIT-REBOOT (and RENEWING/REBINDING) from a client the
+ * server has no record of gets silence. Before, each such REQUEST was
+ * ACKed and bound: 5 packets took this 5-address pool. */
+static void test_init_reboot_from_strangers(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p;
+
+	start(f, NULL, NULL, 0);
+	for (uint8_t c = 1; c <= 5; c++) {
+		p = request_init_reboot(c, FIRST + c - 1);
+		assert_rc(handle(f, &p), 0);
+		assert_no_reply(f, "ignore");
+		assert_string_equal(f->out.reason, "unknown-client");
+		assert_int_equal(f->out.store, DHCP_STORE_NONE);
+	}
+	/* Step: RENEWING/REBINDING from a stranger: the same. */
+	p = request_renewing(6, FIRST);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_string_equal(f->out.reason, "unknown-client");
+	/* Step: even on a wrong network: another server's client. */
+	p = request_init_reboot(7, IP(10, 1, 2, 3));
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "ignore");
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 0);
+	/* The pool is whole: five clients get five addresses. */
+	for (uint8_t c = 11; c <= 15; c++)
+		bind_client(f, c);
+
+	/* A client whose lease expired long ago is still known. */
+	f->ctx.now = NOW + 100000;
+	p = request_init_reboot(11, FIRST);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+}
+
+/* A client known in another pool (it moved from a relayed network) is
+ * NAKed at once, not left to time out. */
+static void test_init_reboot_known_elsewhere(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	uint32_t far;
+
+	start(f, ini_full, NULL, 0);
+	p.h.giaddr = htonl(IP(10, 9, 0, 1));
+	assert_rc(handle(f, &p), 0);
+	far = ntohl(reply(f, DHCP_OFFER)->yiaddr);
+	p = request_init_reboot(1, far);  /* now on the local segment */
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "wrong-network");
+	/* A fixed [host] address is a record too. */
+	p = request_init_reboot(9, IP(172, 24, 32, 3));
+	memcpy(p.h.chaddr, mac_fixed, 6);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.ip, IP(172, 24, 32, 3));
+}
+
+/* [dhcp] authoritative = yes: kidou is the only server and its database
+ * was lost; strangers get their free address back, or a NAK. */
+static void test_authoritative(void **state)
+{
+	static const struct config_override auth[] = {
+		{ "dhcp-authoritative", "yes" },
+	};
+	struct fixture *f = *state;
+	struct pkt p;
+	uint32_t taken;
+
+	start(f, NULL, auth, 1);
+	assert_true(f->cfg->dhcp.authoritative);
+	p = request_init_reboot(1, FIRST + 1);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(f->out.lease.state, LEASE_BOUND);
+	assert_int_equal(ntohl(reply(f, DHCP_ACK)->yiaddr), FIRST + 1);
+	taken = FIRST + 1;
+	/* Step: taken by someone else: NAK. */
+	p = request_init_reboot(2, taken);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "address-taken");
+	/* Step: another network: NAK. */
+	p = request_init_reboot(3, IP(10, 1, 2, 3));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "wrong-network");
+	/* Step: this network, outside the range: ours to refuse. */
+	p = request_init_reboot(4, IP(172, 24, 32, 100));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "address-not-in-range");
+	/* Step: RENEWING from a stranger with a free address. */
+	p = request_renewing(5, FIRST + 3);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.dest, DHCP_DEST_CLIENT);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 2);
+}
+
+static void set_decline(struct pkt *p)
+{
+	set_type(p, DHCP_DECLINE);
+}
+
+/* DISCOVER, then DECLINE of the merely offered address, with a new MAC
+ * each time, used to set every address aside for decline-hold. */
+static void test_decline_of_an_offer_is_ignored(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt p;
+	uint32_t ip;
+
+	start(f, NULL, NULL, 0);
+	for (uint8_t c = 1; c <= 30; c++) {
+		ip = offer(f, c);
+		p = request_selecting(c, ip, IFACE);
+		set_decline(&p);
+		assert_rc(handle(f, &p), 0);
+		assert_no_reply(f, "ignore");
+		assert_string_equal(f->out.reason, "decline-of-unknown-lease");
+		assert_int_equal(f->out.store, DHCP_STORE_NONE);
+		f->ctx.now += 31;  /* the offer hold runs out */
+	}
+	/* Nothing was set aside: five new clients get five addresses. */
+	for (uint8_t c = 101; c <= 105; c++)
+		bind_client(f, c);
+}
+
+static void usage_cb(void *ctx, const char *subnet, const struct dhcp_pool_usage *u)
+{
+	if (!*subnet)
+		*(struct dhcp_pool_usage *)ctx = *u;
+}
+
+/* A real decline is counted apart, and the outcome carries what the
+ * adapter needs to warn when declines take over a tenth of the pool. */
+static void test_declines_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct dhcp_pool_usage u;
+	struct pkt p;
+	uint32_t ip;
+
+	start(f, NULL, NULL, 0);
+	ip = bind_client(f, 1);
+	bind_client(f, 2);
+	p = request_selecting(1, ip, IFACE);
+	set_decline(&p);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "decline");
+	assert_string_equal(f->out.pool_subnet, "");
+	assert_int_equal(f->out.pool_size, 5);
+	assert_int_equal(f->out.pool_declined, 1);
+	dhcp_server_pool_usage(f->s, NOW, usage_cb, &u);
+	assert_int_equal(u.size, 5);
+	assert_int_equal(u.in_use, 1);
+	assert_int_equal(u.declined, 1);
+	assert_int_equal(u.free, 3);
+	/* Other outcomes carry no pool figures. */
+	offer(f, 3);
+	assert_null(f->out.pool_subnet);
+}
+
+/* A relay on the interface's own network, no [subnet] for it (a switch
+ * relaying its ports' DHCP): served from the [dhcp] range, to the relay,
+ * with option 82 back. */
+static void test_relay_on_own_network(void **state)
+{
+	static const uint8_t agent[] = { 1, 3, 'p', '1', '7' };
+	struct fixture *f = *state;
+	struct pkt p = discover(1);
+	const struct dhcp_message *m;
+	uint32_t ip;
+
+	start(f, NULL, NULL, 0);
+	p.h.giaddr = htonl(IP(172, 24, 32, 200));
+	p.h.hops = 1;
+	add_opt(&p, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "offer");
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	assert_int_equal(f->out.dest_addr, IP(172, 24, 32, 200));
+	assert_int_equal(f->out.dest_port, 67);
+	m = reply(f, DHCP_OFFER);
+	ip = ntohl(m->yiaddr);
+	check_in_range(ip, FIRST, LAST);
+	assert_int_equal(opt_be32(m, DHCP_OPT_SUBNET_MASK), MASK);
+	assert_opt_equal(m, DHCP_OPT_RELAY_AGENT, agent, sizeof(agent));
+	assert_int_equal(f->out.reply[last_option_offset(f->out.reply, f->out.reply_len)],
+			 DHCP_OPT_RELAY_AGENT);
+	p = request_selecting(1, ip, IFACE);
+	p.h.giaddr = htonl(IP(172, 24, 32, 200));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.dest, DHCP_DEST_RELAY);
+	/* Step: giaddr the network, broadcast or our own address: no. */
+	static const uint32_t bad[] = { IP(172, 24, 32, 0), IP(172, 24, 32, 255), IFACE };
+	for (size_t i = 0; i < 3; i++) {
+		p = discover(2);
+		p.h.giaddr = htonl(bad[i]);
+		assert_rc(handle(f, &p), 0);
+		assert_no_reply(f, "ignore");
+		assert_string_equal(f->out.reason, "relay-from-unknown-subnet");
+	}
+}
+
+/* RFC 2132 9.14: option 61 may be 255 bytes. It used to be dropped past
+ * 64 (debug log only). */
+static void test_long_client_id(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t id[255];
+	struct pkt p;
+	uint32_t ip, other;
+
+	start(f, NULL, NULL, 0);
+	memset(id, 0xab, sizeof(id));
+	p = discover(1);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, id, sizeof(id));
+	assert_rc(handle(f, &p), 0);
+	ip = ntohl(reply(f, DHCP_OFFER)->yiaddr);
+	p = request_selecting(1, ip, IFACE);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, id, sizeof(id));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.lease.client_id_len, 255);
+	assert_memory_equal(f->out.lease.client_id, id, 255);
+	/* Another machine whose id differs in the last byte only. */
+	id[254] = 0xcd;
+	p = discover(2);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, id, sizeof(id));
+	assert_rc(handle(f, &p), 0);
+	other = ntohl(reply(f, DHCP_OFFER)->yiaddr);
+	assert_int_not_equal(other, ip);
+	/* The first comes back for its own, from the restored record too. */
+	id[254] = 0xab;
+	stop(f);
+	start(f, NULL, NULL, 0);
+	{
+		struct lease_record r = { .ip = htonl(ip), .client_id_len = 255,
+					  .expires = NOW + 600, .state = LEASE_BOUND };
+		memcpy(r.client_id, id, 255);
+		assert_rc(dhcp_server_restore(f->s, &r), 0);
+	}
+	p = request_init_reboot(3, ip);
+	add_opt(&p, DHCP_OPT_CLIENT_ID, id, sizeof(id));
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+}
+
+/* The range against the interface: network, broadcast and the server's
+ * addresses are never handed out. Before, .254 (ours) and .255 were. */
+static void test_range_skips_unusable_addresses(void **state)
+{
+	static const struct config_override top[] = {
+		{ "dhcp-range", "172.24.32.250 172.24.32.255" },
+	};
+	static const struct config_override bottom[] = {
+		{ "dhcp-range", "172.24.32.0 172.24.32.1" },
+	};
+	static const uint32_t own[] = { IP(127, 0, 0, 1), IP(172, 24, 32, 251) };
+	struct fixture *f = *state;
+	uint32_t seen = 0;
+	struct pkt p;
+
+	start(f, NULL, top, 1);
+	f->ctx.own_addrs = own;
+	f->ctx.n_own_addrs = 2;
+	for (uint8_t c = 1; c <= 3; c++) {
+		uint32_t ip = offer(f, c);
+		check_in_range(ip, IP(172, 24, 32, 250), IP(172, 24, 32, 253));
+		assert_int_not_equal(ip, IP(172, 24, 32, 251));  /* a secondary of ours */
+		seen |= 1u << (ip & 7);
+	}
+	assert_int_equal(seen, 1u << 2 | 1u << 4 | 1u << 5);  /* .250 .252 .253 */
+	p = discover(4);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pool-full");
+	/* A known client asking for our address is NAKed. */
+	p = request_init_reboot(1, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "server-address");
+
+	/* A range starting at the network address serves the rest of it
+	 * (it used to leave the whole range dead: "no-range"). */
+	start(f, NULL, bottom, 1);
+	assert_int_equal(offer(f, 1), IP(172, 24, 32, 1));
+	p = discover(2);
+	assert_rc(handle(f, &p), 0);
+	assert_no_reply(f, "pool-full");
+}
+
+static void check_range(struct fixture *f, const char *range, uint32_t iface,
+			uint32_t mask, unsigned problems, uint32_t usable)
+{
+	const struct config_override o[] = { { "dhcp-range", range } };
+	static const uint32_t own[] = { IP(172, 24, 32, 20), IP(172, 24, 32, 20) };
+	struct dhcp_range_check rc;
+
+	start(f, NULL, o, 1);
+	dhcp_server_check_range(f->s, iface, mask, own, 2, &rc);
+	assert_true(rc.has_range);
+	if (rc.problems != problems || rc.usable != usable) {
+		print_error("%s on %08x/%08x: problems %#x usable %u\n", range, iface, mask,
+			    rc.problems, rc.usable);
+		fail();
+	}
+}
+
+static void test_check_range(void **state)
+{
+	struct fixture *f = *state;
+	const uint32_t m24 = MASK;
+
+	check_range(f, "172.24.32.1 172.24.32.5", IFACE, m24, 0, 5);
+	check_range(f, "172.24.32.250 172.24.32.254", IFACE, m24, DHCP_RANGE_SERVER_ADDR, 4);
+	check_range(f, "172.24.32.250 172.24.32.255", IFACE, m24,
+		    DHCP_RANGE_SERVER_ADDR | DHCP_RANGE_BROADCAST_ADDR, 4);
+	check_range(f, "172.24.32.0 172.24.32.9", IFACE, m24, DHCP_RANGE_NETWORK_ADDR, 9);
+	/* another of our addresses (listed twice, counted once) */
+	check_range(f, "172.24.32.10 172.24.32.29", IFACE, m24, DHCP_RANGE_SERVER_ADDR, 19);
+	check_range(f, "10.1.0.10 10.1.0.20", IFACE, m24, DHCP_RANGE_OTHER_SUBNET, 0);
+	check_range(f, "172.24.32.250 172.24.33.10", IFACE, m24,
+		    DHCP_RANGE_BEYOND_SUBNET | DHCP_RANGE_SERVER_ADDR | DHCP_RANGE_BROADCAST_ADDR, 4);
+	/* nothing left: the error case */
+	check_range(f, "172.24.32.254 172.24.32.255", IFACE, m24,
+		    DHCP_RANGE_SERVER_ADDR | DHCP_RANGE_BROADCAST_ADDR, 0);
+	check_range(f, "172.24.32.0 172.24.32.0", IFACE, m24, DHCP_RANGE_NETWORK_ADDR, 0);
+}
+
 /* --- proxy mode --- */
 
 static const char ini_proxy[] =
@@ -1746,6 +2084,15 @@ int main(void)
 		T(test_http_boot_client),
 		T(test_long_boot_target),
 		T(test_restore),
+		T(test_init_reboot_from_strangers),
+		T(test_init_reboot_known_elsewhere),
+		T(test_authoritative),
+		T(test_decline_of_an_offer_is_ignored),
+		T(test_declines_are_counted),
+		T(test_relay_on_own_network),
+		T(test_long_client_id),
+		T(test_range_skips_unusable_addresses),
+		T(test_check_range),
 		T(test_proxy_offer),
 		T(test_proxy_passes_what_is_not_its_business),
 		T(test_proxy_pxe_port),
