@@ -8,7 +8,10 @@
  * targets (one too long for the file field) and `option` lines. The context is fixed.
  * Server state carries over from input to input, as in the daemon. Each
  * input also goes to a second server in proxy mode ([dhcp] mode = proxy),
- * as if it came to port 67 and to port 4011.
+ * as if it came to port 67 and to port 4011, and to a third that is
+ * authoritative (strangers' INIT-REBOOTs are answered) with a range that
+ * holds the network, broadcast and server addresses, which it must never
+ * lease.
  *
  * Checked: the return code and outcome agree (a drop has no reply, no
  * destination, nothing to store); a reply is 300..DHCP_REPLY_MAX bytes and
@@ -87,10 +90,26 @@ static const char ini_proxy[] =
 	"mac = 52:54:00:aa:00:01\n"
 	"bios = hosts/fixed/pxelinux.0\n";
 
+static const char ini_auth[] =
+	"[dhcp]\n"
+	"interface = v0\n"
+	"authoritative = yes\n"
+	"range = 172.24.32.250 172.24.33.3\n"
+	"lease-time = 600\n"
+	"offer-hold = 5\n"
+	"\n"
+	"[host fixed]\n"
+	"mac = 52:54:00:aa:00:01\n"
+	"ip = 172.24.32.252\n";
+
 #define CLIENT 0xac182007u  /* 172.24.32.7, as another server gave it */
+#define OWN_SECONDARY 0xac1820fbu  /* 172.24.32.251, another of ours */
+
+static const uint32_t own_addrs[] = { 0x7f000001u, IFACE, OWN_SECONDARY };
 
 static const struct dhcp_request_ctx ctx = {
 	.iface_addr = IFACE, .iface_mask = 0xffffff00u, .now = 1700000000,
+	.own_addrs = own_addrs, .n_own_addrs = 3,
 };
 static const struct dhcp_request_ctx ctx_pxe_port = {
 	.iface_addr = IFACE, .iface_mask = 0xffffff00u, .now = 1700000000,
@@ -221,17 +240,24 @@ static void decide(struct dhcp_server *s, const struct dhcp_message *m,
 		CHECK(out.store == DHCP_STORE_NONE);
 	if (out.store == DHCP_STORE_PUT)
 		check_lease(&out);
+	/* Never the network, broadcast or one of our addresses. */
+	if (!proxy && out.ip && (out.store == DHCP_STORE_PUT || strcmp(out.event, "offer") == 0) &&
+	    (out.ip & 0xffffff00u) == (IFACE & 0xffffff00u))
+		CHECK(out.ip != IFACE && out.ip != OWN_SECONDARY && (out.ip & 0xff) != 0 &&
+		      (out.ip & 0xff) != 0xff);
+	CHECK(!out.pool_subnet || strcmp(out.event, "decline") == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct dhcp_message m;
-	static struct dhcp_server *server, *proxy;
+	static struct dhcp_server *server, *proxy, *auth;
 	uint8_t *buf = malloc(size ? size : 1);
 
 	if (!server) {
 		server = server_from(ini);
 		proxy = server_from(ini_proxy);
+		auth = server_from(ini_auth);
 	}
 	if (!buf)
 		return 0;
@@ -244,6 +270,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	decide(proxy, &m, &ctx, true);
 	decide(proxy, &m, &ctx_pxe_port, true);
 	CHECK(dhcp_server_leases_in_use(proxy, ctx.now) == 0);
+	decide(auth, &m, &ctx, false);
+	CHECK(dhcp_server_leases_in_use(auth, ctx.now) <= 2);  /* .250 .253 */
 done:
 	free(buf);
 	return 0;

@@ -8,7 +8,7 @@ import itertools
 import random
 
 from dhcp_lib import (  # noqa: F401  (fixtures)
-    ACK, DISCOVER, MAGIC, NAK, OFFER, O_REQ_IP, O_SERVER_ID, RANGE, SRV_ADDR,
+    ACK, DECLINE, DISCOVER, MAGIC, NAK, OFFER, O_REQ_IP, O_SERVER_ID, RANGE, REQUEST, SRV_ADDR,
     BROADCAST_FLAG, Client, Udhcpc, assert_alive, build_dhcp, dhcp_events, dhcp_net, dhcpd,
     in_range, link, opt, opt_ip, opt_type, random_mac, udp_frame, wait_dhcp, xid_str,
 )
@@ -85,8 +85,9 @@ def test_malformed_requests_are_dropped(dhcpd, dhcp_net, link, tmp_path):
         build_dhcp(xid=0x33330004, chaddr=mac, options=[]),  # plain BOOTP
         build_dhcp(xid=0x33330005, chaddr=mac, options=[opt(53, b"\x01\x01")]),
         build_dhcp(xid=0x33330006, hlen=0, chaddr=b"", options=[opt_type(DISCOVER)]),
+        # option 61 split (RFC 3396) past the 255 bytes of RFC 2132 9.14
         build_dhcp(xid=0x33330007, chaddr=mac,
-                   options=[opt_type(DISCOVER), opt(61, b"\x01" * 200)]),
+                   options=[opt_type(DISCOVER), opt(61, b"\x01" * 200), opt(61, b"\x01" * 100)]),
     ]
     send_and_expect_silence(link, odd, mac=mac)
     for xid, reason in ((0x33330001, "reply-from-a-client"),
@@ -185,8 +186,10 @@ def test_pool_exhaustion(dhcpd, link):
     # asking for a taken address does not help
     xid = c.send(DISCOVER, [opt_ip(O_REQ_IP, a.ip)])
     link.expect_none(xid, timeout=0.5)
-    r = c.request([opt_ip(O_REQ_IP, a.ip)])
-    assert r.dhcp.type == NAK, r.dhcp
+    # c was never offered anything: its INIT-REBOOT gets silence
+    xid = c.send(REQUEST, [opt_ip(O_REQ_IP, a.ip)])
+    link.expect_none(xid, timeout=0.5)
+    wait_dhcp(k, "ignore", xid=xid_str(xid), reason="unknown-client")
 
     # the clients holding leases still renew (REBINDING: broadcast, ciaddr)
     for cl in (a, b):
@@ -255,3 +258,237 @@ def test_reserved_address_cannot_be_claimed_with_a_forged_client_id(dhcpd, link,
     # the host itself still gets it
     _, ack = Client(link, "52:54:00:db:00:01").dora()
     assert ack.dhcp.yiaddr == "172.24.52.2", ack.dhcp
+
+
+# --------------------------------------------------------------------------
+# issue 12: one attacker must not take the pool
+
+
+def strangers_init_reboot(link, first_octets, n):
+    """n INIT-REBOOTs, each from a new MAC for another address of
+    first_octets.1..n; returns their xids."""
+    link.drain()
+    xids = []
+    for i in range(1, n + 1):
+        cl = Client(link)
+        xids.append(cl.send(REQUEST, [opt_ip(O_REQ_IP, f"{first_octets}.{i}")]))
+    return xids
+
+
+def test_init_reboot_from_strangers_gets_silence(dhcpd, link, tmp_path):
+    """RFC 2131 4.3.2: no record of the client, no answer. 20 such
+    packets used to bind a 20-address pool, for good (stored)."""
+    from dhcp_lib import read_leases
+    k = dhcpd(dhcp_range=("172.24.53.1", "172.24.53.20"))
+    xids = strangers_init_reboot(link, "172.24.53", 20)
+    # and RENEWING from a stranger, by unicast-style ciaddr
+    xids.append(Client(link).send(REQUEST, ciaddr="172.24.53.5", flags=BROADCAST_FLAG))
+    got = link.collect(T(1.0))
+    assert not got, [r.dhcp for r in got]
+    for xid in xids:
+        wait_dhcp(k, "ignore", xid=xid_str(xid), reason="unknown-client")
+    assert not dhcp_events(k, "ack"), k.text()
+    assert read_leases(tmp_path / "leases.db") == {}
+    # the pool is whole: a client that does DORA gets the first address
+    _, ack = Client(link).dora()
+    assert ack.dhcp.yiaddr == "172.24.53.1", ack.dhcp
+    assert_alive(k)
+
+
+def test_authoritative_answers_strangers(dhcpd, link, tmp_path):
+    """authoritative = yes: the database was lost and kidou is the only
+    server, so a stranger keeps a free address and is NAKed otherwise."""
+    from dhcp_lib import LEASE_BOUND, read_leases
+    k = dhcpd("--dhcp-authoritative", "yes", dhcp_range=("172.24.55.1", "172.24.55.20"))
+    a = Client(link)
+    r = a.request([opt_ip(O_REQ_IP, "172.24.55.7")])
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == "172.24.55.7", r.dhcp
+    assert read_leases(tmp_path / "leases.db")["172.24.55.7"]["state"] == LEASE_BOUND
+    b = Client(link)
+    r = b.request([opt_ip(O_REQ_IP, "172.24.55.7")])  # a's
+    assert r.dhcp.type == NAK, r.dhcp
+    wait_dhcp(k, "nak", xid=xid_str(r.dhcp.xid), reason="address-taken")
+    r = b.request([opt_ip(O_REQ_IP, "10.1.2.3")])  # another network
+    assert r.dhcp.type == NAK, r.dhcp
+    wait_dhcp(k, "nak", xid=xid_str(r.dhcp.xid), reason="wrong-network")
+    r = b.request([opt_ip(O_REQ_IP, "172.24.99.1")])  # ours, outside the range
+    assert r.dhcp.type == NAK, r.dhcp
+    wait_dhcp(k, "nak", xid=xid_str(r.dhcp.xid), reason="address-not-in-range")
+
+
+def scrape_dhcp_metrics(dhcp_net, port) -> dict:
+    import http.client
+    from dhcp_lib import in_netns
+    with in_netns(dhcp_net.srv):  # the socket is made on connect()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=T(5))
+        c.connect()
+    try:
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+    finally:
+        c.close()
+    out = {}
+    for line in body.splitlines():
+        if line.startswith("kidou_dhcp_"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = int(float(value))
+    return out
+
+
+def test_decline_of_an_offer_does_not_drain_the_pool(dhcpd, dhcp_net, link, tmp_path):
+    """DISCOVER, then DECLINE of the merely offered address, 30 times with
+    a new MAC: used to set 30 addresses aside for decline-hold (600 s),
+    stored. Now they are only offered, held for offer-hold (30 s)."""
+    from dhcp_lib import LEASE_DECLINED, read_leases
+    k = dhcpd("--http-listen", "127.0.0.1:8067",
+              dhcp_range=("172.24.56.1", "172.24.56.40"))
+    for _ in range(30):
+        cl = Client(link)
+        offer = cl.discover()
+        xid = cl.send(DECLINE, [opt_ip(O_SERVER_ID, SRV_ADDR),
+                                opt_ip(O_REQ_IP, offer.dhcp.yiaddr)])
+        wait_dhcp(k, "ignore", xid=xid_str(xid), reason="decline-of-unknown-lease")
+    assert not dhcp_events(k, "decline"), k.text()
+    assert read_leases(tmp_path / "leases.db") == {}
+    m = scrape_dhcp_metrics(dhcp_net, 8067)
+    assert m['kidou_dhcp_pool_declined{subnet="dhcp"}'] == 0, m
+    assert m['kidou_dhcp_leases_in_use{subnet="dhcp"}'] == 30, m  # offered
+    # the holder of an acknowledged lease may still decline it, and the
+    # declined address shows in /metrics apart from leases and free ones
+    holder = Client(link)
+    holder.dora()
+    xid = holder.send(DECLINE, [opt_ip(O_SERVER_ID, SRV_ADDR), opt_ip(O_REQ_IP, holder.ip)])
+    wait_dhcp(k, "decline", xid=xid_str(xid), ip=holder.ip)
+    assert read_leases(tmp_path / "leases.db")[holder.ip]["state"] == LEASE_DECLINED
+    m = scrape_dhcp_metrics(dhcp_net, 8067)
+    assert m['kidou_dhcp_pool_declined{subnet="dhcp"}'] == 1, m
+    assert m['kidou_dhcp_pool_size{subnet="dhcp"}'] == 40, m
+    assert m['kidou_dhcp_pool_free{subnet="dhcp"}'] == 40 - 1 - m[
+        'kidou_dhcp_leases_in_use{subnet="dhcp"}'], m
+
+
+def test_declines_over_a_tenth_of_the_pool_warn(dhcpd, link):
+    k = dhcpd(dhcp_range=("172.24.57.1", "172.24.57.5"))
+    cl = Client(link)
+    cl.dora()
+    xid = cl.send(DECLINE, [opt_ip(O_SERVER_ID, SRV_ADDR), opt_ip(O_REQ_IP, cl.ip)])
+    wait_dhcp(k, "decline", xid=xid_str(xid))
+    ev = wait_dhcp(k, "pool-declines")
+    assert ev["level"] == "warn" and ev["declined"] == "1" and ev["size"] == "5", ev
+
+
+def test_relay_on_the_servers_own_network(dhcpd, dhcp_net, link):
+    """A relay whose giaddr is on the receiving interface's network, with
+    no [subnet] for it: served from the [dhcp] range, to the relay, with
+    option 82 back (it used to be ignored: relay-from-unknown-subnet)."""
+    import socket
+    from dhcp_lib import O_RELAY, in_netns, in_range, parse_dhcp, random_mac
+    k = dhcpd()
+    dhcp_net.cli_ip("addr", "add", "172.24.0.2/16", "dev", "v1")
+    with in_netns(dhcp_net.cli):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("172.24.0.2", 67))
+    agent = bytes([1, 4]) + b"sw17"
+    chaddr = random_mac(b"\x52\x54\x03")
+    try:
+        sock.settimeout(T(3))
+        msg = build_dhcp(xid=0x5E1F0001, hops=1, giaddr="172.24.0.2", chaddr=chaddr,
+                         options=[opt_type(DISCOVER), opt(O_RELAY, agent)])
+        sock.sendto(msg, (SRV_ADDR, 67))
+        data, src = sock.recvfrom(2048)
+        offer = parse_dhcp(data)
+        assert src == (SRV_ADDR, 67), src
+        assert offer.type == OFFER and offer.xid == 0x5E1F0001, offer
+        assert in_range(offer.yiaddr, *RANGE), offer
+        assert offer.giaddr == "172.24.0.2" and offer.options[O_RELAY] == agent, offer
+        assert offer.order[-1] == O_RELAY, offer
+        msg = build_dhcp(xid=0x5E1F0001, hops=1, giaddr="172.24.0.2", chaddr=chaddr,
+                         options=[opt_type(REQUEST), opt_ip(O_SERVER_ID, SRV_ADDR),
+                                  opt_ip(O_REQ_IP, offer.yiaddr), opt(O_RELAY, agent)])
+        sock.sendto(msg, (SRV_ADDR, 67))
+        data, src = sock.recvfrom(2048)
+        ack = parse_dhcp(data)
+        assert ack.type == ACK and ack.yiaddr == offer.yiaddr, ack
+        assert ack.options[O_RELAY] == agent, ack
+    finally:
+        sock.close()
+    wait_dhcp(k, "ack", xid=xid_str(0x5E1F0001), ip=offer.yiaddr)
+
+
+def test_client_id_of_255_bytes(dhcpd, link, tmp_path):
+    """RFC 2132 9.14 allows 255 bytes of option 61; kidou used to drop
+    anything past 64 (at debug level only)."""
+    from dhcp_lib import read_leases
+    k = dhcpd()
+    cid = b"\xff" + bytes(range(254))
+    cl = Client(link)
+    _, ack = cl.dora([opt(61, cid)])
+    assert read_leases(tmp_path / "leases.db")[ack.dhcp.yiaddr]["client_id"] == cid
+    # another machine whose id differs only in its last byte is another client
+    other = Client(link)
+    offer = other.discover([opt(61, cid[:-1] + b"\x00")])
+    assert offer.dhcp.yiaddr != ack.dhcp.yiaddr, offer.dhcp
+    # and the first renews its own
+    r = cl.request([opt(61, cid)], ciaddr=cl.ip, flags=BROADCAST_FLAG)
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == cl.ip, r.dhcp
+    assert_alive(k)
+
+
+def range_events(k, iface):
+    return [e for e in dhcp_events(k, "range") if e.get("iface") == iface]
+
+
+def test_range_is_checked_against_the_interface(dhcpd, link):
+    """A range holding the network address and the server's own
+    (172.24.0.0/16, kidou is 172.24.0.1): both named at start and never
+    handed out; the rest is served."""
+    k = dhcpd(dhcp_range=("172.24.0.0", "172.24.0.3"))
+    problems = {e["problem"] for e in range_events(k, "v0")}
+    assert problems == {"range-includes-network-address", "range-includes-server-address"}, \
+        k.text()
+    assert [e["server_addr"] for e in range_events(k, "v0")
+            if e["problem"] == "range-includes-server-address"] == [SRV_ADDR]
+    got = {Client(link).dora()[1].dhcp.yiaddr for _ in range(2)}
+    assert got == {"172.24.0.2", "172.24.0.3"}, got
+    xid = Client(link).send(DISCOVER)
+    link.expect_none(xid, timeout=0.5)
+    wait_dhcp(k, "pool-full", xid=xid_str(xid))
+
+
+def test_range_with_nothing_usable_is_refused(dhcpd, link):
+    k = dhcpd(dhcp_range=("172.24.255.255", "172.24.255.255"))
+    ev = wait_dhcp(k, "range", iface="v0", problem="range-includes-broadcast-address")
+    assert ev["level"] == "warn", ev
+    ev = wait_dhcp(k, "range", iface="v0", action="not-serving")
+    assert ev["level"] == "error", ev
+    xid = Client(link).send(DISCOVER)
+    link.expect_none(xid, timeout=0.5)
+    wait_dhcp(k, "pool-full", xid=xid_str(xid))
+
+
+def test_range_is_checked_when_an_interface_appears(dhcpd, dhcp_net):
+    """v2 does not exist at start: the range (which holds v2's network
+    address) is checked once v2 and its address appear, and v2's network
+    and server addresses are skipped."""
+    from dhcp_lib import RawLink
+    k = dhcpd("--interface", "v2", dhcp_range=("10.66.0.0", "10.66.0.3"))
+    wait_dhcp(k, "range", iface="v0", problem="range-on-another-subnet")
+    assert not range_events(k, "v2")
+    dhcp_net.add_link("v2", "v3", "10.66.0.1/24")
+    link3 = RawLink(dhcp_net.cli, "v3")
+    try:
+        cl = Client(link3)
+        # kidou looks again at interfaces it does not know when a packet
+        # comes in on one (at most once a second): resend until it does
+        for _ in range(20):
+            xid = cl.send(DISCOVER)
+            got = link3.collect(T(0.5), xid=xid, until_first=True)
+            if got:
+                break
+        assert got, k.text()
+        assert got[0].dhcp.yiaddr in ("10.66.0.2", "10.66.0.3"), got[0].dhcp
+        problems = {e["problem"] for e in range_events(k, "v2")}
+        assert problems == {"range-includes-network-address",
+                            "range-includes-server-address"}, k.text()
+    finally:
+        link3.close()

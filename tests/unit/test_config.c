@@ -131,6 +131,19 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c->tftp.max_windowsize, 64);
 	assert_int_equal(f->c->timeline_idle_sec, 20);
 	assert_int_equal(f->c->busy_poll_usec, 100);
+	assert_false(f->c->dhcp.authoritative);
+}
+
+static void test_dhcp_authoritative(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[dhcp]\nauthoritative = yes\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_true(f->c->dhcp.authoritative);
+	write_ini(f, "[dhcp]\nauthoritative = no\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_false(f->c->dhcp.authoritative);
 }
 
 static void test_empty_file_is_defaults(void **state)
@@ -276,6 +289,8 @@ static void test_bad_values(void **state)
 		{ "log-level = INFO", "daemon",
 		  "[daemon] log-level: \"INFO\" is not one of debug, info, warn, error" },
 		{ "user =", "daemon", "[daemon] user: must not be empty" },
+		{ "authoritative = true", "dhcp",
+		  "[dhcp] authoritative: \"true\" is not one of yes, no" },
 		{ "option = 42", "dhcp", "[dhcp] option: \"42\" is not CODE TYPE VALUE" },
 		{ "option = 42 ip", "dhcp", "[dhcp] option: \"42 ip\" is not CODE TYPE VALUE" },
 		{ "option = 0 u8 1", "dhcp",
@@ -608,6 +623,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_defaults),
+		T(test_dhcp_authoritative),
 		T(test_empty_file_is_defaults),
 		T(test_every_key),
 		T(test_range_edges_accepted),
