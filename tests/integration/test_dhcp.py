@@ -321,8 +321,13 @@ def test_request_for_another_server_is_ignored(dhcpd, link):
 
 
 def test_init_reboot_in_wrong_network_is_naked(dhcpd, link):
+    """A client kidou knows (it has a lease here) that comes back asking
+    for an address of another network (the laptop moved) is NAKed. One
+    kidou has no record of gets silence (RFC 2131 4.3.2): see
+    test_dhcp_hostile.py."""
     k = dhcpd()
     cl = Client(link)
+    cl.dora()
     r = cl.request([opt_ip(O_REQ_IP, "10.1.2.3")])
     d = r.dhcp
     assert d.type == NAK, d
