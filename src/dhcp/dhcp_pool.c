@@ -8,14 +8,14 @@
 #define NO_SLOT UINT32_MAX
 
 /* A slot's holder: short identities in place, long ones in a heap copy
- * (see dhcp_pool.h). */
+ * (see dhcp_pool.h) whose pointer is kept in `bytes` (memcpy'd: the
+ * struct stays byte-aligned, so a slot is no bigger than with 64-byte
+ * identities inline, 96 bytes on LP64). */
 struct slot_id {
 	uint8_t len;
-	union {
-		uint8_t bytes[DHCP_POOL_ID_INLINE];  /* len <= DHCP_POOL_ID_INLINE */
-		uint8_t *ext;                        /* longer: malloc'd, len bytes */
-	};
+	uint8_t bytes[DHCP_POOL_ID_INLINE];  /* the id, or (len > INLINE) a pointer */
 };
+_Static_assert(DHCP_POOL_ID_INLINE >= sizeof(uint8_t *), "room for the pointer");
 
 struct dhcp_slot {
 	uint8_t state;                /* enum dhcp_slot_state */
@@ -26,6 +26,8 @@ struct dhcp_slot {
 	struct slot_id owner;         /* current or last holder */
 };
 
+_Static_assert(sizeof(struct dhcp_slot) <= 96, "a slot per address: keep it small");
+
 struct dhcp_pool {
 	uint32_t first, size;
 	struct dhcp_slot *slots;
@@ -35,15 +37,23 @@ struct dhcp_pool {
 	uint32_t declined_slots;      /* in state DECLINED, expired or not */
 };
 
+static uint8_t *slot_id_ext(const struct slot_id *o)
+{
+	uint8_t *ext;
+
+	memcpy(&ext, o->bytes, sizeof(ext));
+	return ext;
+}
+
 static const uint8_t *slot_id_bytes(const struct slot_id *o)
 {
-	return o->len > DHCP_POOL_ID_INLINE ? o->ext : o->bytes;
+	return o->len > DHCP_POOL_ID_INLINE ? slot_id_ext(o) : o->bytes;
 }
 
 static void slot_id_clear(struct slot_id *o)
 {
 	if (o->len > DHCP_POOL_ID_INLINE)
-		free(o->ext);
+		free(slot_id_ext(o));
 	o->len = 0;
 }
 
@@ -60,7 +70,7 @@ static int slot_id_set(struct slot_id *o, const struct dhcp_client_id *id)
 	slot_id_clear(o);
 	o->len = id->len;
 	if (ext)
-		o->ext = ext;
+		memcpy(o->bytes, &ext, sizeof(ext));
 	else
 		memcpy(o->bytes, id->bytes, id->len);
 	return 0;
