@@ -141,6 +141,8 @@ static void test_dhcp_authoritative(void **state)
 	write_ini(f, "[dhcp]\nauthoritative = yes\n");
 	assert_rc(build(f, true, NULL, 0), 0);
 	assert_true(f->c->dhcp.authoritative);
+	config_free(f->c);
+	f->c = NULL;
 	write_ini(f, "[dhcp]\nauthoritative = no\n");
 	assert_rc(build(f, true, NULL, 0), 0);
 	assert_false(f->c->dhcp.authoritative);
