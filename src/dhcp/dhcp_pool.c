@@ -285,6 +285,11 @@ uint32_t dhcp_pool_declined(const struct dhcp_pool *p, int64_t now)
 	return n;
 }
 
+uint32_t dhcp_pool_declined_bound(const struct dhcp_pool *p)
+{
+	return p->declined_slots;
+}
+
 bool dhcp_pool_knows(const struct dhcp_pool *p, const struct dhcp_client_id *id,
 		     int64_t now)
 {

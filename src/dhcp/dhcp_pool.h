@@ -71,9 +71,11 @@ struct dhcp_pool_usage {
 };
 void dhcp_pool_usage(const struct dhcp_pool *p, int64_t now, struct dhcp_pool_usage *u);
 
-/* Declined slots whose hold still runs at now. Cheap (no scan) while few
- * slots were ever declined. */
+/* Declined slots whose hold still runs at now: a scan of the range,
+ * skipped while no slot is in state DECLINED. */
 uint32_t dhcp_pool_declined(const struct dhcp_pool *p, int64_t now);
+/* An upper bound of that, without a scan (expired declines included). */
+uint32_t dhcp_pool_declined_bound(const struct dhcp_pool *p);
 
 /* Whether an address of the range may be handed out at all (not the
  * network or broadcast address, not one of the server's): the caller

@@ -886,7 +886,11 @@ static void on_decline(struct dhcp_server *s, struct request *rq,
 	out->ip = ip;
 	out->pool_subnet = rq->subnet->cfg->name;
 	out->pool_size = dhcp_pool_size(pool);
-	out->pool_declined = dhcp_pool_declined(pool, ctx->now);
+	/* The exact count scans the range: only when the bound says the
+	 * adapter may have to warn (over a tenth of the pool). */
+	out->pool_declined = dhcp_pool_declined_bound(pool);
+	if ((uint64_t)out->pool_declined * 10 > out->pool_size)
+		out->pool_declined = dhcp_pool_declined(pool, ctx->now);
 }
 
 static void on_release(struct dhcp_server *s, struct request *rq,

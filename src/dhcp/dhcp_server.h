@@ -79,7 +79,8 @@ struct dhcp_outcome {
 	struct lease_record lease;
 
 	/* A DECLINE: the pool it hit, its size and its declined addresses
-	 * (for the adapter's warning when declines eat the pool). */
+	 * (for the adapter's warning when declines eat the pool; exact when
+	 * over a tenth of the pool, else an upper bound). */
 	const char *pool_subnet;  /* "" for [dhcp]; NULL unless a decline */
 	uint32_t pool_size, pool_declined;
 

@@ -214,6 +214,7 @@ static void test_usage_counts_declined(void **state)
 	assert_int_equal(u.free, 6);
 	assert_int_equal(dhcp_pool_declined(p, 10), 2);
 	assert_int_equal(dhcp_pool_declined(p, 550), 1);
+	assert_int_equal(dhcp_pool_declined_bound(p), 2);  /* expired one included */
 	/* A declined slot reused after its hold no longer counts. */
 	assert_int_equal(dhcp_pool_bind(p, BASE, &a, 2000), 0);
 	assert_int_equal(dhcp_pool_declined(p, 10), 1);
