@@ -16,6 +16,17 @@ void tftp_session_init(struct tftp_session *s, uint64_t size, unsigned blksize,
 	};
 }
 
+void tftp_session_set_size(struct tftp_session *s, uint64_t size)
+{
+	if (size > s->size)
+		return;  /* only ever shrinks: the bound was the most it could be */
+	s->size = size;
+	s->n_blocks = size / s->blksize + 1;
+	/* A window planned on the bound may reach past the real end. */
+	s->sent = MIN(s->sent, s->n_blocks);
+	s->acked = MIN(s->acked, s->n_blocks);
+}
+
 static struct tftp_action send_window(struct tftp_session *s, bool retransmit)
 {
 	uint64_t first = s->acked + 1;
