@@ -62,8 +62,8 @@ void tftp_session_init(struct tftp_session *s, uint64_t size, unsigned blksize,
 
 /* The size is exact from now on: a stream (netascii) whose converted size
  * was unknown at init, where size was an upper bound, reached its end.
- * size must not exceed the bound; blocks past the new last one are no
- * longer in flight. */
+ * A larger size than the bound is ignored; blocks past the new last one
+ * are no longer in flight. Call only while SENDING. */
 void tftp_session_set_size(struct tftp_session *s, uint64_t size);
 
 /* with_oack: options were accepted, so the transfer opens with an OACK. */
