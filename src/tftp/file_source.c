@@ -98,48 +98,6 @@ int boot_file_read(const struct boot_file *f, uint64_t off, const struct iovec *
 	return 0;
 }
 
-int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret)
-{
-	uint64_t extra = 0, o = 0;
-	uint8_t *text, *buf;
-	struct iovec iov;
-	int r;
-
-	if (src->size > BOOT_FILE_NETASCII_MAX)
-		return -EFBIG;
-	text = malloc(src->size ? src->size : 1);
-	if (!text)
-		return -ENOMEM;
-	iov = (struct iovec){ text, (size_t)src->size };
-	r = boot_file_read(src, 0, &iov, 1);
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-	for (uint64_t i = 0; i < src->size; i++)
-		if (text[i] == '\n' || text[i] == '\r')
-			extra++;
-	buf = malloc(src->size + extra ? src->size + extra : 1);
-	if (!buf) {
-		free(text);
-		return -ENOMEM;
-	}
-	for (uint64_t i = 0; i < src->size; i++) {
-		uint8_t c = text[i];
-		if (c == '\n') {
-			buf[o++] = '\r';
-			buf[o++] = '\n';
-		} else if (c == '\r') {
-			buf[o++] = '\r';
-			buf[o++] = '\0';
-		} else {
-			buf[o++] = c;
-		}
-	}
-	free(text);
-	return boot_file_new_owned(buf, o, ret);
-}
-
 struct file_source *file_source_ref(struct file_source *s)
 {
 	s->refs++;

@@ -2,8 +2,8 @@
  *
  * The TFTP layer asks a file_source for a path and gets a boot_file: an
  * immutable, reference-counted view of some bytes, either in memory
- * (rendered configs, netascii conversions) or an open file read with
- * pread() as blocks are sent. The disk source shares one descriptor
+ * (rendered configs) or an open file read with pread() as blocks are sent
+ * (netascii converts them on the way: netascii_stream.h). The disk source shares one descriptor
  * between every transfer of the same file version, so 200 machines
  * booting the same kernel share it and the page cache; nothing is read
  * before the first block is due, and the event loop never waits for a
@@ -46,12 +46,6 @@ void boot_file_unref(struct boot_file *f);
 
 /* A boot_file owning buf (malloc'd, size bytes; taken over even on error). */
 int boot_file_new_owned(void *buf, uint64_t size, struct boot_file **ret);
-
-/* A new in-memory boot_file holding src converted to netascii (RFC 764):
- * LF becomes CR LF, a bare CR becomes CR NUL. Text only: sources larger
- * than BOOT_FILE_NETASCII_MAX are refused with -EFBIG. */
-#define BOOT_FILE_NETASCII_MAX (UINT64_C(64) << 20)
-int boot_file_new_netascii(const struct boot_file *src, struct boot_file **ret);
 
 /* Who is asking, so that generated sources can answer per machine. */
 struct file_request {

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "net.h"
 #include "tftp/file_source.h"
+#include "tftp/netascii_stream.h"
 #include "tftp/tftp_options.h"
 #include "path.h"
 #include "tftp/tftp_session.h"
@@ -37,6 +39,12 @@
  * ones. */
 #define LOG_NAME_MAX 256
 #define OACK_MAX 160
+/* netascii and tsize (RFC 2349): the converted size is known only after
+ * reading the whole file, and a read of a big file would stall the loop.
+ * Files up to this size are counted (read once: no more than one
+ * read-ahead of a transfer); above it tsize is left out of the OACK, as
+ * RFC 2349 allows. Text files served in netascii are small in practice. */
+#define NETASCII_TSIZE_MAX_SRC (64 * 1024)
 
 struct tftp_settings {
 	struct tftp_limits limits;
@@ -71,6 +79,12 @@ struct tftp_transfer {
 	uint64_t buf_first;  /* batch_buf holds blocks [buf_first, +buf_count) */
 	unsigned buf_count;
 	bool read_failed;    /* the file shrank under us: end the transfer */
+	/* netascii (RFC 1350): converted block by block as they are due,
+	 * never the whole file; the session's size is an upper bound until
+	 * the stream reaches the end. Blocks then come from na, not from
+	 * batch_buf. */
+	bool netascii;
+	struct netascii_stream na;
 
 	uint64_t started_usec;
 	uint64_t bytes_sent;
@@ -117,6 +131,7 @@ static void transfer_free_deferred(void *data)
 {
 	struct tftp_transfer *t = data;
 
+	netascii_stream_free(&t->na);
 	boot_file_unref(t->file);
 	free(t->batch_buf);
 	free(t);
@@ -199,6 +214,8 @@ static void transfer_count_sent(struct tftp_transfer *t, uint64_t first, unsigne
 	}
 }
 
+static int transfer_buf_ready(struct tftp_transfer *t);
+
 /* Send up to max blocks from t->send_next as one UDP GSO super-datagram:
  * the kernel cuts it into DATA packets of 4 + blksize bytes (the last may
  * be shorter, as the file's last block is). One trip through the UDP stack
@@ -222,6 +239,14 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 
 	if (s->gso_broken || t->no_gso || n < 2)
 		return 0;
+	if (t->netascii) {
+		/* Converted blocks: only as many as the stream holds. */
+		int avail = transfer_buf_ready(t);
+
+		if (avail <= 0)
+			return avail;
+		n = MIN(n, (unsigned)avail);
+	}
 	struct iovec data[GSO_MAX_SEGMENTS];
 
 	for (unsigned i = 0; i < n; i++) {
@@ -239,9 +264,17 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 		return 0;
 	/* The window's blocks are contiguous in the file: one read fills
 	 * every segment's payload in place. */
-	if (boot_file_read(t->file, tftp_session_block_offset(&t->session, t->send_next),
-			   data, (int)n) < 0)
+	if (t->netascii) {
+		for (unsigned i = 0; i < n; i++) {
+			size_t len;
+			const uint8_t *p = netascii_stream_block(&t->na, t->send_next + i, &len);
+			if (data[i].iov_len)
+				memcpy(data[i].iov_base, p, data[i].iov_len);
+		}
+	} else if (boot_file_read(t->file, tftp_session_block_offset(&t->session, t->send_next),
+				  data, (int)n) < 0) {
 		return -EIO;
+	}
 	iov = (struct iovec){ s->gso_buf, off };
 	cm->cmsg_level = SOL_UDP;
 	cm->cmsg_type = UDP_SEGMENT;
@@ -266,12 +299,31 @@ static int transfer_send_gso(struct tftp_transfer *t, unsigned max)
 	return (int)n;
 }
 
+/* Convert netascii blocks from b on. The end of the file, once converted,
+ * fixes the transfer's real size, and a window planned on the upper
+ * bound is cut there. */
+static int transfer_fill_netascii(struct tftp_transfer *t, uint64_t b)
+{
+	int r = netascii_stream_fill(&t->na, b);
+
+	if (t->na.size_known && t->na.size != t->session.size) {
+		tftp_session_set_size(&t->session, t->na.size);
+		t->send_end = MIN(t->send_end, t->session.n_blocks + 1);
+		t->send_next = MIN(t->send_next, t->send_end);
+	}
+	/* -ERANGE: b lies past the end; the window was cut above. */
+	return r == -ERANGE ? 0 : r;
+}
+
 /* Read blocks [first, first + n) of a file on disk into the transfer's
- * buffer. */
+ * buffer (netascii: convert a span from first on). */
 static int transfer_fill_buf(struct tftp_transfer *t, uint64_t first, unsigned n)
 {
 	size_t room = MAX((size_t)BATCH_BUF_BYTES, (size_t)t->session.blksize);
 	struct iovec whole;
+
+	if (t->netascii)
+		return transfer_fill_netascii(t, first);
 
 	t->buf_count = 0;
 	if (!t->batch_buf && !(t->batch_buf = malloc(room)))
@@ -288,7 +340,16 @@ static int transfer_fill_buf(struct tftp_transfer *t, uint64_t first, unsigned n
 
 static bool buf_holds(const struct tftp_transfer *t, uint64_t b)
 {
+	if (t->netascii)
+		return netascii_stream_holds(&t->na, b);
 	return t->buf_count && b >= t->buf_first && b < t->buf_first + t->buf_count;
+}
+
+/* Blocks come from a buffer, filled ahead of the ACKs: a file on disk, or
+ * any file sent in netascii. */
+static bool transfer_buffered(const struct tftp_transfer *t)
+{
+	return t->netascii || t->file->fd >= 0;
 }
 
 /* Blocks from first that fill the buffer, none past the file's last. */
@@ -310,11 +371,31 @@ static void transfer_read_ahead(struct tftp_transfer *t)
 {
 	uint64_t next = t->send_end;
 
-	if (t->file->fd < 0 || t->session.windowsize != 1 || next > t->session.n_blocks ||
+	if (!transfer_buffered(t) || t->session.windowsize != 1 || next > t->session.n_blocks ||
 	    buf_holds(t, next))
 		return;
 	if (transfer_fill_buf(t, next, buf_span(t, next)) < 0)
 		t->buf_count = 0;
+}
+
+/* Make the buffer hold t->send_next. Returns how many blocks from there
+ * it holds that are due (>= 1), 0 when nothing is left to send (a
+ * netascii window cut at the end), or -errno. */
+static int transfer_buf_ready(struct tftp_transfer *t)
+{
+	uint64_t end;
+
+	if (!buf_holds(t, t->send_next)) {
+		int r = transfer_fill_buf(t, t->send_next, buf_span(t, t->send_next));
+		if (r < 0)
+			return r;
+	}
+	if (t->send_next >= t->send_end)
+		return 0;
+	if (!buf_holds(t, t->send_next))
+		return -EIO;
+	end = t->netascii ? t->na.first + t->na.count : t->buf_first + t->buf_count;
+	return (int)MIN(end - t->send_next, MIN(t->send_end - t->send_next, (uint64_t)INT_MAX));
 }
 
 /* Send up to max blocks from t->send_next with one sendmmsg() call.
@@ -331,17 +412,18 @@ static int transfer_send_batch(struct tftp_transfer *t, unsigned max)
 	uint64_t src_off = 0;
 	int sent;
 
-	if (t->file->fd >= 0) {
-		/* On disk: from this transfer's buffer, read now unless it
-		 * already holds the block (read ahead, or a retransmission). */
-		if (!buf_holds(t, t->send_next)) {
-			int r = transfer_fill_buf(t, t->send_next, buf_span(t, t->send_next));
-			if (r < 0)
-				return r;
-		}
-		src = t->batch_buf;
-		src_off = tftp_session_block_offset(&t->session, t->buf_first);
-		n = (unsigned)MIN((uint64_t)n, t->buf_first + t->buf_count - t->send_next);
+	if (transfer_buffered(t)) {
+		/* On disk or converted: from this transfer's buffer, read now
+		 * unless it already holds the block (read ahead, or a
+		 * retransmission). */
+		int avail = transfer_buf_ready(t);
+
+		if (avail <= 0)
+			return avail;
+		n = MIN(n, (unsigned)avail);
+		src = t->netascii ? t->na.out : t->batch_buf;
+		src_off = tftp_session_block_offset(&t->session,
+						    t->netascii ? t->na.first : t->buf_first);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t b = t->send_next + i;
@@ -424,6 +506,10 @@ static bool transfer_act(struct tftp_transfer *t, struct tftp_action a)
 		       sizeof(t->peer));
 		break;
 	case TFTP_ACTION_SEND_DATA:
+		/* a.first is the oldest unacknowledged block: nothing before
+		 * it will be asked for again. */
+		if (t->netascii)
+			netascii_stream_anchor(&t->na, a.first);
 		t->send_next = a.first;
 		t->send_end = a.first + a.count;
 		if (!transfer_flush_or_end(t))
@@ -637,7 +723,8 @@ static int build_oack(struct tftp_transfer *t, const struct tftp_negotiated *neg
 		opts[n++] = (struct tftp_option){ "timeout", tmo };
 	}
 	if (neg->has_tsize) {
-		snprintf(tsz, sizeof(tsz), "%llu", (unsigned long long)t->file->size);
+		/* The bytes sent: netascii counts the converted size. */
+		snprintf(tsz, sizeof(tsz), "%llu", (unsigned long long)t->session.size);
 		opts[n++] = (struct tftp_option){ "tsize", tsz };
 	}
 	if (neg->has_windowsize) {
@@ -654,7 +741,7 @@ static int build_oack(struct tftp_transfer *t, const struct tftp_negotiated *neg
 static void server_start_transfer(struct tftp_server *s, const struct request_ctx *rq,
 				  const struct tftp_request *req, const char *name,
 				  const char *path, struct boot_file *file,
-				  const struct tftp_negotiated *neg)
+				  const struct tftp_negotiated *neg, uint64_t size)
 {
 	struct tftp_transfer *t = calloc(1, sizeof(*t));
 	struct sockaddr_in local = { .sin_family = AF_INET, .sin_addr = rq->local };
@@ -684,8 +771,15 @@ static void server_start_transfer(struct tftp_server *s, const struct request_ct
 	t->started_usec = now_usec();
 	loop_timer_init(&t->timer, transfer_on_timer, t);
 	t->io = (struct loop_io){ .fd = fd, .events = EPOLLIN, .cb = transfer_on_io, .data = t };
-	tftp_session_init(&t->session, file->size, neg->blksize, neg->windowsize,
+	tftp_session_init(&t->session, size, neg->blksize, neg->windowsize,
 			  s->settings.retries);
+	t->netascii = req->mode == TFTP_MODE_NETASCII;
+	if (t->netascii && netascii_stream_init(&t->na, file, neg->blksize) < 0) {
+		safe_close(t->fd);
+		transfer_free_deferred(t);
+		server_reject(s, rq, name, TFTP_ERR_UNDEFINED, "out of memory", "no-memory");
+		return;
+	}
 	if (build_oack(t, neg) < 0 || loop_io_add(s->loop, &t->io) < 0) {
 		safe_close(t->fd);
 		transfer_free_deferred(t);
@@ -715,6 +809,7 @@ static void server_on_request(struct tftp_server *s, const struct request_ctx *r
 	struct file_request freq = { .client = &rq->peer, .local = rq->local };
 	struct tftp_negotiated neg;
 	struct boot_file *file = NULL;
+	uint64_t size;
 	uint16_t code;
 	const char *msg, *reason;
 	int r;
@@ -757,18 +852,23 @@ static void server_on_request(struct tftp_server *s, const struct request_ctx *r
 		emit_file_event(s, BOOT_EV_FILE_MISS, &rq->peer, path, 0, false, reason);
 		return;
 	}
+	size = file->size;
 	if (req->mode == TFTP_MODE_NETASCII) {
-		struct boot_file *converted;
-		r = boot_file_new_netascii(file, &converted);
-		boot_file_unref(file);
-		if (r < 0) {
-			server_reject(s, rq, name, TFTP_ERR_UNDEFINED, "cannot convert",
-				      "netascii");
-			return;
+		/* Converted as sent; the size sent is at most twice the
+		 * file's (every byte a CR or LF) and exact only at the end,
+		 * unless counted for tsize. */
+		size = 2 * file->size;
+		if (neg.has_tsize) {
+			r = netascii_count(file, NETASCII_TSIZE_MAX_SRC, &size);
+			if (r < 0) {
+				log_debug(MOD, "tsize-omitted", "peer=%s file=%s mode=netascii reason=%s",
+					  rq->peer_str, name, r == -EFBIG ? "too-large" : "io-error");
+				neg.has_tsize = false;
+				size = 2 * file->size;
+			}
 		}
-		file = converted;
 	}
-	server_start_transfer(s, rq, req, name, path, file, &neg);
+	server_start_transfer(s, rq, req, name, path, file, &neg, size);
 }
 
 static void server_on_datagram(struct tftp_server *s, const struct request_ctx *rq,

@@ -16,6 +16,21 @@ void tftp_session_init(struct tftp_session *s, uint64_t size, unsigned blksize,
 	};
 }
 
+void tftp_session_set_size(struct tftp_session *s, uint64_t size)
+{
+	if (size > s->size)
+		return;  /* only ever shrinks: the bound was the most it could be */
+	s->size = size;
+	s->n_blocks = size / s->blksize + 1;
+	/* A window planned on the bound may reach past the real end. */
+	s->sent = MIN(s->sent, s->n_blocks);
+	/* A client that acknowledged blocks it never got (queued when the
+	 * kernel said EAGAIN, then guessed) still owes the ACK of the real
+	 * last block: the transfer ends on it, or on a timeout. */
+	if (s->acked >= s->n_blocks)
+		s->acked = s->n_blocks - 1;
+}
+
 static struct tftp_action send_window(struct tftp_session *s, bool retransmit)
 {
 	uint64_t first = s->acked + 1;

@@ -45,7 +45,8 @@ struct tftp_action {
 
 struct tftp_session {
 	enum tftp_session_state state;
-	uint64_t size;        /* bytes in the file */
+	uint64_t size;        /* bytes sent in all (an upper bound until
+			       * tftp_session_set_size() for a stream) */
 	unsigned blksize;
 	unsigned windowsize;
 	unsigned retries;     /* allowed retransmissions in a row */
@@ -58,6 +59,12 @@ struct tftp_session {
 
 void tftp_session_init(struct tftp_session *s, uint64_t size, unsigned blksize,
 		       unsigned windowsize, unsigned retries);
+
+/* The size is exact from now on: a stream (netascii) whose converted size
+ * was unknown at init, where size was an upper bound, reached its end.
+ * A larger size than the bound is ignored; blocks past the new last one
+ * are no longer in flight. Call only while SENDING. */
+void tftp_session_set_size(struct tftp_session *s, uint64_t size);
 
 /* with_oack: options were accepted, so the transfer opens with an OACK. */
 struct tftp_action tftp_session_start(struct tftp_session *s, bool with_oack);

@@ -14,6 +14,8 @@
  *           3  ACK of acked + k, k from the next byte (partial window)
  *           4  n perfect ACKs in a row, n from the next byte (reaches the
  *              16-bit wrap quickly)
+ *           5  the size learned at the end (a netascii stream): the size
+ *              times the next byte / 256, while sending
  *
  * After every event the invariants of tftp_session.h are checked: acked <=
  * sent <= n_blocks, a DATA action covers 1..n_blocks and starts right after
@@ -123,6 +125,21 @@ static void ack(struct tftp_session *s, uint16_t block)
 	}
 }
 
+static void set_size(struct tftp_session *s, uint8_t frac)
+{
+	struct tftp_session before = *s;
+
+	if (s->state != TFTP_SESSION_SENDING)
+		return;  /* the adapter learns the size only while sending */
+	tftp_session_set_size(s, before.size / 256 * frac);
+	check_state(s);
+	CHECK(s->size <= before.size);
+	CHECK(s->state == before.state);
+	CHECK(s->acked <= before.acked);
+	CHECK(s->sent <= before.sent);
+	CHECK(s->acked < s->n_blocks);
+}
+
 static void timeout(struct tftp_session *s)
 {
 	struct tftp_session before = *s;
@@ -168,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(a.kind == (with_oack ? TFTP_ACTION_SEND_OACK : TFTP_ACTION_SEND_DATA));
 
 	while (i < size && steps < MAX_STEPS) {
-		uint8_t op = data[i++] % 5;
+		uint8_t op = data[i++] % 6;
 
 		steps++;
 		switch (op) {
@@ -188,6 +205,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (i >= size)
 				return 0;
 			ack(&s, (uint16_t)(s.acked + data[i++]));
+			break;
+		case 5:
+			if (i >= size)
+				return 0;
+			set_size(&s, data[i++]);
 			break;
 		case 4: {
 			unsigned n;

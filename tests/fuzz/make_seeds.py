@@ -98,6 +98,26 @@ def sessions():
     write(t, "empty-file", session(0, 0, 512, 1, 1, False, [2, 2, 1]))
     write(t, "exact-multiple", session(1024, 0, 512, 2, 1, True, [0, 0, 0, 2, 2]))
     write(t, "huge", session(0xffffffff, 15, 8, 65535, 7, False, [4, 255, 1, 2]))
+    # op 5: a netascii stream learns its size (bound * k / 256) at the end
+    write(t, "netascii-size-learned", session(2 * 3000, 0, 512, 4, 3, False,
+                                              [2, 5, 140, 2, 2, 1, 2]))
+
+
+def netascii(blksize, script, text):
+    return struct.pack(">HB", blksize - 8, len(script)) + bytes(script) + text
+
+
+def netascii_seeds():
+    t = "fuzz_netascii"
+    text = b"".join(b"line %d\n" % i + (b"\r" if i % 5 == 0 else b"") for i in range(300))
+    # script bytes: low 2 bits op (0 anchor += k, 1 block anchor + k % 8,
+    # 2 block anchor + 37 k, 3 block after the buffer), high 6 bits k
+    write(t, "lockstep-512", netascii(512, [1, 4 | 0, 1, 3, 4 | 0, 1], text))
+    write(t, "tiny-blocks", netascii(9, [1, 3, 8 | 2, 4 | 1, 40 | 0, 1], b"\n\r" * 400))
+    write(t, "only-lf", netascii(8, [3, 3, 3, 4 | 1], b"\n" * 5000))
+    write(t, "empty", netascii(512, [1, 2], b""))
+    write(t, "big-block", netascii(65464, [1, 3], text * 20))
+    write(t, "retransmit", netascii(16, [1, 3, 3, 3, 1, 4 | 0, 1, 252 | 2, 1], text))
 
 
 # --- DHCP ---
@@ -205,6 +225,7 @@ def main():
     wire()
     path()
     sessions()
+    netascii_seeds()
     dhcp_seeds()
     return 0
 

@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "tftp/file_source.h"
+#include "tftp/netascii_stream.h"
+#include "tftp/netascii_stream.h"
 #include "util.h"
 
 struct fixture {
@@ -402,34 +404,6 @@ static struct boot_file *owned(const char *s, size_t len)
 	return bf;
 }
 
-static void check_netascii(const char *in, size_t in_len, const char *out, size_t out_len)
-{
-	struct boot_file *src = owned(in, in_len), *na = NULL;
-
-	assert_rc(boot_file_new_netascii(src, &na), 0);
-	assert_int_equal(na->size, out_len);
-	assert_int_equal(na->refs, 1);
-	if (out_len)
-		assert_memory_equal(na->data, out, out_len);
-	else
-		assert_null(na->data);
-	boot_file_unref(na);
-	boot_file_unref(src);
-}
-
-static void test_netascii(void **state)
-{
-	check_netascii("a\nb\rc", 5, "a\r\nb\r\0c", 7);
-	check_netascii("", 0, "", 0);
-	check_netascii("plain", 5, "plain", 5);
-	check_netascii("\n", 1, "\r\n", 2);
-	check_netascii("\r", 1, "\r\0", 2);
-	/* a file already in CR LF form is still converted byte by byte */
-	check_netascii("x\r\n", 3, "x\r\0\r\n", 5);
-	check_netascii("\n\n\r\r", 4, "\r\n\r\n\r\0\r\0", 8);
-	check_netascii("\0\xff", 2, "\0\xff", 2);
-}
-
 static void test_owned(void **state)
 {
 	struct boot_file *bf = owned("abc", 3);
@@ -448,17 +422,27 @@ static void test_owned(void **state)
 	boot_file_unref(bf);
 }
 
+/* netascii streams from the shared descriptor of a file on disk. */
 static void test_netascii_of_disk_file(void **state)
 {
 	struct fixture *f = *state;
-	struct boot_file *bf = NULL, *na = NULL;
+	struct boot_file *bf = NULL;
+	struct netascii_stream st;
+	uint64_t size = 0;
+	size_t len;
 
 	assert_rc(open_path(f, "hello.txt", &bf), 0);
-	assert_rc(boot_file_new_netascii(bf, &na), 0);
-	assert_int_equal(na->size, 14);
-	assert_memory_equal(na->data, "hello, world\r\n", 14);
+	assert_rc(netascii_count(bf, 1024, &size), 0);
+	assert_int_equal(size, 14);
+	assert_rc(netascii_count(bf, 12, &size), -EFBIG);  /* not read whole past the cap */
+	assert_rc(netascii_stream_init(&st, bf, 512), 0);
+	assert_rc(netascii_stream_fill(&st, 1), 0);
+	assert_true(st.size_known);
+	assert_int_equal(st.size, 14);
+	assert_memory_equal(netascii_stream_block(&st, 1, &len), "hello, world\r\n", 14);
+	assert_int_equal(len, 14);
+	netascii_stream_free(&st);
 	boot_file_unref(bf);
-	boot_file_unref(na);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -482,7 +466,6 @@ int main(void)
 		T(test_source_outlives_its_owner),
 		T(test_disk_new_errors),
 		T(test_netascii_of_disk_file),
-		cmocka_unit_test(test_netascii),
 		cmocka_unit_test(test_owned),
 	};
 

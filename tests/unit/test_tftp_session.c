@@ -362,10 +362,35 @@ static void test_done_is_final(void **state)
 	assert_int_equal(s.retransmits, 0);
 }
 
+/* A netascii stream starts on an upper bound (twice the file) and learns
+ * its size at the end: a window planned past the end is cut there, and
+ * the ACK of the real last block ends the transfer. */
+static void test_size_learned_at_end(void **state)
+{
+	struct tftp_session s;
+
+	tftp_session_init(&s, 2 * 1000, 512, 8, 5);  /* bound: 4 blocks */
+	assert_int_equal(s.n_blocks, 4);
+	assert_data(tftp_session_start(&s, false), 1, 4);
+	tftp_session_set_size(&s, 1100);              /* real: 3 blocks */
+	assert_int_equal(s.n_blocks, 3);
+	assert_int_equal(s.sent, 3);
+	assert_int_equal(tftp_session_block_len(&s, 3), 76);
+	assert_none(tftp_session_on_ack(&s, 4));      /* never sent */
+	assert_int_equal(tftp_session_on_ack(&s, 3).kind, TFTP_ACTION_DONE);
+
+	/* never grows past the bound */
+	tftp_session_init(&s, 1000, 512, 1, 5);
+	tftp_session_set_size(&s, 5000);
+	assert_int_equal(s.size, 1000);
+	assert_int_equal(s.n_blocks, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_init),
+		cmocka_unit_test(test_size_learned_at_end),
 		cmocka_unit_test(test_block_geometry),
 		cmocka_unit_test(test_start_without_oack),
 		cmocka_unit_test(test_start_window_without_oack),
