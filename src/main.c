@@ -21,6 +21,7 @@
 #include "http/http_server.h"
 #include "metrics.h"
 #include "quick.h"
+#include "sandbox.h"
 #include "boot/boot_events.h"
 #include "boot/boot_files.h"
 #include "ndp/ndp_io.h"
@@ -237,6 +238,30 @@ static int no_new_privs(void)
 		log_error("main", "no-new-privs", "error=\"%s\"", strerror(errno));
 		return r;
 	}
+	return 0;
+}
+
+/* The last step of startup: from here on only the system calls of a
+ * running kidou are allowed (sandbox.h). */
+static int confine(const struct config *c)
+{
+	int n;
+
+	if (c->seccomp_off) {
+		log_info("main", "seccomp", "state=off reason=config");
+		return 0;
+	}
+	if (sandbox_unsupported_build()) {
+		log_info("main", "seccomp", "state=off reason=sanitizer-build");
+		return 0;
+	}
+	n = sandbox_apply();
+	if (n < 0) {
+		log_error("main", "seccomp", "error=\"%s\" note=\"[daemon] seccomp = no turns it off\"",
+			  strerror(-n));
+		return n;
+	}
+	log_info("main", "seccomp", "state=on syscalls=%d action=kill-process", n);
 	return 0;
 }
 
@@ -484,7 +509,8 @@ int main(int argc, char **argv)
 	if (d.config->user && geteuid() == 0)
 		root_probes_open(d.config, probes);
 	r = drop_privileges(d.config->user);
-	if (r < 0 || (r > 0 && check_as_user(&d, probes) < 0) || no_new_privs() < 0) {
+	if (r < 0 || (r > 0 && check_as_user(&d, probes) < 0) || no_new_privs() < 0 ||
+	    confine(d.config) < 0) {
 		root_probes_close(probes);
 		r = EXIT_FAILURE;
 		goto out;
