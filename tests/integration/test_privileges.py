@@ -188,3 +188,88 @@ def test_no_new_privs_without_user(kidou_factory, shared):
     root = make_root(shared, "A")
     k = kidou_factory(root=root)
     assert proc_status(k.pid, "NoNewPrivs") == "1"
+
+
+# ---------------------------------------------------------------- seccomp
+#
+# The filter is on by default, so every other integration test runs under it
+# too; these check that it is there and walk each feature once on purpose.
+
+
+def seccomp_mode(pid: int) -> str:
+    return proc_status(pid, "Seccomp")
+
+
+def expect_seccomp_on(k):
+    ev = k.events("seccomp", mod="main")
+    assert len(ev) == 1, k.text()
+    if ev[0]["state"] == "off" and ev[0].get("reason") == "sanitizer-build":
+        assert seccomp_mode(k.pid) == "0"
+        return False
+    assert ev[0]["state"] == "on" and int(ev[0]["syscalls"]) > 0, ev[0]
+    assert seccomp_mode(k.pid) == "2", "Seccomp: 2 is filter mode"
+    assert proc_status(k.pid, "Seccomp_filters") == "1"
+    return True
+
+
+def test_seccomp_tftp_http_reload(kidou_factory, shared, nobody):
+    """Under the filter, as nobody: TFTP (octet, netascii, options, errors),
+    HTTP (whole, range, generated /metrics, 404), two reloads (one kept
+    old), then a clean exit (the fixture wants rc 0, not SIGSYS)."""
+    a = make_root(shared, "A")
+    b = make_root(shared, "B")
+    (a / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    os.chmod(a / "big.bin", 0o644)
+    cfg = write_config(shared / "k.ini", config_text(a, a))
+    k = kidou_factory("--config", cfg, with_defaults=False)
+    expect_seccomp_on(k)
+    hport = http_port(k)
+
+    assert tftp_get(k.port, "which.txt") == b"A\n"
+    with RawClient(k.port) as c:
+        data, oack = c.fetch("big.bin", options={"blksize": 1400, "windowsize": 4, "tsize": 0})
+    assert data == bytes(range(256)) * 4096 and oack["tsize"] == str(len(data)), oack
+    with RawClient(k.port) as c:
+        data, _ = c.fetch("which.txt", mode="netascii")
+    assert data == b"A\r\n"
+    with RawClient(k.port) as c:
+        c.rrq("missing.bin")
+        assert c.expect_error(T(2)).code == 1
+
+    assert http_get(hport, "/which.txt") == (200, b"A\n")
+    conn = http.client.HTTPConnection("127.0.0.1", hport, timeout=T(5))
+    conn.request("GET", "/big.bin", headers={"Range": "bytes=256-511"})
+    resp = conn.getresponse()
+    assert resp.status == 206 and resp.read() == bytes(range(256))
+    conn.close()
+    status, body = http_get(hport, "/metrics")
+    assert status == 200 and b"kidou_tftp_requests_total" in body
+    assert http_get(hport, "/nothing-here")[0] == 404
+
+    write_config(cfg, config_text(b, b))
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", timeout=T(5))
+    assert tftp_get(k.port, "which.txt") == b"B\n"
+    assert http_get(hport, "/which.txt") == (200, b"B\n")
+
+    write_config(cfg, config_text(shared / "gone", b))
+    k.signal(signal.SIGHUP)
+    k.wait_for(lambda: [ln for ln in k.lines() if "action=keep-old" in ln], T(5), "keep-old")
+    assert tftp_get(k.port, "which.txt") == b"B\n"
+    assert k.alive() and seccomp_mode(k.pid) in ("0", "2")
+    assert k.stop() == 0, k.text()[-3000:]
+
+
+def test_seccomp_off_by_config(kidou_factory, shared):
+    root = make_root(shared, "A")
+    k = kidou_factory("--seccomp", "no", root=root)
+    ev = k.events("seccomp", mod="main")
+    assert len(ev) == 1 and ev[0]["state"] == "off" and ev[0]["reason"] in ("config", "sanitizer-build"), k.text()
+    assert seccomp_mode(k.pid) == "0"
+    assert proc_status(k.pid, "NoNewPrivs") == "1"
+    assert tftp_get(k.port, "which.txt") == b"A\n"
+
+
+def test_seccomp_bad_value(kidou_factory, shared):
+    cp = kidou_factory.run(["--tftp-root", shared, "--seccomp", "maybe"])
+    assert cp.returncode != 0 and '"maybe" is not yes or no' in cp.stderr, cp.stderr
