@@ -142,6 +142,15 @@ static int set_busy_poll(struct config *c, void *obj, const struct config_key *k
 	return set_uint(&c->busy_poll_usec, v, 0, 1000, err, n);
 }
 
+static int set_seccomp(struct config *c, void *obj, const struct config_key *k,
+		       const char *v, char *err, size_t n)
+{
+	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
+		return set_error(err, n, "\"%s\" is not yes or no", v);
+	c->seccomp_off = strcmp(v, "no") == 0;
+	return 0;
+}
+
 static int set_timeline_idle(struct config *c, void *obj, const struct config_key *k,
 			     const char *v, char *err, size_t n)
 {
@@ -750,6 +759,10 @@ static const struct config_key config_keys[] = {
 	  "microseconds the event loop may spin for the next packet before sleeping, "
 	  "while packets come that fast (0: never; default 100)",
 	  set_busy_poll, 0, false },
+	{ SEC_DAEMON, "seccomp", "seccomp",
+	  "yes | no: once started, allow only the system calls kidou serves with; "
+	  "any other kills it (default yes)",
+	  set_seccomp, 0, false },
 	{ SEC_TFTP, "root", "tftp-root",
 	  "directory served over TFTP (default ./tftpboot)", set_tftp_root, 0, false },
 	{ SEC_TFTP, "listen", "tftp-listen",

@@ -153,6 +153,7 @@ struct config {
 	char *user;                /* drop privileges to this user; NULL: don't */
 	unsigned timeline_idle_sec; /* quiet time that ends a boot timeline */
 	unsigned busy_poll_usec;   /* event loop's busy-poll ceiling, 0: off */
+	bool seccomp_off;          /* [daemon] seccomp = no */
 	struct tftp_config tftp;
 	struct http_config http;
 	struct dhcp_config dhcp;

@@ -10,8 +10,28 @@
 int fs_open_root(const char *root)
 {
 	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int r;
 
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	r = fs_root_usable(fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int fs_root_usable(int rootfd)
+{
+	/* Opening with O_PATH needs no permission on the directory itself,
+	 * but every lookup beneath it does: without search permission each
+	 * request would fail with EACCES. Read permission is not needed, as
+	 * kidou never lists a root. AT_EACCESS: as the effective user, the
+	 * one that serves (faccessat2, Linux 5.8). */
+	if (faccessat(rootfd, "", X_OK, AT_EACCESS | AT_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
 }
 
 int fs_open_beneath(int rootfd, const char *rel)

@@ -3,21 +3,25 @@
  * daemon object lives on main()'s stack. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "fs.h"
 #include "log.h"
 #include "loop.h"
 #include "dhcp/dhcp_io.h"
 #include "http/http_server.h"
 #include "metrics.h"
 #include "quick.h"
+#include "sandbox.h"
 #include "boot/boot_events.h"
 #include "boot/boot_files.h"
 #include "ndp/ndp_io.h"
@@ -143,6 +147,7 @@ static int parse_args(struct daemon *d, int argc, char **argv)
 	return 0;
 }
 
+/* Returns 1 if it dropped to user, 0 if there was nothing to drop, or -errno. */
 static int drop_privileges(const char *user)
 {
 	struct passwd *pw;
@@ -162,6 +167,101 @@ static int drop_privileges(const char *user)
 	}
 	log_info("main", "privileges", "user=\"%s\" uid=%u gid=%u", user,
 		 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	return 1;
+}
+
+/* The served roots, opened (O_PATH) before the drop as the servers opened
+ * theirs, so that they can be checked as the user after it. */
+struct root_probe {
+	const char *server;
+	const char *path;
+	int fd;
+};
+
+static void root_probes_open(const struct config *c, struct root_probe p[2])
+{
+	p[0] = (struct root_probe){ "tftp", c->tftp.root, fs_open_root(c->tftp.root) };
+	p[1] = (struct root_probe){ "http", c->http.root,
+				    c->http.enabled ? fs_open_root(c->http.root) : -1 };
+}
+
+static void root_probes_close(struct root_probe p[2])
+{
+	for (int i = 0; i < 2; i++)
+		p[i].fd = safe_close(p[i].fd);
+}
+
+/* Right after the drop, as the user: what it needs from the file system.
+ * A root held open spares the user its parents, but every lookup beneath
+ * it needs search permission on the root itself; without that each request
+ * would fail, so refuse to start. A SIGHUP re-reads the config file and
+ * re-opens the roots by path as the user: warn now when that must fail. */
+static int check_as_user(const struct daemon *d, const struct root_probe p[2])
+{
+	const char *user = d->config->user;
+	int r = 0;
+
+	for (int i = 0; i < 2; i++) {
+		int e, fd;
+
+		if (p[i].fd < 0)
+			continue;
+		e = fs_root_usable(p[i].fd);
+		if (e < 0) {
+			log_error("main", "root-unusable", "server=%s root=\"%s\" user=\"%s\" error=\"%s\"",
+				  p[i].server, p[i].path, user, strerror(-e));
+			r = e;
+			continue;
+		}
+		fd = fs_open_root(p[i].path);
+		if (fd < 0)
+			log_warn("main", "root-unreachable-after-drop",
+				 "server=%s root=\"%s\" user=\"%s\" error=\"%s\" note=\"SIGHUP reloads will fail\"",
+				 p[i].server, p[i].path, user, strerror(-fd));
+		else
+			safe_close(fd);
+	}
+	if (d->config_path && faccessat(AT_FDCWD, d->config_path, R_OK, AT_EACCESS) < 0)
+		log_warn("main", "config-unreadable-after-drop",
+			 "path=\"%s\" user=\"%s\" error=\"%s\" note=\"SIGHUP reloads will fail\"",
+			 d->config_path, user, strerror(errno));
+	return r;
+}
+
+/* From here on no execve() could gain privileges (setuid, file caps):
+ * kidou never executes anything, and a seccomp filter needs it. Set with
+ * or without --user, as it costs nothing. */
+static int no_new_privs(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		int r = -errno;
+		log_error("main", "no-new-privs", "error=\"%s\"", strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
+/* The last step of startup: from here on only the system calls of a
+ * running kidou are allowed (sandbox.h). */
+static int confine(const struct config *c)
+{
+	int n;
+
+	if (c->seccomp_off) {
+		log_info("main", "seccomp", "state=off reason=config");
+		return 0;
+	}
+	if (sandbox_unsupported_build()) {
+		log_info("main", "seccomp", "state=off reason=sanitizer-build");
+		return 0;
+	}
+	n = sandbox_apply();
+	if (n < 0) {
+		log_error("main", "seccomp", "error=\"%s\" note=\"[daemon] seccomp = no turns it off\"",
+			  strerror(-n));
+		return n;
+	}
+	log_info("main", "seccomp", "state=on syscalls=%d action=kill-process", n);
 	return 0;
 }
 
@@ -324,6 +424,7 @@ int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
 	struct quick quick = { 0 };
+	struct root_probe probes[2] = { { .fd = -1 }, { .fd = -1 } };
 	char err[512];
 	int r;
 
@@ -405,10 +506,16 @@ int main(int argc, char **argv)
 		if (d.dhcp)
 			dhcp_io_set_http_port(d.dhcp, d.http_port);
 	}
-	if (drop_privileges(d.config->user) < 0) {
+	if (d.config->user && geteuid() == 0)
+		root_probes_open(d.config, probes);
+	r = drop_privileges(d.config->user);
+	if (r < 0 || (r > 0 && check_as_user(&d, probes) < 0) || no_new_privs() < 0 ||
+	    confine(d.config) < 0) {
+		root_probes_close(probes);
 		r = EXIT_FAILURE;
 		goto out;
 	}
+	root_probes_close(probes);
 	log_info("main", "ready", "version=%s config=\"%s\"", KIDOU_VERSION,
 		 d.config_path ? d.config_path : "");
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -132,6 +132,7 @@ static void test_defaults(void **state)
 	assert_int_equal(f->c->timeline_idle_sec, 20);
 	assert_int_equal(f->c->busy_poll_usec, 100);
 	assert_false(f->c->dhcp.authoritative);
+	assert_false(f->c->seccomp_off);
 }
 
 static void test_dhcp_authoritative(void **state)
@@ -171,6 +172,7 @@ static void test_every_key(void **state)
 		  "user = nobody\n"
 		  "timeline-idle = 45\n"
 		  "busy-poll = 0\n"
+		  "seccomp = no\n"
 		  "\n"
 		  "[tftp]\n"
 		  "root = /srv/tftp\n"
@@ -186,6 +188,7 @@ static void test_every_key(void **state)
 	assert_string_equal(f->c->user, "nobody");
 	assert_int_equal(f->c->timeline_idle_sec, 45);
 	assert_int_equal(f->c->busy_poll_usec, 0);
+	assert_true(f->c->seccomp_off);
 	assert_string_equal(f->c->tftp.root, "/srv/tftp");
 	assert_listen(&f->c->tftp.listen, "127.0.0.1", 1069);
 	assert_int_equal(f->c->tftp.max_transfers, 10);
@@ -293,6 +296,8 @@ static void test_bad_values(void **state)
 		{ "user =", "daemon", "[daemon] user: must not be empty" },
 		{ "authoritative = true", "dhcp",
 		  "[dhcp] authoritative: \"true\" is not one of yes, no" },
+		{ "seccomp = on", "daemon", "[daemon] seccomp: \"on\" is not yes or no" },
+		{ "seccomp =", "daemon", "[daemon] seccomp: \"\" is not yes or no" },
 		{ "option = 42", "dhcp", "[dhcp] option: \"42\" is not CODE TYPE VALUE" },
 		{ "option = 42 ip", "dhcp", "[dhcp] option: \"42 ip\" is not CODE TYPE VALUE" },
 		{ "option = 0 u8 1", "dhcp",
