@@ -239,6 +239,18 @@ static int set_http_idle_timeout(struct config *c, void *obj, const struct confi
 	return set_uint(&c->http.idle_timeout_sec, v, 1, 3600, err, n);
 }
 
+static int set_http_header_timeout(struct config *c, void *obj, const struct config_key *k,
+				   const char *v, char *err, size_t n)
+{
+	return set_uint(&c->http.header_timeout_sec, v, 1, 3600, err, n);
+}
+
+static int set_http_max_per_address(struct config *c, void *obj, const struct config_key *k,
+				    const char *v, char *err, size_t n)
+{
+	return set_uint(&c->http.max_connections_per_address, v, 1, 100000, err, n);
+}
+
 /* --- [dhcp] and [subnet NAME] --- */
 
 static struct dhcp_subnet_config *subnet_of(struct config *c, void *obj)
@@ -791,6 +803,12 @@ static const struct config_key config_keys[] = {
 	{ SEC_HTTP, "idle-timeout", "http-idle-timeout",
 	  "seconds before a silent connection is closed, complete request or not (default 30)",
 	  set_http_idle_timeout, 0, false },
+	{ SEC_HTTP, "header-timeout", "http-header-timeout",
+	  "seconds a request's headers may take, from the connection's start or the end of its previous request (default 10)",
+	  set_http_header_timeout, 0, false },
+	{ SEC_HTTP, "max-connections-per-address", "http-max-connections-per-address",
+	  "concurrent HTTP connections from one client address; more get 503 (default 16)",
+	  set_http_max_per_address, 0, false },
 
 	{ SEC_DHCP, "interface", "dhcp-interface",
 	  "serve DHCP on this interface; repeatable or comma-separated (DHCP is off without one)",
@@ -927,6 +945,8 @@ static void config_defaults(struct config *c)
 	c->dhcp.listen.sin_port = htons(67);
 	c->http.max_connections = 1000;
 	c->http.idle_timeout_sec = 30;
+	c->http.header_timeout_sec = 10;
+	c->http.max_connections_per_address = 16;
 	c->dhcp.offer_hold_sec = 30;
 	c->dhcp.ipv6_ra = IPV6_RA_AUTO;
 	c->timeline_idle_sec = 20;

@@ -37,6 +37,9 @@ struct http_config {
 	char *root;                 /* default: the TFTP root */
 	unsigned max_connections;   /* default 1000 */
 	unsigned idle_timeout_sec;  /* a connection silent this long is closed; default 30 */
+	unsigned header_timeout_sec; /* a request's headers must be complete this long after
+				      * the connection opened or its last request ended; default 10 */
+	unsigned max_connections_per_address; /* per client IPv4 address; default 16 */
 };
 
 /* What a client boots, by the firmware it runs (DHCP option 93) or by

@@ -101,12 +101,23 @@ int metrics_render(const struct metrics_sources *m, char **out, size_t *len)
 	if (m->http) {
 		const struct http_stats *h = http_server_stats(m->http);
 		counter(f, "kidou_http_requests_total", "HTTP requests", h->requests);
-		counter(f, "kidou_http_bytes_total", "HTTP body bytes sent", h->bytes);
+		counter(f, "kidou_http_bytes_total", "HTTP body bytes sent (acknowledged by the client, for a transfer it cut short)", h->bytes);
 		fprintf(f, "# HELP kidou_http_responses_total HTTP responses, by status class\n"
 			   "# TYPE kidou_http_responses_total counter\n");
 		for (unsigned c = 2; c <= 5; c++)
 			fprintf(f, "kidou_http_responses_total{class=\"%uxx\"} %llu\n", c,
 				(unsigned long long)h->status[c]);
+		counter(f, "kidou_http_header_timeouts_total",
+			"HTTP connections closed because a request's headers took longer than header-timeout",
+			h->header_timeouts);
+		fprintf(f, "# HELP kidou_http_connections_refused_total HTTP connections refused, by reason\n"
+			   "# TYPE kidou_http_connections_refused_total counter\n"
+			   "kidou_http_connections_refused_total{reason=\"max-connections\"} %llu\n"
+			   "kidou_http_connections_refused_total{reason=\"max-connections-per-address\"} %llu\n"
+			   "kidou_http_connections_refused_total{reason=\"no-room\"} %llu\n",
+			(unsigned long long)h->refused[HTTP_REFUSED_MAX_CONNECTIONS],
+			(unsigned long long)h->refused[HTTP_REFUSED_PER_ADDRESS],
+			(unsigned long long)h->refused[HTTP_REFUSED_NO_ROOM]);
 	}
 	if (m->dhcp)
 		dhcp_metrics(f, m->dhcp);

@@ -3,15 +3,19 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <linux/tcp.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
+#include "http/http_peers.h"
 #include "http/http_range.h"
 #include "log.h"
 #include "net.h"
@@ -22,6 +26,12 @@
 /* Request line plus headers must fit this: a longer URL gets 414 and
  * longer headers 431, from libmicrohttpd itself. */
 #define HTTP_CONNECTION_MEMORY (32 * 1024)
+/* Connections accepted past max-connections (or past a client's own cap)
+ * only to be answered 503 and closed. Past these too, there is no room to
+ * answer and a new connection is closed at once. */
+#define HTTP_REFUSAL_SLOTS 64
+
+struct http_conn;
 
 struct http_server {
 	struct loop *loop;
@@ -34,7 +44,36 @@ struct http_server {
 	struct http_dynamic dynamic;
 	struct http_stats stats;
 	unsigned max_connections;
+	unsigned max_per_address;
+	unsigned active;             /* connections accepted to be served */
+	uint64_t header_timeout_usec;
+	struct http_peers *peers;    /* active connections per client address */
+	/* Connections whose request headers are due, oldest deadline first:
+	 * every deadline is "now + header_timeout", so appending keeps the
+	 * order and the timer only ever looks at the head. */
+	struct http_conn *waiting_head, *waiting_tail;
+	struct loop_timer header_timer;
+	/* Statuses of answers libmicrohttpd gave itself, not yet logged. */
+	struct http_mhd_answers {
+		unsigned status[16];
+		size_t first, n;
+	} mhd_answers;
 	struct boot_events *events;  /* may be NULL */
+};
+
+/* One TCP connection, from accept to close: libmicrohttpd's socket
+ * context. Requests on it come and go (struct http_request). */
+struct http_conn {
+	struct http_server *server;
+	struct MHD_Connection *mhd;
+	struct http_conn *prev, *next;  /* in the waiting list */
+	bool waiting;                   /* on the list: headers due by deadline_usec */
+	uint64_t deadline_usec;
+	uint32_t ip;                    /* host order; 0 when not IPv4 */
+	bool refused;                   /* answered 503 at accept, not counted active */
+	bool in_request;                /* a request began (URI seen) and is not logged yet */
+	unsigned requests;              /* requests completed on it */
+	char peer[NET_ENDPOINT_STRLEN];
 };
 
 /* One request, from its URI to its completion. */
@@ -47,7 +86,10 @@ struct http_request {
 	bool headers_seen;      /* the first access-handler call has happened */
 	bool nul_in_path;       /* %00 in the path: it would decode to a NUL */
 	unsigned status;
-	uint64_t bytes;
+	uint64_t bytes;         /* body bytes queued; what was sent, once complete */
+	uint64_t acked_at_start; /* the socket's TCP bytes acknowledged before it */
+	size_t raw_uri_len;     /* strlen of the URI as libmicrohttpd first gave it */
+	const char *raw_uri;    /* ... and where, in its read buffer */
 	char range[48];
 	uint32_t peer_ip;       /* host order; 0 when not IPv4 */
 	bool boot_file;         /* a GET for boot content, reported to boot_events */
@@ -135,18 +177,314 @@ static void http_on_timer(struct loop_timer *t)
 	http_schedule(s);
 }
 
-/* Refuse (close at once) a connection past the limit ourselves: at its
- * own limit libmicrohttpd drops its listening socket from its epoll set
- * and re-adds it only on a later run, which may never come (nothing wakes
- * the loop once the last connection closes). Its own limit is set one
- * higher so that it never gets there. */
+/* Close a connection at once, without a word, only when even the refusal
+ * slots are taken: up to max-connections it is served, past that (or past
+ * its address's cap) it is accepted to be answered 503 (conn_admit). We
+ * refuse ourselves rather than let libmicrohttpd reach its own limit: there
+ * it drops its listening socket from its epoll set and re-adds it only on a
+ * later run, which may never come (nothing wakes the loop once the last
+ * connection closes). Its own limit is set one higher than ours. */
 static enum MHD_Result http_on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
 {
 	struct http_server *s = cls;
 	const union MHD_DaemonInfo *info =
 		MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 
-	return info && info->num_connections >= s->max_connections ? MHD_NO : MHD_YES;
+	if (info && info->num_connections >= s->max_connections + HTTP_REFUSAL_SLOTS) {
+		s->stats.refused[HTTP_REFUSED_NO_ROOM]++;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static int conn_fd(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	return ci ? ci->connect_fd : -1;
+}
+
+static struct http_conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Bytes of this connection the peer's TCP has acknowledged (Linux 4.2+,
+ * RFC 4898 ThruOctetsAcked), or UINT64_MAX when unknown. */
+static uint64_t conn_bytes_acked(struct MHD_Connection *conn)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int fd = conn_fd(conn);
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+		return UINT64_MAX;
+	return ti.tcpi_bytes_acked;
+}
+
+/* One access-log line for a request, whoever answered it. */
+static void log_request(const struct http_request *rq, bool complete)
+{
+	log_info(MOD, "request", "peer=%s method=%s path=%s status=%u bytes=%llu%s%s duration_ms=%llu complete=%s",
+		 rq->peer, rq->method[0] ? rq->method : "-", rq->uri, rq->status,
+		 (unsigned long long)rq->bytes, rq->range[0] ? " range=" : "", rq->range,
+		 (unsigned long long)((now_usec() - rq->started_usec) / 1000),
+		 complete ? "yes" : "no");
+}
+
+static void count_status(struct http_server *s, unsigned status)
+{
+	if (status / 100 < ARRAY_SIZE(s->stats.status))
+		s->stats.status[status / 100]++;
+}
+
+static unsigned mhd_answer_take(struct http_server *s, unsigned status);
+
+/* A closing connection that never reached a request callback of ours but
+ * was sent something: libmicrohttpd answered it (414 for a request line
+ * too long for its buffer, 505), already counted. Its access-log line
+ * takes the oldest status not yet logged: exact unless two such answers
+ * close in the same run, when two peers may swap their statuses. An
+ * answer on a keep-alive connection after a request of ours is counted
+ * but not logged. */
+static void conn_log_mhd_answer(struct http_server *s, struct http_conn *c,
+				struct MHD_Connection *conn)
+{
+	struct http_request rq = { .server = s, .started_usec = now_usec() };
+	uint64_t acked;
+
+	if (c->refused || c->in_request || c->requests || !s->mhd_answers.n)
+		return;
+	acked = conn_bytes_acked(conn);
+	if (acked == 0 || acked == UINT64_MAX)
+		return;
+	memcpy(rq.peer, c->peer, sizeof(rq.peer));
+	snprintf(rq.uri, sizeof(rq.uri), "-");
+	rq.status = mhd_answer_take(s, 0);
+	log_request(&rq, false);
+}
+
+/* --- per connection: header deadlines, refusals --- */
+
+static void waiting_remove(struct http_server *s, struct http_conn *c)
+{
+	if (!c->waiting)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->waiting_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		s->waiting_tail = c->prev;
+	c->prev = c->next = NULL;
+	c->waiting = false;
+}
+
+/* Headers of c's next request are due header-timeout from now. Every
+ * deadline is now + the same timeout, so the list stays sorted and an
+ * armed timer never fires later than the new tail needs. */
+static void waiting_append(struct http_server *s, struct http_conn *c)
+{
+	waiting_remove(s, c);
+	c->deadline_usec = now_usec() + s->header_timeout_usec;
+	c->prev = s->waiting_tail;
+	if (s->waiting_tail)
+		s->waiting_tail->next = c;
+	else
+		s->waiting_head = c;
+	s->waiting_tail = c;
+	c->waiting = true;
+	if (!loop_timer_armed(&s->header_timer))
+		loop_timer_arm(s->loop, &s->header_timer, s->header_timeout_usec);
+}
+
+/* Headers not complete in time: close. libmicrohttpd has no call to close
+ * a connection from outside, so shut the socket down under it; its next
+ * run reads the end and closes for good. A client that has not finished a
+ * request yet is told why first (408, RFC 9110 15.5.9, with Connection:
+ * close as it asks); an idle keep-alive connection is closed without a
+ * word (RFC 9112 9.5), as a 408 there would read as the answer to the next
+ * request its client may be sending at that moment. */
+static void conn_expire(struct http_server *s, struct http_conn *c)
+{
+	static const char msg[] = "HTTP/1.1 408 Request Timeout\r\n"
+				  "Connection: close\r\n"
+				  "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Length: 20\r\n\r\n"
+				  "408 request timeout\n";
+	int fd = conn_fd(c->mhd);
+
+	if (!c->refused) {
+		s->stats.header_timeouts++;
+		log_info(MOD, "header-timeout", "peer=%s timeout_s=%llu requests=%u", c->peer,
+			 (unsigned long long)(s->header_timeout_usec / 1000000), c->requests);
+	}
+	if (fd < 0)
+		return;
+	if (!c->refused && c->requests == 0)
+		(void)!send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_RDWR);
+}
+
+static void http_on_header_timer(struct loop_timer *t)
+{
+	struct http_server *s = t->data;
+	uint64_t now = now_usec();
+	bool expired = false;
+
+	while (s->waiting_head && s->waiting_head->deadline_usec <= now) {
+		struct http_conn *c = s->waiting_head;
+
+		waiting_remove(s, c);
+		conn_expire(s, c);
+		expired = true;
+	}
+	if (s->waiting_head)
+		loop_timer_arm(s->loop, t, s->waiting_head->deadline_usec - now);
+	if (expired) {
+		MHD_run(s->mhd);  /* reap them now, not on the next wakeup */
+		http_schedule(s);
+	}
+}
+
+/* Serve the new connection, or refuse it with 503 (RFC 9110 15.6.4) when
+ * max-connections are being served or its address has its cap. The answer
+ * goes out before the client has asked: nothing it sends can change it,
+ * and a 503 read late is better than a reset. Then only our side closes
+ * (SHUT_WR), so that the client's request arriving after our close does
+ * not turn into a reset that could destroy the 503 in flight; the
+ * connection holds a refusal slot until the client closes, or its header
+ * deadline at the latest. */
+static void conn_admit(struct http_server *s, struct http_conn *c)
+{
+	static const char msg[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				  "Connection: close\r\n"
+				  "Retry-After: 1\r\n"
+				  "Content-Type: text/plain; charset=utf-8\r\n"
+				  "Content-Length: 25\r\n\r\n"
+				  "503 too many connections\n";
+	enum http_refusal why;
+	int fd;
+
+	if (s->active >= s->max_connections)
+		why = HTTP_REFUSED_MAX_CONNECTIONS;
+	else if (c->ip && http_peers_count(s->peers, c->ip) >= s->max_per_address)
+		why = HTTP_REFUSED_PER_ADDRESS;
+	else if (http_peers_add(s->peers, c->ip) < 0)
+		why = HTTP_REFUSED_MAX_CONNECTIONS;  /* table full: cannot happen below the limit */
+	else {
+		s->active++;
+		waiting_append(s, c);
+		return;
+	}
+	c->refused = true;
+	s->stats.refused[why]++;
+	log_info(MOD, "refused", "peer=%s reason=%s status=503", c->peer,
+		 why == HTTP_REFUSED_PER_ADDRESS ? "max-connections-per-address" : "max-connections");
+	fd = conn_fd(c->mhd);
+	if (fd >= 0) {
+		(void)!send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		shutdown(fd, SHUT_WR);
+	}
+	waiting_append(s, c);
+}
+
+static void http_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			       enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	struct http_conn *c = *socket_context;
+	const union MHD_ConnectionInfo *ci;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			int fd = conn_fd(conn);
+			if (fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+			return;
+		}
+		c->server = s;
+		c->mhd = conn;
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)ci->client_addr;
+			net_format_endpoint(sin, c->peer);
+			c->ip = ntohl(sin->sin_addr.s_addr);
+		} else
+			snprintf(c->peer, sizeof(c->peer), "-");
+		*socket_context = c;
+		conn_admit(s, c);
+		return;
+	}
+	if (!c)
+		return;
+	conn_log_mhd_answer(s, c, conn);
+	waiting_remove(s, c);
+	if (!c->refused) {
+		s->active--;
+		http_peers_del(s->peers, c->ip);
+	}
+	free(c);
+	*socket_context = NULL;
+}
+
+/* libmicrohttpd's own messages. One of them is the only place it tells
+ * the status of an answer it gives by itself (400, 414, 431, 505): count
+ * it here, where every such answer passes exactly once, and keep it for
+ * the access-log line (http_on_completed, or conn_log_mhd_answer when it
+ * answered before any callback of ours). The rest is debug. */
+#define MHD_ERROR_MSG "Error processing request (HTTP response code is %u"
+
+static void http_on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	char text[256], quoted[300];
+
+	if (strncmp(fmt, MHD_ERROR_MSG, strlen(MHD_ERROR_MSG)) == 0) {
+		unsigned status = va_arg(ap, unsigned);
+		struct http_mhd_answers *a = &s->mhd_answers;
+
+		s->stats.requests++;
+		count_status(s, status);
+		a->status[(a->first + a->n) % ARRAY_SIZE(a->status)] = status;
+		if (a->n < ARRAY_SIZE(a->status))
+			a->n++;
+		else
+			a->first = (a->first + 1) % ARRAY_SIZE(a->status);
+		return;
+	}
+	vsnprintf(text, sizeof(text), fmt, ap);
+	log_quote(quoted, sizeof(quoted), text, strcspn(text, "\n"));
+	log_debug(MOD, "libmicrohttpd", "message=%s", quoted);
+}
+
+/* Take status from the statuses libmicrohttpd answered with (0: none):
+ * the given one, or the oldest when status is 0. */
+static unsigned mhd_answer_take(struct http_server *s, unsigned status)
+{
+	struct http_mhd_answers *a = &s->mhd_answers;
+	size_t cap = ARRAY_SIZE(a->status);
+
+	for (size_t i = 0; i < a->n; i++) {
+		size_t at = (a->first + i) % cap;
+		unsigned found = a->status[at];
+
+		if (status && found != status)
+			continue;
+		for (size_t j = i; j + 1 < a->n; j++)
+			a->status[(a->first + j) % cap] = a->status[(a->first + j + 1) % cap];
+		a->n--;
+		return found;
+	}
+	return 0;
 }
 
 /* --- per request --- */
@@ -154,13 +492,23 @@ static enum MHD_Result http_on_accept(void *cls, const struct sockaddr *addr, so
 static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *s = cls;
-	struct http_request *rq = calloc(1, sizeof(*rq));
+	struct http_conn *c = conn_of(conn);
+	struct http_request *rq;
 	const union MHD_ConnectionInfo *ci;
 
+	/* No request on a connection already refused: it gets no more than
+	 * its 503, and no access-log line of its own. */
+	if (!c || c->refused)
+		return NULL;
+	rq = calloc(1, sizeof(*rq));
 	if (!rq)
 		return NULL;
+	c->in_request = true;
 	rq->server = s;
 	rq->started_usec = now_usec();
+	rq->acked_at_start = conn_bytes_acked(conn);
+	rq->raw_uri = uri;
+	rq->raw_uri_len = strlen(uri);
 	log_quote(rq->uri, sizeof(rq->uri), uri, SIZE_MAX);
 	/* libmicrohttpd decodes the path into a C string, so "a.txt%00.bin"
 	 * would arrive as "a.txt": a different name than the one asked for. */
@@ -180,17 +528,41 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
 static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			      enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	struct http_request *rq = *con_cls;
-	uint64_t usec;
+	struct http_conn *c = conn_of(conn);
+	const union MHD_ConnectionInfo *ci;
 
 	if (!rq)
 		return;
-	usec = now_usec() - rq->started_usec;
-	log_info(MOD, "request", "peer=%s method=%s path=%s status=%u bytes=%llu%s%s duration_ms=%llu complete=%s",
-		 rq->peer, rq->method[0] ? rq->method : "-", rq->uri, rq->status,
-		 (unsigned long long)rq->bytes, rq->range[0] ? " range=" : "", rq->range,
-		 (unsigned long long)(usec / 1000),
-		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "yes" : "no");
+	if (c) {
+		c->in_request = false;
+		c->requests++;
+		/* The next request's headers are due from now (a closing
+		 * connection leaves the list again at once). */
+		if (!c->refused)
+			waiting_append(s, c);
+	}
+	if (!rq->status) {
+		/* Not answered by us: libmicrohttpd answered itself (400 for a
+		 * malformed header, 431, 505) or the client went away. */
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+		if (ci && ci->http_status)
+			rq->status = mhd_answer_take(s, ci->http_status);  /* counted there */
+	} else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && rq->bytes) {
+		/* The client left early. What libmicrohttpd wrote is unknown,
+		 * and what it wrote may still sit in socket buffers: count
+		 * what the client's TCP acknowledged since the request began
+		 * (headers included, so up to their size too much), never
+		 * more than the body. */
+		uint64_t acked = conn_bytes_acked(conn);
+
+		if (acked != UINT64_MAX && rq->acked_at_start != UINT64_MAX &&
+		    acked >= rq->acked_at_start)
+			rq->bytes = MIN(rq->bytes, acked - rq->acked_at_start);
+	}
+	s->stats.bytes += rq->bytes;
+	log_request(rq, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	if (rq->boot_started)
 		emit_file_event(rq, BOOT_EV_FILE_END, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK,
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "incomplete");
@@ -229,10 +601,8 @@ static enum MHD_Result http_queue(struct http_request *rq, struct MHD_Connection
 	if (strcmp(rq->method, "HEAD") == 0)
 		bytes = 0;  /* headers only */
 	rq->status = status;
-	rq->bytes = bytes;
-	rq->server->stats.bytes += bytes;
-	if (status / 100 < ARRAY_SIZE(rq->server->stats.status))
-		rq->server->stats.status[status / 100]++;
+	rq->bytes = bytes;  /* what was sent is counted on completion */
+	count_status(rq->server, status);
 	r = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	if (r == MHD_YES && rq->boot_file && status / 100 == 2) {
@@ -361,6 +731,40 @@ static int http_try_generated(struct http_request *rq, struct MHD_Connection *co
 	return 0;
 }
 
+struct header_scan {
+	unsigned host;  /* Host header lines */
+	bool body;      /* a Transfer-Encoding, or a Content-Length other than 0 */
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				   const char *value)
+{
+	struct header_scan *h = cls;
+
+	if (ascii_streq_nocase(key, MHD_HTTP_HEADER_HOST))
+		h->host++;
+	else if (ascii_streq_nocase(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+		 (ascii_streq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+		  (!value || strcmp(value, "0") != 0)))
+		h->body = true;
+	return MHD_YES;
+}
+
+/* libmicrohttpd hands the URI on as a C string, so "GET /a.txt<NUL>.bin"
+ * would be served as "/a.txt". The URI it first showed us (http_on_uri)
+ * points into its read buffer, where the request line still lies whole,
+ * and version points just past the URI's end there: anything between the
+ * string's end and the version but the one separator is a NUL inside the
+ * URI. */
+static bool nul_in_request_line(const struct http_request *rq, const char *version)
+{
+	/* Pointers into one buffer only; anything else is not ours to judge. */
+	if (!rq->raw_uri || !version || version <= rq->raw_uri ||
+	    (size_t)(version - rq->raw_uri) > HTTP_CONNECTION_MEMORY)
+		return false;
+	return (size_t)(version - rq->raw_uri) != rq->raw_uri_len + 1;
+}
+
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 				       const char *url, const char *method,
 				       const char *version, const char *upload_data,
@@ -377,22 +781,34 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 	if (rq->status)
 		return MHD_YES;  /* already answered; MHD calls again for a body */
 	if (!rq->headers_seen) {
+		struct header_scan h = { 0 };
+		struct http_conn *c = conn_of(conn);
+
 		rq->headers_seen = true;
+		if (c)
+			waiting_remove(s, c);  /* headers complete in time */
 		snprintf(rq->method, sizeof(rq->method), "%s",
 			 strlen(method) < sizeof(rq->method) ? method : "OTHER");
 		s->stats.requests++;
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &h);
 		/* Refusals are answered at once; libmicrohttpd then closes
 		 * the connection, which is right for a request we will not
 		 * read the body of. */
+		if (nul_in_request_line(rq, version))
+			return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "NUL in request line");
+		/* RFC 9112 3.2: 400 for HTTP/1.1 without Host, and for any
+		 * request with more than one. HTTP/1.0 clients need not send
+		 * it (iPXE sends it, old PXE-era tools may not). */
+		if (h.host > 1 || (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
+			return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "missing or repeated Host");
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 			return http_error(rq, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD");
-		if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
-		    (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						 MHD_HTTP_HEADER_CONTENT_LENGTH) &&
-		     strcmp(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							MHD_HTTP_HEADER_CONTENT_LENGTH), "0") != 0))
+		/* Every Content-Length is looked at, not just the first: two
+		 * that disagree frame the message two ways (RFC 9112 6.3,
+		 * request smuggling), and a body we will not read must not
+		 * be read as the next request. */
+		if (h.body)
 			return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "unexpected body");
 		/* Everything else is answered in the second call: answering
 		 * in the first makes libmicrohttpd close the connection, and
@@ -465,17 +881,26 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 	getsockname(s->listen_fd, (struct sockaddr *)&bound, &blen);
 	s->port = ntohs(bound.sin_port);
 	s->max_connections = cfg->http.max_connections;
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, http_on_accept, s, http_on_request, s,
+	s->max_per_address = cfg->http.max_connections_per_address;
+	s->header_timeout_usec = (uint64_t)cfg->http.header_timeout_sec * 1000000;
+	loop_timer_init(&s->header_timer, http_on_header_timer, s);
+	r = http_peers_new(s->max_connections, &s->peers);
+	if (r < 0)
+		goto fail;
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, http_on_accept, s, http_on_request, s,
+				  MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				  /* main() ignores SIGPIPE; telling libmicrohttpd so is
 				   * what lets it send files with sendfile() when driven
 				   * from an outside loop. */
 				  MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-				  MHD_OPTION_CONNECTION_LIMIT, cfg->http.max_connections + 1,
+				  MHD_OPTION_CONNECTION_LIMIT,
+				  cfg->http.max_connections + HTTP_REFUSAL_SLOTS + 1,
 				  MHD_OPTION_CONNECTION_TIMEOUT, cfg->http.idle_timeout_sec,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 				  MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, s,
 				  MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s,
+				  MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, s,
 				  MHD_OPTION_END);
 	if (!s->mhd) {
 		r = -EIO;
@@ -544,6 +969,8 @@ void http_server_free(struct http_server *s)
 		MHD_stop_daemon(s->mhd);  /* closes the listening socket too */
 		s->listen_fd = -1;
 	}
+	loop_timer_disarm(s->loop, &s->header_timer);
+	http_peers_free(s->peers);
 	safe_close(s->listen_fd);
 	safe_close(s->rootfd);
 	free(s);

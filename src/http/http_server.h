@@ -39,10 +39,19 @@ struct http_dynamic {
 	void *data;
 };
 
+enum http_refusal {
+	HTTP_REFUSED_MAX_CONNECTIONS,  /* max-connections served: 503 */
+	HTTP_REFUSED_PER_ADDRESS,      /* its address's cap reached: 503 */
+	HTTP_REFUSED_NO_ROOM,          /* refusal slots full too: closed unanswered */
+	HTTP_REFUSED_KINDS
+};
+
 struct http_stats {
 	uint64_t requests;
-	uint64_t bytes;          /* body bytes queued (range length for 206) */
+	uint64_t bytes;          /* body bytes sent (see http_on_completed for the bound) */
 	uint64_t status[6];      /* by class: [2] 2xx ... [5] 5xx */
+	uint64_t header_timeouts; /* connections closed for late headers */
+	uint64_t refused[HTTP_REFUSED_KINDS];  /* connections refused, by reason */
 };
 
 int http_server_new(struct loop *loop, const struct config *cfg,

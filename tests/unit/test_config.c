@@ -247,6 +247,29 @@ static void test_unknown_key(void **state)
 	expect_file_error(f, -EINVAL, 3, "[tftp] bogus: unknown key", NULL);
 }
 
+/* [http] header-timeout and max-connections-per-address: defaults, values
+ * and the refusal of 0 (a cap or deadline of nothing serves nobody). */
+static void test_http_limits(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_int_equal(f->c->http.header_timeout_sec, 10);
+	assert_int_equal(f->c->http.max_connections_per_address, 16);
+	config_free(f->c);
+	f->c = NULL;
+	write_ini(f, "[http]\nheader-timeout = 3\nmax-connections-per-address = 4\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_int_equal(f->c->http.header_timeout_sec, 3);
+	assert_int_equal(f->c->http.max_connections_per_address, 4);
+	config_free(f->c);
+	f->c = NULL;
+	write_ini(f, "[http]\nheader-timeout = 0\n");
+	expect_file_error(f, -EINVAL, 2, "header-timeout", NULL);
+	write_ini(f, "[http]\nmax-connections-per-address = 0\n");
+	expect_file_error(f, -EINVAL, 2, "max-connections-per-address", NULL);
+}
+
 static void test_unknown_section(void **state)
 {
 	struct fixture *f = *state;
@@ -633,6 +656,7 @@ int main(void)
 		T(test_dhcp_authoritative),
 		T(test_empty_file_is_defaults),
 		T(test_every_key),
+		T(test_http_limits),
 		T(test_range_edges_accepted),
 		T(test_whitespace_comments_crlf),
 		T(test_duplicate_key_last_wins),
