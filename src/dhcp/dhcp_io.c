@@ -14,14 +14,16 @@
 
 #include "dhcp/dhcp_server.h"
 #include "dhcp/dhcp_wire.h"
-#include "dhcp/lease_store.h"
+#include "store/lease_store.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
 
 #define MOD "dhcp"
 /* Requests decided together and committed with one fsync. */
-#define DHCP_BATCH 64
+#define DHCP_BATCH LEASE_BATCH_MAX
+/* Batches: as many as the store takes at once, and one being decided. */
+#define DHCP_COMMITS (LEASE_STORE_QUEUE_MAX + 1)
 /* proxyDHCP's second port (PXE 2.1): requests after the address is known. */
 #define PXE_PORT 4011
 /* Interface addresses are re-read at most this often (and on a miss). */
@@ -46,6 +48,17 @@ struct pending {
 	bool on_pxe_port;        /* answer from the port 4011 socket */
 };
 
+/* The requests of one wakeup. Those whose lease must be written wait here
+ * for the store's verdict on lb, while the loop goes on. */
+struct commit {
+	struct dhcp_io *d;
+	bool busy;               /* lb submitted, done() not yet run */
+	uint64_t seq;            /* submission order */
+	unsigned n;
+	struct pending p[DHCP_BATCH];
+	struct lease_batch lb;
+};
+
 struct dhcp_io {
 	struct loop *loop;
 	const struct config *cfg;
@@ -61,7 +74,8 @@ struct dhcp_io {
 	struct dhcp_stats stats;
 	int http_port;           /* 0: take the configured one */
 	struct boot_events *events;  /* may be NULL */
-	struct pending *batch;   /* DHCP_BATCH entries */
+	struct commit *commits;  /* DHCP_COMMITS */
+	uint64_t next_seq;
 	uint8_t buf[NET_MAX_DATAGRAM];
 	struct dhcp_message msg;
 };
@@ -227,42 +241,125 @@ static void emit_event(struct dhcp_io *d, const struct pending *p)
 	boot_events_emit(d->events, &ev);
 }
 
-static void batch_finish(struct dhcp_io *d, unsigned n)
+static void finish_one(struct dhcp_io *d, struct pending *p)
 {
-	bool need_store = false, stored = true;
+	if (p->out.dest != DHCP_DEST_NONE && p->out.reply_len)
+		send_reply(d, p);
+	log_outcome(p);
+	emit_event(d, p);
+}
 
-	for (unsigned i = 0; i < n; i++)
-		need_store |= d->batch[i].out.store == DHCP_STORE_PUT;
-	if (need_store && !d->store) {
-		stored = false;  /* proxy mode decides no leases; never reached */
-	} else if (need_store) {
-		int r = d->store->ops->begin(d->store);
-		for (unsigned i = 0; r >= 0 && i < n; i++)
-			if (d->batch[i].out.store == DHCP_STORE_PUT)
-				r = d->store->ops->put(d->store, &d->batch[i].out.lease);
-		if (r >= 0)
-			r = d->store->ops->commit(d->store);
+static bool slot_image_eq(const struct dhcp_slot_image *a, const struct dhcp_slot_image *b)
+{
+	return a->state == b->state && a->until == b->until && a->freed_at == b->freed_at &&
+	       a->owner.len == b->owner.len && memcmp(a->owner.bytes, b->owner.bytes, a->owner.len) == 0;
+}
+
+/* p's change could not be undone because a later batch, still in flight,
+ * changed the address again: that batch now undoes to the state before p,
+ * since p's state never became durable either. */
+static void undo_hand_on(struct dhcp_io *d, const struct commit *c, const struct pending *p)
+{
+	struct pending *next = NULL;
+	uint64_t next_seq = UINT64_MAX;
+
+	for (unsigned k = 0; k < DHCP_COMMITS; k++) {
+		struct commit *o = &d->commits[k];
+		if (!o->busy || o->seq <= c->seq || o->seq >= next_seq)
+			continue;
+		for (unsigned i = 0; i < o->n; i++) {
+			struct pending *q = &o->p[i];
+			if (q->out.store == DHCP_STORE_PUT && q->out.lease.ip == p->out.lease.ip &&
+			    slot_image_eq(&q->out.undo_before, &p->out.undo_after)) {
+				next = q;
+				next_seq = o->seq;
+				break;
+			}
+		}
+	}
+	if (next)
+		next->out.undo_before = p->out.undo_before;
+}
+
+/* The leases of c were not written: put their addresses back, newest
+ * decision first, and keep their replies. */
+static void commit_undo(struct dhcp_io *d, struct commit *c, const char *reason)
+{
+	for (unsigned i = c->n; i-- > 0;) {
+		struct pending *p = &c->p[i];
+		if (p->out.store != DHCP_STORE_PUT)
+			continue;
+		if (!dhcp_server_undo(d->server, &p->out) && c->busy)
+			undo_hand_on(d, c, p);
+		/* The client retries; an ACK we could not make durable is
+		 * never sent. */
+		p->out.event = strcmp(reason, "store-busy") == 0 ? "drop" : "withheld";
+		p->out.reason = reason;
+		p->out.dest = DHCP_DEST_NONE;
+	}
+}
+
+/* In loop context, when the store is done with c's leases. */
+static void commit_done(struct lease_batch *b, void *data)
+{
+	struct commit *c = data;
+	struct dhcp_io *d = c->d;
+
+	if (b->result < 0) {
+		char q[sizeof(b->error) * 4 + 3];
+		d->stats.store_errors++;
+		log_error(MOD, "store-error", "leases=%u error=%s action=withhold-acks", b->n,
+			  log_quote(q, sizeof(q), b->error[0] ? b->error : strerror(-b->result),
+				    SIZE_MAX));
+		commit_undo(d, c, "store-error");
+	}
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->p[i].out.store == DHCP_STORE_PUT)
+			finish_one(d, &c->p[i]);
+	c->busy = false;
+	c->n = 0;
+}
+
+/* Replies that need no write leave now; the rest wait for their commit.
+ * A store that has LEASE_STORE_QUEUE_MAX batches already is stuck (a lock
+ * held, a slow disk): this batch's lease changes are dropped and undone,
+ * not queued without bound; their clients retry. */
+static void batch_finish(struct dhcp_io *d, struct commit *c)
+{
+	struct lease_batch *b = &c->lb;
+	int r = 0;
+
+	b->n = 0;
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->p[i].out.store != DHCP_STORE_PUT)
+			continue;
+		b->changes[b->n].op = LEASE_OP_PUT;
+		b->changes[b->n++].rec = c->p[i].out.lease;
+	}
+	if (b->n) {
+		r = d->store ? d->store->ops->submit(d->store, b, commit_done, c) : -EBUSY;
 		if (r < 0) {
-			d->store->ops->rollback(d->store);
-			d->stats.store_errors++;
-			stored = false;
-			log_error(MOD, "store-error", "leases=%u action=withhold-acks", n);
+			d->stats.store_busy += b->n;
+			commit_undo(d, c, "store-busy");
+		} else {
+			c->busy = true;
+			c->seq = d->next_seq++;
+			log_debug(MOD, "store-submit", "leases=%u", b->n);
 		}
 	}
-	for (unsigned i = 0; i < n; i++) {
-		struct pending *p = &d->batch[i];
-		if (p->out.store == DHCP_STORE_PUT && !stored) {
-			/* The client retries; an ACK we could not make durable
-			 * is never sent. */
-			p->out.event = "withheld";
-			p->out.reason = "store-error";
-			p->out.dest = DHCP_DEST_NONE;
-		}
-		if (p->out.dest != DHCP_DEST_NONE && p->out.reply_len)
-			send_reply(d, p);
-		log_outcome(p);
-		emit_event(d, p);
-	}
+	for (unsigned i = 0; i < c->n; i++)
+		if (!c->busy || c->p[i].out.store != DHCP_STORE_PUT)
+			finish_one(d, &c->p[i]);
+	if (!c->busy)
+		c->n = 0;
+}
+
+static struct commit *free_commit(struct dhcp_io *d)
+{
+	for (unsigned k = 0; k < DHCP_COMMITS; k++)
+		if (!d->commits[k].busy)
+			return &d->commits[k];
+	return NULL;  /* never: the store holds at most DHCP_COMMITS - 1 */
 }
 
 /* Decode and decide one datagram into *p; false if dropped silently. */
@@ -313,9 +410,10 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 	struct dhcp_io *d = io->data;
 	bool on_pxe_port = io == &d->pxe_io;
 	int fd = on_pxe_port ? d->pxe_fd : d->fd;
+	struct commit *c = free_commit(d);
 	unsigned n = 0;
 
-	while (n < DHCP_BATCH) {
+	while (c && n < DHCP_BATCH) {
 		char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
 		struct sockaddr_in from;
 		struct iovec iov = { d->buf, sizeof(d->buf) };
@@ -345,11 +443,13 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 			d->stats.dropped++;
 			continue;
 		}
-		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &d->batch[n]))
+		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &c->p[n]))
 			n++;
 	}
-	if (n)
-		batch_finish(d, n);
+	if (n) {
+		c->n = n;
+		batch_finish(d, c);
+	}
 }
 
 /* --- lifecycle --- */
@@ -367,11 +467,6 @@ static int build_server(struct dhcp_io *d, const struct config *cfg,
 
 	if (r < 0)
 		return r;
-	r = d->store ? d->store->ops->load(d->store, restore_one, s) : 0;
-	if (r < 0) {
-		dhcp_server_free(s);
-		return r;
-	}
 	if (d->http_port)
 		dhcp_server_set_http_port(s, d->http_port);
 	*ret = s;
@@ -424,19 +519,26 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 	d->cfg = cfg;
 	d->fd = -1;
 	d->pxe_fd = -1;
-	d->batch = calloc(DHCP_BATCH, sizeof(*d->batch));
-	if (!d->batch) {
+	d->commits = calloc(DHCP_COMMITS, sizeof(*d->commits));
+	if (!d->commits) {
 		free(d);
 		return -ENOMEM;
 	}
+	for (unsigned k = 0; k < DHCP_COMMITS; k++)
+		d->commits[k].d = d;
 	r = cfg->dhcp.mode == DHCP_MODE_PROXY ? 0 :
-		lease_store_sqlite_open(cfg->dhcp.database, &d->store, err, sizeof(err));
+		lease_store_sqlite_open(cfg->dhcp.database, loop,
+					cfg->dhcp.database_busy_timeout_sec * 1000u,
+					&d->store, err, sizeof(err));
 	if (r < 0) {
 		char q[600];
 		log_error(MOD, "database", "error=%s", log_quote(q, sizeof(q), err, SIZE_MAX));
 		goto fail;
 	}
 	r = build_server(d, cfg, &d->server);
+	/* The only read of the store: at startup, before the loop runs. */
+	if (r >= 0 && d->store)
+		r = d->store->ops->load(d->store, restore_one, d->server);
 	if (r < 0) {
 		log_error(MOD, "database", "path=\"%s\" error=\"cannot load leases\"",
 			  cfg->dhcp.database);
@@ -492,6 +594,9 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 		log_error(MOD, "reload", "error=\"%s\" action=keep-old", strerror(-r));
 		return r;
 	}
+	/* From memory, not the database: a reload never waits on the disk,
+	 * and the leases whose commit is in flight come along too. */
+	dhcp_server_carry_leases(s, d->server);
 	dhcp_server_free(d->server);
 	d->server = s;
 	d->cfg = cfg;
@@ -539,8 +644,13 @@ void dhcp_io_free(struct dhcp_io *d)
 		loop_io_del(d->loop, &d->pxe_io);
 		safe_close(d->pxe_fd);
 	}
-	dhcp_server_free(d->server);
+	/* Joins the writer; batches still pending are abandoned, their ACKs
+	 * never sent. */
 	lease_store_close(d->store);
-	free(d->batch);
+	for (unsigned k = 0; d->commits && k < DHCP_COMMITS; k++)
+		if (d->commits[k].busy)
+			log_warn(MOD, "store-abandon", "leases=%u", d->commits[k].lb.n);
+	dhcp_server_free(d->server);
+	free(d->commits);
 	free(d);
 }

@@ -330,3 +330,42 @@ void dhcp_pool_decline(struct dhcp_pool *p, uint32_t ip, int64_t until)
 	s->freed_at = until;
 	set_owner(p, i, &nobody);
 }
+
+uint32_t dhcp_pool_first(const struct dhcp_pool *p)
+{
+	return p->first;
+}
+
+void dhcp_pool_slot_get(const struct dhcp_pool *p, uint32_t ip, struct dhcp_slot_image *out)
+{
+	const struct dhcp_slot *s = &p->slots[ip - p->first];
+
+	*out = (struct dhcp_slot_image){ .state = s->state, .until = s->until,
+					 .freed_at = s->freed_at, .owner = s->owner };
+}
+
+void dhcp_pool_slot_set(struct dhcp_pool *p, uint32_t ip, const struct dhcp_slot_image *img)
+{
+	uint32_t i = ip - p->first;
+	struct dhcp_slot *s = &p->slots[i];
+
+	s->state = img->state;
+	s->until = img->until;
+	s->freed_at = img->freed_at;
+	set_owner(p, i, &img->owner);
+}
+
+bool dhcp_pool_slot_undo(struct dhcp_pool *p, uint32_t ip, const struct dhcp_slot_image *before,
+			 const struct dhcp_slot_image *after)
+{
+	struct dhcp_slot_image now;
+
+	if (!dhcp_pool_contains(p, ip))
+		return false;
+	dhcp_pool_slot_get(p, ip, &now);
+	if (now.state != after->state || now.until != after->until ||
+	    now.freed_at != after->freed_at || !same_id(&now.owner, &after->owner))
+		return false;
+	dhcp_pool_slot_set(p, ip, before);
+	return true;
+}
