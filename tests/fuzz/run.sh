@@ -22,7 +22,7 @@ esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 # FUZZ_TARGETS (space-separated) runs a subset.
-targets=${FUZZ_TARGETS:-"fuzz_tftp_wire fuzz_path fuzz_tftp_session fuzz_dhcp_wire fuzz_dhcp_server fuzz_ndp_wire"}
+targets=${FUZZ_TARGETS:-"fuzz_tftp_wire fuzz_path fuzz_tftp_session fuzz_dhcp_wire fuzz_dhcp_server fuzz_ndp_wire fuzz_lease_store"}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kidou-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 failed=""
@@ -35,6 +35,7 @@ max_len() {
 	fuzz_path) echo 4200 ;;
 	fuzz_dhcp_wire|fuzz_dhcp_server) echo 9000 ;;
 	fuzz_ndp_wire) echo 1500 ;;  # one Ethernet frame
+	fuzz_lease_store) echo 512 ;;  # 256 steps
 	*) echo 4096 ;;
 	esac
 }
