@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -302,7 +303,10 @@ static void store_close(struct lease_store *base)
 	sqlite3_close(s->db);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
-	free(s);
+	/* close() may run in a loop callback (SIGTERM): the eventfd's event
+	 * may already be collected this iteration, so s->io must outlive it. */
+	if (!s->loop || loop_defer(s->loop, free, s) < 0)
+		free(s);
 }
 
 static const struct lease_store_ops sqlite_ops = {
@@ -313,6 +317,7 @@ static const struct lease_store_ops sqlite_ops = {
 
 static int start_writer(struct sqlite_store *s, struct loop *loop)
 {
+	sigset_t all, old;
 	int r;
 
 	s->loop = loop;
@@ -326,7 +331,11 @@ static int start_writer(struct sqlite_store *s, struct loop *loop)
 		s->efd = -1;
 		return r;
 	}
+	/* Signals are the loop's (signalfd): the writer never takes one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&s->writer, NULL, writer_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0)
 		return r;
 	s->writer_started = true;
