@@ -22,7 +22,7 @@
 #define MOD "dhcp"
 /* Requests decided together and committed with one fsync. */
 #define DHCP_BATCH LEASE_BATCH_MAX
-/* Batches: as many as the store takes at once, and one being decided. */
+/* Batches: as many as the store takes at once, and the open one. */
 #define DHCP_COMMITS (LEASE_STORE_QUEUE_MAX + 1)
 /* proxyDHCP's second port (PXE 2.1): requests after the address is known. */
 #define PXE_PORT 4011
@@ -48,12 +48,16 @@ struct pending {
 	bool on_pxe_port;        /* answer from the port 4011 socket */
 };
 
-/* The requests of one wakeup. Those whose lease must be written wait here
- * for the store's verdict on lb, while the loop goes on. */
+/* Requests whose lease must be written before their reply leaves. While
+ * the store commits one batch, the requests decided meanwhile gather in
+ * the open batch, which is submitted when the store is done (group commit:
+ * one fsync for all that arrived during the last one). */
+enum commit_state { COMMIT_FREE, COMMIT_OPEN, COMMIT_BUSY };
+
 struct commit {
 	struct dhcp_io *d;
-	bool busy;               /* lb submitted, done() not yet run */
-	uint64_t seq;            /* submission order */
+	enum commit_state state; /* BUSY: lb submitted, done() not yet run */
+	uint64_t seq;            /* decision order, between batches */
 	unsigned n;
 	struct pending p[DHCP_BATCH];
 	struct lease_batch lb;
@@ -75,7 +79,10 @@ struct dhcp_io {
 	int http_port;           /* 0: take the configured one */
 	struct boot_events *events;  /* may be NULL */
 	struct commit *commits;  /* DHCP_COMMITS */
+	struct commit *open;     /* gathering; NULL until a request needs one */
+	unsigned busy;           /* commits submitted, not yet done */
 	uint64_t next_seq;
+	struct pending scratch;  /* a decision with no room in a batch */
 	uint8_t buf[NET_MAX_DATAGRAM];
 	struct dhcp_message msg;
 };
@@ -255,9 +262,9 @@ static bool slot_image_eq(const struct dhcp_slot_image *a, const struct dhcp_slo
 	       a->owner.len == b->owner.len && memcmp(a->owner.bytes, b->owner.bytes, a->owner.len) == 0;
 }
 
-/* p's change could not be undone because a later batch, still in flight,
- * changed the address again: that batch now undoes to the state before p,
- * since p's state never became durable either. */
+/* p's change could not be undone because a later batch (in flight, or
+ * the open one) changed the address again: that batch now undoes to the
+ * state before p, since p's state never became durable either. */
 static void undo_hand_on(struct dhcp_io *d, const struct commit *c, const struct pending *p)
 {
 	struct pending *next = NULL;
@@ -265,11 +272,11 @@ static void undo_hand_on(struct dhcp_io *d, const struct commit *c, const struct
 
 	for (unsigned k = 0; k < DHCP_COMMITS; k++) {
 		struct commit *o = &d->commits[k];
-		if (!o->busy || o->seq <= c->seq || o->seq >= next_seq)
+		if (o->state == COMMIT_FREE || o->seq <= c->seq || o->seq >= next_seq)
 			continue;
 		for (unsigned i = 0; i < o->n; i++) {
 			struct pending *q = &o->p[i];
-			if (q->out.store == DHCP_STORE_PUT && q->out.lease.ip == p->out.lease.ip &&
+			if (q->out.lease.ip == p->out.lease.ip &&
 			    slot_image_eq(&q->out.undo_before, &p->out.undo_after)) {
 				next = q;
 				next_seq = o->seq;
@@ -281,23 +288,19 @@ static void undo_hand_on(struct dhcp_io *d, const struct commit *c, const struct
 		next->out.undo_before = p->out.undo_before;
 }
 
-/* The leases of c were not written: put their addresses back, newest
- * decision first, and keep their replies. */
-static void commit_undo(struct dhcp_io *d, struct commit *c, const char *reason)
+/* p's lease will not be written: put its address back, keep its reply.
+ * The client retries; an ACK we could not make durable is never sent. */
+static void pending_undo(struct dhcp_io *d, struct commit *c, struct pending *p,
+			 const char *event, const char *reason)
 {
-	for (unsigned i = c->n; i-- > 0;) {
-		struct pending *p = &c->p[i];
-		if (p->out.store != DHCP_STORE_PUT)
-			continue;
-		if (!dhcp_server_undo(d->server, &p->out) && c->busy)
-			undo_hand_on(d, c, p);
-		/* The client retries; an ACK we could not make durable is
-		 * never sent. */
-		p->out.event = strcmp(reason, "store-busy") == 0 ? "drop" : "withheld";
-		p->out.reason = reason;
-		p->out.dest = DHCP_DEST_NONE;
-	}
+	if (!dhcp_server_undo(d->server, &p->out) && c)
+		undo_hand_on(d, c, p);
+	p->out.event = event;
+	p->out.reason = reason;
+	p->out.dest = DHCP_DEST_NONE;
 }
+
+static void commit_submit(struct dhcp_io *d, struct commit *c);
 
 /* In loop context, when the store is done with c's leases. */
 static void commit_done(struct lease_batch *b, void *data)
@@ -311,55 +314,90 @@ static void commit_done(struct lease_batch *b, void *data)
 		log_error(MOD, "store-error", "leases=%u error=%s action=withhold-acks", b->n,
 			  log_quote(q, sizeof(q), b->error[0] ? b->error : strerror(-b->result),
 				    SIZE_MAX));
-		commit_undo(d, c, "store-error");
+		/* newest decision first */
+		for (unsigned i = c->n; i-- > 0;)
+			pending_undo(d, c, &c->p[i], "withheld", "store-error");
 	}
 	for (unsigned i = 0; i < c->n; i++)
-		if (c->p[i].out.store == DHCP_STORE_PUT)
-			finish_one(d, &c->p[i]);
-	c->busy = false;
+		finish_one(d, &c->p[i]);
+	c->state = COMMIT_FREE;
 	c->n = 0;
+	d->busy--;
+	/* What gathered meanwhile goes now, in one transaction. */
+	if (!d->busy && d->open && d->open->n)
+		commit_submit(d, d->open);
 }
 
-/* Replies that need no write leave now; the rest wait for their commit.
- * A store that has LEASE_STORE_QUEUE_MAX batches already is stuck (a lock
- * held, a slow disk): this batch's lease changes are dropped and undone,
- * not queued without bound; their clients retry. */
-static void batch_finish(struct dhcp_io *d, struct commit *c)
+static void commit_submit(struct dhcp_io *d, struct commit *c)
 {
 	struct lease_batch *b = &c->lb;
-	int r = 0;
 
-	b->n = 0;
+	b->n = c->n;
 	for (unsigned i = 0; i < c->n; i++) {
-		if (c->p[i].out.store != DHCP_STORE_PUT)
-			continue;
-		b->changes[b->n].op = LEASE_OP_PUT;
-		b->changes[b->n++].rec = c->p[i].out.lease;
+		b->changes[i].op = LEASE_OP_PUT;
+		b->changes[i].rec = c->p[i].out.lease;
 	}
-	if (b->n) {
-		r = d->store ? d->store->ops->submit(d->store, b, commit_done, c) : -EBUSY;
-		if (r < 0) {
-			d->stats.store_busy += b->n;
-			commit_undo(d, c, "store-busy");
-		} else {
-			c->busy = true;
-			c->seq = d->next_seq++;
-			log_debug(MOD, "store-submit", "leases=%u", b->n);
-		}
-	}
-	for (unsigned i = 0; i < c->n; i++)
-		if (!c->busy || c->p[i].out.store != DHCP_STORE_PUT)
+	if (d->open == c)
+		d->open = NULL;
+	if (d->store->ops->submit(d->store, b, commit_done, c) < 0) {
+		/* Not reached: dhcp_io never has more than the store takes. */
+		d->stats.store_busy += c->n;
+		for (unsigned i = c->n; i-- > 0;) {
+			pending_undo(d, NULL, &c->p[i], "drop", "store-busy");
 			finish_one(d, &c->p[i]);
-	if (!c->busy)
+		}
+		c->state = COMMIT_FREE;
 		c->n = 0;
+		return;
+	}
+	c->state = COMMIT_BUSY;
+	d->busy++;
+	log_debug(MOD, "store-submit", "leases=%u in_flight=%u", b->n, d->busy);
 }
 
-static struct commit *free_commit(struct dhcp_io *d)
+/* The open batch, with room for one more request; NULL when every batch
+ * is full or in flight: the store is stuck (a lock held, a slow disk). */
+static struct commit *open_commit(struct dhcp_io *d)
 {
-	for (unsigned k = 0; k < DHCP_COMMITS; k++)
-		if (!d->commits[k].busy)
-			return &d->commits[k];
-	return NULL;  /* never: the store holds at most DHCP_COMMITS - 1 */
+	if (d->open && d->open->n == DHCP_BATCH) {
+		if (d->busy == LEASE_STORE_QUEUE_MAX)
+			return NULL;
+		commit_submit(d, d->open);  /* full: it need not wait its turn */
+	}
+	if (d->open)
+		return d->open;
+	for (unsigned k = 0; k < DHCP_COMMITS; k++) {
+		struct commit *c = &d->commits[k];
+		if (c->state == COMMIT_FREE) {
+			c->state = COMMIT_OPEN;
+			c->n = 0;
+			c->seq = d->next_seq++;
+			d->open = c;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* One request decided into *p. A reply that needs no write leaves now;
+ * one that does joins the open batch, or, with none to join, is dropped
+ * and undone (not queued without bound; its client retries). */
+static void after_decision(struct dhcp_io *d, struct pending *p)
+{
+	struct commit *c;
+
+	if (p->out.store != DHCP_STORE_PUT) {
+		finish_one(d, p);
+		return;
+	}
+	c = d->store ? open_commit(d) : NULL;
+	if (!c) {
+		d->stats.store_busy++;
+		pending_undo(d, NULL, p, "drop", "store-busy");
+		finish_one(d, p);
+		return;
+	}
+	c->p[c->n++] = *p;
 }
 
 /* Decode and decide one datagram into *p; false if dropped silently. */
@@ -410,10 +448,11 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 	struct dhcp_io *d = io->data;
 	bool on_pxe_port = io == &d->pxe_io;
 	int fd = on_pxe_port ? d->pxe_fd : d->fd;
-	struct commit *c = free_commit(d);
 	unsigned n = 0;
 
-	while (c && n < DHCP_BATCH) {
+	/* At most DHCP_BATCH datagrams per wakeup: TFTP and HTTP get their
+	 * turn in a storm. */
+	while (n < DHCP_BATCH) {
 		char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
 		struct sockaddr_in from;
 		struct iovec iov = { d->buf, sizeof(d->buf) };
@@ -443,13 +482,13 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 			d->stats.dropped++;
 			continue;
 		}
-		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &c->p[n]))
-			n++;
+		n++;
+		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &d->scratch))
+			after_decision(d, &d->scratch);
 	}
-	if (n) {
-		c->n = n;
-		batch_finish(d, c);
-	}
+	/* The store is idle: what this wakeup decided goes at once. */
+	if (!d->busy && d->open && d->open->n)
+		commit_submit(d, d->open);
 }
 
 /* --- lifecycle --- */
@@ -648,8 +687,8 @@ void dhcp_io_free(struct dhcp_io *d)
 	 * never sent. */
 	lease_store_close(d->store);
 	for (unsigned k = 0; d->commits && k < DHCP_COMMITS; k++)
-		if (d->commits[k].busy)
-			log_warn(MOD, "store-abandon", "leases=%u", d->commits[k].lb.n);
+		if (d->commits[k].n)
+			log_warn(MOD, "store-abandon", "leases=%u", d->commits[k].n);
 	dhcp_server_free(d->server);
 	free(d->commits);
 	free(d);

@@ -4,14 +4,16 @@
  * on port 4011 takes the requests PXE clients send there once they have
  * an address; answers to those leave from port 4011.
  *
- * Each wakeup reads a batch of requests, lets dhcp_server decide each,
- * sends the replies that change no lease, and submits the batch's lease
- * changes to the store as one durable transaction; the ACKs leave when
- * the store reports it done, so an ACK never leaves before its lease is on
- * disk, many clients booting at once share one fsync, and the loop serves
+ * Each wakeup reads up to a batch of requests and lets dhcp_server decide
+ * each. Replies that change no lease leave at once; the others gather in
+ * the open batch, which goes to the store as one durable transaction when
+ * the store is idle (at the end of the wakeup, or when the commit before
+ * it is done: group commit, so many clients booting at once share one
+ * fsync). Their ACKs leave when the store reports the batch done, so an
+ * ACK never leaves before its lease is on disk, and the loop serves
  * everything else meanwhile. A failed commit undoes the batch's bindings
- * (store-error); while the store has LEASE_STORE_QUEUE_MAX batches
- * pending, further lease changes are dropped and undone (store-busy). */
+ * (store-error); when every batch is full or in flight, further lease
+ * changes are dropped and undone (store-busy). */
 #ifndef KIDOU_DHCP_IO_H
 #define KIDOU_DHCP_IO_H
 
