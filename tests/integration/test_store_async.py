@@ -23,7 +23,7 @@ import pytest
 
 from dhcp_lib import (  # noqa: F401  (fixtures)
     ACK, NAK, O_REQ_IP, O_SERVER_ID, REQUEST, SRV_ADDR, LEASE_BOUND, Client, dhcp_net, dhcpd,
-    link, opt_ip, read_leases, wait_dhcp,
+    int2ip, ip2int, link, opt_ip, read_leases, wait_dhcp,
 )
 from kidou_testlib import T
 
@@ -197,3 +197,48 @@ def test_shutdown_abandons_pending_commit(dhcp_net, dhcpd, link, locker, tmp_pat
     assert k.events("store-abandon", mod="dhcp", leases=1), k.text()[-2000:]
     assert lk.held()
     assert not a.link.collect(0, xid=xid)
+
+
+def metric(netns: str, tmp_path: Path, name: str) -> int:
+    text = fetch(netns, f"http://{SRV_ADDR}:{HTTP_PORT}/metrics", tmp_path / "metrics").decode()
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[1])
+    raise AssertionError(f"no {name} in /metrics:\n{text}")
+
+
+def test_stuck_store_drops_and_counts(dhcp_net, dhcpd, link, locker, tmp_path):
+    """While the writer is stuck on a lock, lease changes queue only up to
+    a bound (the batch in flight, the open one and the queue: at most 5 x
+    64 leases); beyond it REQUESTs are dropped (reason=store-busy),
+    counted, and their addresses not held; the accepted ones all get their
+    ACK once the lock goes."""
+    db = tmp_path / "leases.db"
+    k = dhcpd("--http-listen", f"{SRV_ADDR}:{HTTP_PORT}", "--dhcp-database-busy-timeout", "3600",
+              dhcp_range=("172.24.32.1", "172.24.35.254"))
+    received = 'kidou_dhcp_received_total{type="REQUEST"}'
+    busy = 'kidou_dhcp_errors_total{kind="store-busy"}'
+    lk = locker(db)
+    n = 400
+    for chunk in range(0, n, 50):
+        for i in range(chunk, chunk + 50):
+            request_selecting(Client(link), int2ip(ip2int("172.24.32.1") + i))
+        k.wait_for(lambda: metric(dhcp_net.srv, tmp_path, received) >= chunk + 50, T(10),
+                   "kidou to read the REQUESTs")
+    dropped = metric(dhcp_net.srv, tmp_path, busy)
+    assert n - 5 * 64 <= dropped < n, dropped
+    drops = k.events("drop", mod="dhcp", reason="store-busy")
+    assert len(drops) == dropped and drops[0]["level"] == "debug", drops[:1]
+    assert lk.held()
+
+    lk.release()
+    acks = []
+    deadline = time.monotonic() + T(20)
+    while len(acks) < n - dropped and time.monotonic() < deadline:
+        acks += [r for r in link.collect(0.5) if r.dhcp.type == ACK]
+    assert len(acks) == n - dropped, (len(acks), n - dropped)
+    # A dropped REQUEST left its address free: it can be granted now.
+    ip = drops[-1]["ip"]
+    c = Client(link)
+    r = c.link.expect(request_selecting(c, ip), timeout=10, what="REQUEST for a dropped address")
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == ip, r.dhcp
