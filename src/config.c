@@ -330,6 +330,12 @@ static int set_dhcp_offer_hold(struct config *c, void *obj, const struct config_
 	return set_uint(&c->dhcp.offer_hold_sec, v, 1, 3600, err, n);
 }
 
+static int set_dhcp_busy_timeout(struct config *c, void *obj, const struct config_key *k,
+				 const char *v, char *err, size_t n)
+{
+	return set_uint(&c->dhcp.database_busy_timeout_sec, v, 0, 3600, err, n);
+}
+
 static int set_dhcp_decline_hold(struct config *c, void *obj, const struct config_key *k,
 				 const char *v, char *err, size_t n)
 {
@@ -829,6 +835,9 @@ static const struct config_key config_keys[] = {
 	{ SEC_DHCP, "domain", "dhcp-domain", "domain name (option 15)", set_subnet_domain, 0, false },
 	{ SEC_DHCP, "database", "dhcp-database",
 	  "SQLite lease database (default ./kidou-leases.db)", set_dhcp_database, 0, false },
+	{ SEC_DHCP, "database-busy-timeout", "dhcp-database-busy-timeout",
+	  "seconds a lease commit waits for a lock another process holds on the database before it fails (0..3600, default 5); only the lease writer waits",
+	  set_dhcp_busy_timeout, 0, false },
 	{ SEC_DHCP, "offer-hold", "dhcp-offer-hold",
 	  "seconds an offered address is reserved for its client (default 30)",
 	  set_dhcp_offer_hold, 0, false },
@@ -948,6 +957,7 @@ static void config_defaults(struct config *c)
 	c->http.header_timeout_sec = 10;
 	c->http.max_connections_per_address = 16;
 	c->dhcp.offer_hold_sec = 30;
+	c->dhcp.database_busy_timeout_sec = 5;  /* LEASE_STORE_BUSY_TIMEOUT_MS */
 	c->dhcp.ipv6_ra = IPV6_RA_AUTO;
 	c->timeline_idle_sec = 20;
 	c->busy_poll_usec = 100;

@@ -141,6 +141,7 @@ struct dhcp_config {
 	struct sockaddr_in listen; /* default 0.0.0.0:67 */
 	char *database;            /* default ./kidou-leases.db */
 	unsigned offer_hold_sec;   /* an offered address is held this long */
+	unsigned database_busy_timeout_sec; /* a commit waits this long on a lock */
 	unsigned decline_hold_sec; /* a declined address rests this long */
 	uint32_t next_server;      /* siaddr/option 66; 0: receiving interface */
 	bool authoritative;        /* answer clients with no record (default no) */

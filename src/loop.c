@@ -371,5 +371,6 @@ int loop_run(struct loop *l)
 		loop_run_timers(l);
 		loop_run_deferred(l);
 	}
+	l->quit = false;  /* a later loop_run() runs again (tests drive it in steps) */
 	return 0;
 }

@@ -87,7 +87,8 @@ struct loop_poll_stats {
 };
 void loop_poll_stats(const struct loop *l, struct loop_poll_stats *out);
 
-/* Run until loop_quit(). Returns 0, or -errno on an unrecoverable error. */
+/* Run until loop_quit() (which it then clears). Returns 0, or -errno on an
+ * unrecoverable error. */
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l);
 

@@ -60,8 +60,10 @@ static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
 	fprintf(f, "# HELP kidou_dhcp_errors_total DHCP errors, by kind\n"
 		   "# TYPE kidou_dhcp_errors_total counter\n"
 		   "kidou_dhcp_errors_total{kind=\"dropped\"} %llu\n"
-		   "kidou_dhcp_errors_total{kind=\"store\"} %llu\n",
-		(unsigned long long)st->dropped, (unsigned long long)st->store_errors);
+		   "kidou_dhcp_errors_total{kind=\"store\"} %llu\n"
+		   "kidou_dhcp_errors_total{kind=\"store-busy\"} %llu\n",
+		(unsigned long long)st->dropped, (unsigned long long)st->store_errors,
+		(unsigned long long)st->store_busy);
 	fprintf(f, "# HELP kidou_dhcp_pool_size Addresses in each pool\n"
 		   "# TYPE kidou_dhcp_pool_size gauge\n");
 	dhcp_io_pool_usage(d, pool_size_line, f);

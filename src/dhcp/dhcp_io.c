@@ -14,14 +14,16 @@
 
 #include "dhcp/dhcp_server.h"
 #include "dhcp/dhcp_wire.h"
-#include "dhcp/lease_store.h"
+#include "store/lease_store.h"
 #include "log.h"
 #include "net.h"
 #include "util.h"
 
 #define MOD "dhcp"
 /* Requests decided together and committed with one fsync. */
-#define DHCP_BATCH 64
+#define DHCP_BATCH LEASE_BATCH_MAX
+/* Batches: as many as the store takes at once, and the open one. */
+#define DHCP_COMMITS (LEASE_STORE_QUEUE_MAX + 1)
 /* proxyDHCP's second port (PXE 2.1): requests after the address is known. */
 #define PXE_PORT 4011
 /* Interface addresses are re-read at most this often (and on a miss). */
@@ -48,6 +50,21 @@ struct pending {
 	bool on_pxe_port;        /* answer from the port 4011 socket */
 };
 
+/* Requests whose lease must be written before their reply leaves. While
+ * the store commits one batch, the requests decided meanwhile gather in
+ * the open batch, which is submitted when the store is done (group commit:
+ * one fsync for all that arrived during the last one). */
+enum commit_state { COMMIT_FREE, COMMIT_OPEN, COMMIT_BUSY };
+
+struct commit {
+	struct dhcp_io *d;
+	enum commit_state state; /* BUSY: lb submitted, done() not yet run */
+	uint64_t seq;            /* decision order, between batches */
+	unsigned n;
+	struct pending p[DHCP_BATCH];
+	struct lease_batch lb;
+};
+
 struct dhcp_io {
 	struct loop *loop;
 	const struct config *cfg;
@@ -65,7 +82,11 @@ struct dhcp_io {
 	struct dhcp_stats stats;
 	int http_port;           /* 0: take the configured one */
 	struct boot_events *events;  /* may be NULL */
-	struct pending *batch;   /* DHCP_BATCH entries */
+	struct commit *commits;  /* DHCP_COMMITS */
+	struct commit *open;     /* gathering; NULL until a request needs one */
+	unsigned busy;           /* commits submitted, not yet done */
+	uint64_t next_seq;
+	struct pending scratch;  /* a decision with no room in a batch */
 	uint8_t buf[NET_MAX_DATAGRAM];
 	struct dhcp_message msg;
 };
@@ -309,42 +330,156 @@ static void emit_event(struct dhcp_io *d, const struct pending *p)
 	boot_events_emit(d->events, &ev);
 }
 
-static void batch_finish(struct dhcp_io *d, unsigned n)
+static void finish_one(struct dhcp_io *d, struct pending *p)
 {
-	bool need_store = false, stored = true;
+	if (p->out.dest != DHCP_DEST_NONE && p->out.reply_len)
+		send_reply(d, p);
+	log_outcome(p);
+	emit_event(d, p);
+}
 
-	for (unsigned i = 0; i < n; i++)
-		need_store |= d->batch[i].out.store == DHCP_STORE_PUT;
-	if (need_store && !d->store) {
-		stored = false;  /* proxy mode decides no leases; never reached */
-	} else if (need_store) {
-		int r = d->store->ops->begin(d->store);
-		for (unsigned i = 0; r >= 0 && i < n; i++)
-			if (d->batch[i].out.store == DHCP_STORE_PUT)
-				r = d->store->ops->put(d->store, &d->batch[i].out.lease);
-		if (r >= 0)
-			r = d->store->ops->commit(d->store);
-		if (r < 0) {
-			d->store->ops->rollback(d->store);
-			d->stats.store_errors++;
-			stored = false;
-			log_error(MOD, "store-error", "leases=%u action=withhold-acks", n);
+static bool slot_image_eq(const struct dhcp_slot_image *a, const struct dhcp_slot_image *b)
+{
+	return a->state == b->state && a->until == b->until && a->freed_at == b->freed_at &&
+	       a->owner.len == b->owner.len && memcmp(a->owner.bytes, b->owner.bytes, a->owner.len) == 0;
+}
+
+/* p's change could not be undone because a later batch (in flight, or
+ * the open one) changed the address again: that batch now undoes to the
+ * state before p, since p's state never became durable either. */
+static void undo_hand_on(struct dhcp_io *d, const struct commit *c, const struct pending *p)
+{
+	struct pending *next = NULL;
+	uint64_t next_seq = UINT64_MAX;
+
+	for (unsigned k = 0; k < DHCP_COMMITS; k++) {
+		struct commit *o = &d->commits[k];
+		if (o->state == COMMIT_FREE || o->seq <= c->seq || o->seq >= next_seq)
+			continue;
+		for (unsigned i = 0; i < o->n; i++) {
+			struct pending *q = &o->p[i];
+			if (q->out.lease.ip == p->out.lease.ip &&
+			    slot_image_eq(&q->out.undo_before, &p->out.undo_after)) {
+				next = q;
+				next_seq = o->seq;
+				break;
+			}
 		}
 	}
-	for (unsigned i = 0; i < n; i++) {
-		struct pending *p = &d->batch[i];
-		if (p->out.store == DHCP_STORE_PUT && !stored) {
-			/* The client retries; an ACK we could not make durable
-			 * is never sent. */
-			p->out.event = "withheld";
-			p->out.reason = "store-error";
-			p->out.dest = DHCP_DEST_NONE;
-		}
-		if (p->out.dest != DHCP_DEST_NONE && p->out.reply_len)
-			send_reply(d, p);
-		log_outcome(p);
-		emit_event(d, p);
+	if (next)
+		next->out.undo_before = p->out.undo_before;
+}
+
+/* p's lease will not be written: put its address back, keep its reply.
+ * The client retries; an ACK we could not make durable is never sent. */
+static void pending_undo(struct dhcp_io *d, struct commit *c, struct pending *p,
+			 const char *event, const char *reason)
+{
+	if (!dhcp_server_undo(d->server, &p->out) && c)
+		undo_hand_on(d, c, p);
+	p->out.event = event;
+	p->out.reason = reason;
+	p->out.dest = DHCP_DEST_NONE;
+}
+
+static void commit_submit(struct dhcp_io *d, struct commit *c);
+
+/* In loop context, when the store is done with c's leases. */
+static void commit_done(struct lease_batch *b, void *data)
+{
+	struct commit *c = data;
+	struct dhcp_io *d = c->d;
+
+	if (b->result < 0) {
+		char q[sizeof(b->error) * 4 + 3];
+		d->stats.store_errors++;
+		log_error(MOD, "store-error", "leases=%u error=%s action=withhold-acks", b->n,
+			  log_quote(q, sizeof(q), b->error[0] ? b->error : strerror(-b->result),
+				    SIZE_MAX));
+		/* newest decision first */
+		for (unsigned i = c->n; i-- > 0;)
+			pending_undo(d, c, &c->p[i], "withheld", "store-error");
 	}
+	for (unsigned i = 0; i < c->n; i++)
+		finish_one(d, &c->p[i]);
+	c->state = COMMIT_FREE;
+	c->n = 0;
+	d->busy--;
+	/* What gathered meanwhile goes now, in one transaction. */
+	if (!d->busy && d->open && d->open->n)
+		commit_submit(d, d->open);
+}
+
+static void commit_submit(struct dhcp_io *d, struct commit *c)
+{
+	struct lease_batch *b = &c->lb;
+
+	b->n = c->n;
+	for (unsigned i = 0; i < c->n; i++) {
+		b->changes[i].op = LEASE_OP_PUT;
+		b->changes[i].rec = c->p[i].out.lease;
+	}
+	if (d->open == c)
+		d->open = NULL;
+	if (d->store->ops->submit(d->store, b, commit_done, c) < 0) {
+		/* Not reached: dhcp_io never has more than the store takes. */
+		d->stats.store_busy += c->n;
+		for (unsigned i = c->n; i-- > 0;) {
+			pending_undo(d, NULL, &c->p[i], "drop", "store-busy");
+			finish_one(d, &c->p[i]);
+		}
+		c->state = COMMIT_FREE;
+		c->n = 0;
+		return;
+	}
+	c->state = COMMIT_BUSY;
+	d->busy++;
+	log_debug(MOD, "store-submit", "leases=%u in_flight=%u", b->n, d->busy);
+}
+
+/* The open batch, with room for one more request; NULL when every batch
+ * is full or in flight: the store is stuck (a lock held, a slow disk). */
+static struct commit *open_commit(struct dhcp_io *d)
+{
+	if (d->open && d->open->n == DHCP_BATCH) {
+		if (d->busy == LEASE_STORE_QUEUE_MAX)
+			return NULL;
+		commit_submit(d, d->open);  /* full: it need not wait its turn */
+	}
+	if (d->open)
+		return d->open;
+	for (unsigned k = 0; k < DHCP_COMMITS; k++) {
+		struct commit *c = &d->commits[k];
+		if (c->state == COMMIT_FREE) {
+			c->state = COMMIT_OPEN;
+			c->n = 0;
+			c->seq = d->next_seq++;
+			d->open = c;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* One request decided into *p. A reply that needs no write leaves now;
+ * one that does joins the open batch, or, with none to join, is dropped
+ * and undone (not queued without bound; its client retries). */
+static void after_decision(struct dhcp_io *d, struct pending *p)
+{
+	struct commit *c;
+
+	if (p->out.store != DHCP_STORE_PUT) {
+		finish_one(d, p);
+		return;
+	}
+	c = d->store ? open_commit(d) : NULL;
+	if (!c) {
+		d->stats.store_busy++;
+		pending_undo(d, NULL, p, "drop", "store-busy");
+		finish_one(d, p);
+		return;
+	}
+	c->p[c->n++] = *p;
 }
 
 /* Decode and decide one datagram into *p; false if dropped silently. */
@@ -398,6 +533,8 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 	int fd = on_pxe_port ? d->pxe_fd : d->fd;
 	unsigned n = 0;
 
+	/* At most DHCP_BATCH datagrams per wakeup: TFTP and HTTP get their
+	 * turn in a storm. */
 	while (n < DHCP_BATCH) {
 		char cbuf[CMSG_SPACE(sizeof(struct in_pktinfo))];
 		struct sockaddr_in from;
@@ -428,11 +565,13 @@ static void dhcp_on_io(struct loop_io *io, uint32_t revents)
 			d->stats.dropped++;
 			continue;
 		}
-		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &d->batch[n]))
-			n++;
+		n++;
+		if (handle_datagram(d, (size_t)len, ifindex, &from, on_pxe_port, &d->scratch))
+			after_decision(d, &d->scratch);
 	}
-	if (n)
-		batch_finish(d, n);
+	/* The store is idle: what this wakeup decided goes at once. */
+	if (!d->busy && d->open && d->open->n)
+		commit_submit(d, d->open);
 }
 
 /* --- lifecycle --- */
@@ -450,11 +589,6 @@ static int build_server(struct dhcp_io *d, const struct config *cfg,
 
 	if (r < 0)
 		return r;
-	r = d->store ? d->store->ops->load(d->store, restore_one, s) : 0;
-	if (r < 0) {
-		dhcp_server_free(s);
-		return r;
-	}
 	if (d->http_port)
 		dhcp_server_set_http_port(s, d->http_port);
 	*ret = s;
@@ -507,19 +641,26 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 	d->cfg = cfg;
 	d->fd = -1;
 	d->pxe_fd = -1;
-	d->batch = calloc(DHCP_BATCH, sizeof(*d->batch));
-	if (!d->batch) {
+	d->commits = calloc(DHCP_COMMITS, sizeof(*d->commits));
+	if (!d->commits) {
 		free(d);
 		return -ENOMEM;
 	}
+	for (unsigned k = 0; k < DHCP_COMMITS; k++)
+		d->commits[k].d = d;
 	r = cfg->dhcp.mode == DHCP_MODE_PROXY ? 0 :
-		lease_store_sqlite_open(cfg->dhcp.database, &d->store, err, sizeof(err));
+		lease_store_sqlite_open(cfg->dhcp.database, loop,
+					cfg->dhcp.database_busy_timeout_sec * 1000u,
+					&d->store, err, sizeof(err));
 	if (r < 0) {
 		char q[600];
 		log_error(MOD, "database", "error=%s", log_quote(q, sizeof(q), err, SIZE_MAX));
 		goto fail;
 	}
 	r = build_server(d, cfg, &d->server);
+	/* The only read of the store: at startup, before the loop runs. */
+	if (r >= 0 && d->store)
+		r = d->store->ops->load(d->store, restore_one, d->server);
 	if (r < 0) {
 		log_error(MOD, "database", "path=\"%s\" error=\"cannot load leases\"",
 			  cfg->dhcp.database);
@@ -575,6 +716,9 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 		log_error(MOD, "reload", "error=\"%s\" action=keep-old", strerror(-r));
 		return r;
 	}
+	/* From memory, not the database: a reload never waits on the disk,
+	 * and the leases whose commit is in flight come along too. */
+	dhcp_server_carry_leases(s, d->server);
 	dhcp_server_free(d->server);
 	d->server = s;
 	d->cfg = cfg;
@@ -622,8 +766,13 @@ void dhcp_io_free(struct dhcp_io *d)
 		loop_io_del(d->loop, &d->pxe_io);
 		safe_close(d->pxe_fd);
 	}
-	dhcp_server_free(d->server);
+	/* Joins the writer; batches still pending are abandoned, their ACKs
+	 * never sent. */
 	lease_store_close(d->store);
-	free(d->batch);
+	for (unsigned k = 0; d->commits && k < DHCP_COMMITS; k++)
+		if (d->commits[k].n)
+			log_warn(MOD, "store-abandon", "leases=%u", d->commits[k].n);
+	dhcp_server_free(d->server);
+	free(d->commits);
 	free(d);
 }

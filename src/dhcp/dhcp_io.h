@@ -4,10 +4,16 @@
  * on port 4011 takes the requests PXE clients send there once they have
  * an address; answers to those leave from port 4011.
  *
- * Each wakeup reads a batch of requests, lets dhcp_server decide each,
- * writes every lease change of the batch in one durable transaction, and
- * only then sends the replies: an ACK never leaves before its lease is on
- * disk, and many clients booting at once share one fsync. */
+ * Each wakeup reads up to a batch of requests and lets dhcp_server decide
+ * each. Replies that change no lease leave at once; the others gather in
+ * the open batch, which goes to the store as one durable transaction when
+ * the store is idle (at the end of the wakeup, or when the commit before
+ * it is done: group commit, so many clients booting at once share one
+ * fsync). Their ACKs leave when the store reports the batch done, so an
+ * ACK never leaves before its lease is on disk, and the loop serves
+ * everything else meanwhile. A failed commit undoes the batch's bindings
+ * (store-error); when every batch is full or in flight, further lease
+ * changes are dropped and undone (store-busy). */
 #ifndef KIDOU_DHCP_IO_H
 #define KIDOU_DHCP_IO_H
 
@@ -23,7 +29,8 @@ struct dhcp_stats {
 	uint64_t received[9];   /* by message type 1..8; [0]: not DHCP/malformed */
 	uint64_t sent[9];       /* by message type */
 	uint64_t dropped;
-	uint64_t store_errors;
+	uint64_t store_errors;  /* batches the store failed */
+	uint64_t store_busy;    /* lease changes dropped: the store was full */
 };
 
 /* Open the lease database, restore its leases, bind the socket. cfg must
@@ -31,7 +38,8 @@ struct dhcp_stats {
 int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **ret);
 
 /* Apply a new configuration (SIGHUP): subnets, hosts, boot targets and
- * interfaces. Leases are kept (they are re-read from the store). On error
+ * interfaces. Leases are kept (carried over from memory; the store is not
+ * read). On error
  * the old configuration stays in force and the caller keeps its old cfg. */
 int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg);
 

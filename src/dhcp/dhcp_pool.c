@@ -459,3 +459,47 @@ void dhcp_pool_decline(struct dhcp_pool *p, uint32_t ip, int64_t until)
 	s->freed_at = until;
 	set_owner(p, i, &nobody);
 }
+
+uint32_t dhcp_pool_first(const struct dhcp_pool *p)
+{
+	return p->first;
+}
+
+void dhcp_pool_slot_get(const struct dhcp_pool *p, uint32_t ip, struct dhcp_slot_image *out)
+{
+	const struct dhcp_slot *s = &p->slots[ip - p->first];
+
+	*out = (struct dhcp_slot_image){ .state = s->state, .until = s->until,
+					 .freed_at = s->freed_at };
+	slot_id_get(&s->owner, &out->owner);
+}
+
+int dhcp_pool_slot_set(struct dhcp_pool *p, uint32_t ip, const struct dhcp_slot_image *img)
+{
+	uint32_t i = ip - p->first;
+	struct dhcp_slot *s = &p->slots[i];
+
+	/* The owner first: on -ENOMEM (a long identity's copy) nothing
+	 * changed. */
+	if (set_owner(p, i, &img->owner) < 0)
+		return -ENOMEM;
+	set_state(p, s, img->state);
+	s->until = img->until;
+	s->freed_at = img->freed_at;
+	return 0;
+}
+
+bool dhcp_pool_slot_undo(struct dhcp_pool *p, uint32_t ip, const struct dhcp_slot_image *before,
+			 const struct dhcp_slot_image *after)
+{
+	struct dhcp_slot_image now;
+
+	if (!dhcp_pool_contains(p, ip))
+		return false;
+	dhcp_pool_slot_get(p, ip, &now);
+	if (now.state != after->state || now.until != after->until ||
+	    now.freed_at != after->freed_at || now.owner.len != after->owner.len ||
+	    memcmp(now.owner.bytes, after->owner.bytes, now.owner.len) != 0)
+		return false;
+	return dhcp_pool_slot_set(p, ip, before) == 0;
+}

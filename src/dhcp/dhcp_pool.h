@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dhcp/lease_store.h"
+#include "store/lease_store.h"
 
 /* Largest range accepted (a /12): bounded memory for a hostile config. */
 #define DHCP_POOL_MAX_SIZE (1u << 20)
@@ -121,5 +121,26 @@ void dhcp_pool_decline(struct dhcp_pool *p, uint32_t ip, int64_t until);
 
 enum dhcp_slot_state dhcp_pool_state(const struct dhcp_pool *p, uint32_t ip,
 				     int64_t now);
+
+/* A slot as it stands. A change is made in memory when it is decided and
+ * written to the lease store later; if the store fails, the change is
+ * undone so that no address stays held by a lease nobody was granted. */
+struct dhcp_slot_image {
+	uint8_t state;                /* enum dhcp_slot_state, as stored */
+	int64_t until, freed_at;
+	struct dhcp_client_id owner;
+};
+
+uint32_t dhcp_pool_first(const struct dhcp_pool *p);
+/* ip must be in the pool. */
+void dhcp_pool_slot_get(const struct dhcp_pool *p, uint32_t ip, struct dhcp_slot_image *out);
+/* Overwrite ip's slot (carrying state into a rebuilt pool on reload):
+ * 0, or -ENOMEM with the slot unchanged. */
+int dhcp_pool_slot_set(struct dhcp_pool *p, uint32_t ip, const struct dhcp_slot_image *img);
+/* Put ip back as `before` only if it still is `after`: a later decision
+ * (another client took the address once it read free, the same client
+ * renewed) is never overwritten. Returns whether it did. */
+bool dhcp_pool_slot_undo(struct dhcp_pool *p, uint32_t ip, const struct dhcp_slot_image *before,
+			 const struct dhcp_slot_image *after);
 
 #endif

@@ -124,6 +124,39 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r)
 	return 0;
 }
 
+bool dhcp_server_undo(struct dhcp_server *s, const struct dhcp_outcome *out)
+{
+	uint32_t ip = ntohl(out->lease.ip);
+	struct dhcp_pool *pool = out->store == DHCP_STORE_PUT ? pool_for(s, ip) : NULL;
+
+	return pool && dhcp_pool_slot_undo(pool, ip, &out->undo_before, &out->undo_after);
+}
+
+void dhcp_server_carry_leases(struct dhcp_server *to, const struct dhcp_server *from)
+{
+	for (size_t i = 0; i < from->n_subnets; i++) {
+		const struct dhcp_pool *old = from->subnets[i].pool;
+		uint32_t first = old ? dhcp_pool_first(old) : 0;
+
+		for (uint32_t k = 0; old && k < dhcp_pool_size(old); k++) {
+			struct dhcp_slot_image img, cur;
+			struct dhcp_pool *pool = pool_for(to, first + k);
+
+			dhcp_pool_slot_get(old, first + k, &img);
+			/* Nothing to carry, or an old fixed host's reservation
+			 * (the new config says which addresses are fixed). */
+			if (!pool || (img.state == DHCP_SLOT_FREE && !img.owner.len) ||
+			    ((img.state == DHCP_SLOT_BOUND || img.state == DHCP_SLOT_OFFERED) &&
+			     !img.owner.len))
+				continue;
+			dhcp_pool_slot_get(pool, first + k, &cur);
+			if (cur.state == DHCP_SLOT_BOUND && !cur.owner.len)
+				continue;  /* a fixed host's now */
+			dhcp_pool_slot_set(pool, first + k, &img);
+		}
+	}
+}
+
 void dhcp_server_pool_usage(const struct dhcp_server *s, int64_t now,
 			    void (*cb)(void *ctx, const char *subnet,
 				       const struct dhcp_pool_usage *u),
@@ -657,11 +690,20 @@ static void nak(struct dhcp_server *s, const struct request *rq,
 	reply(s, rq, ctx, DHCP_NAK, 0, "nak", out);
 }
 
+/* Before a slot changes for a lease to be stored: remember it (see
+ * dhcp_server_undo()). */
+static void undo_note(const struct request *rq, uint32_t ip, struct dhcp_outcome *out)
+{
+	dhcp_pool_slot_get(rq->pool, ip, &out->undo_before);
+}
+
+/* Right after the slot changed (undo_note() came first). */
 static void record_lease(const struct request *rq, uint32_t ip, uint8_t state,
 			 int64_t expires, struct dhcp_outcome *out)
 {
 	struct lease_record *l = &out->lease;
 
+	dhcp_pool_slot_get(rq->pool, ip, &out->undo_after);
 	out->store = DHCP_STORE_PUT;
 	memset(l, 0, sizeof(*l));
 	l->ip = htonl(ip);
@@ -780,6 +822,7 @@ static void bind_or_refuse(struct dhcp_server *s, struct request *rq,
 		nak(s, rq, ctx, "address-taken", out);
 		return;
 	}
+	undo_note(rq, ip, out);
 	if (dhcp_pool_bind(pool, ip, &rq->id, expires) < 0) {
 		out->event = "drop";
 		out->reason = "out-of-memory";
@@ -879,6 +922,7 @@ static void on_decline(struct dhcp_server *s, struct request *rq,
 		out->reason = "decline-of-unknown-lease";
 		return;
 	}
+	undo_note(rq, ip, out);
 	dhcp_pool_decline(pool, ip, until);
 	record_lease(rq, ip, LEASE_DECLINED, until, out);
 	out->lease.client_id_len = 0;
@@ -900,6 +944,8 @@ static void on_release(struct dhcp_server *s, struct request *rq,
 	struct dhcp_pool *pool = rq->pool;
 
 	out->event = "ignore";
+	if (pool && dhcp_pool_contains(pool, ip))
+		undo_note(rq, ip, out);
 	if (!pool || !dhcp_pool_release(pool, ip, &rq->id, ctx->now)) {
 		out->reason = "release-of-unknown-lease";
 		return;

@@ -33,7 +33,7 @@
 #include "config.h"
 #include "dhcp/dhcp_pool.h"
 #include "dhcp/dhcp_wire.h"
-#include "dhcp/lease_store.h"
+#include "store/lease_store.h"
 
 /* Replies never exceed an Ethernet MTU minus IP and UDP headers. */
 #define DHCP_REPLY_MAX 1472
@@ -77,6 +77,9 @@ struct dhcp_outcome {
 
 	enum dhcp_store_op store;
 	struct lease_record lease;
+	/* With store: the address's slot before and after this decision, for
+	 * dhcp_server_undo() when the lease cannot be written. */
+	struct dhcp_slot_image undo_before, undo_after;
 
 	/* A DECLINE: the pool it hit, its size and its declined addresses
 	 * (for the adapter's warning when declines eat the pool; exact when
@@ -109,6 +112,20 @@ int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);
  * why). */
 int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out);
+
+/* The store could not write out->lease: put its address's slot back as
+ * it was before the decision, unless something changed it since. The ACK
+ * is never sent, so the address must not stay held for this client (it
+ * would be refused to the next one as "address-taken"). Returns whether
+ * the slot was put back. */
+bool dhcp_server_undo(struct dhcp_server *s, const struct dhcp_outcome *out);
+
+/* On reload: copy every address's state (bound, offered, released,
+ * declined) from the old server into the new one, for the addresses that
+ * its pools still hold and that are not a fixed host's now. The lease
+ * store is not read again: memory already holds every lease, including
+ * those whose commit is still in flight. */
+void dhcp_server_carry_leases(struct dhcp_server *to, const struct dhcp_server *from);
 
 /* Each pool: its subnet name ("" for [dhcp]) and where its addresses are
  * (in use, declined, reserved for fixed hosts, free). */

@@ -221,7 +221,29 @@ def dhcp_seeds():
     write(t, "zero-length-options", packets["discover"][:240] + b"\xc8\x00" * 600 + b"\x35\x01\x01\xff")
 
 
+def store_programs():
+    """fuzz_lease_store: steps of (op, arg); op 0 bind, 1 release, 2 submit,
+    3 drain, 4 lock, 5 unlock (see the target's header)."""
+    t = "fuzz_lease_store"
+    bind, release, submit, drain, lock, unlock = range(6)
+
+    def prog(*steps, abandon=False):
+        data = bytes(b for s in steps for b in s)
+        return data + (b"\x01" if abandon else b"\x00")
+    write(t, "commit", prog((bind, 0x11), (bind, 0x22), (submit, 0), (drain, 0)))
+    write(t, "fail-then-rebind", prog((lock, 0), (bind, 0x13), (submit, 0), (bind, 0x23),
+                                      (submit, 0), (drain, 0), (unlock, 0), (bind, 0x33),
+                                      (submit, 0), (drain, 0)))
+    write(t, "queue-full", prog((lock, 0), *[s for i in range(6) for s in
+                                             ((bind, 0x10 + i), (submit, 0))],
+                                (drain, 0)))
+    write(t, "release", prog((bind, 0x15), (submit, 0), (drain, 0), (release, 0x15),
+                             (lock, 0), (submit, 0), (drain, 0)))
+    write(t, "abandon", prog((lock, 0), (bind, 0x16), (submit, 0), abandon=True))
+
+
 def main():
+    store_programs()
     wire()
     path()
     sessions()

@@ -198,6 +198,25 @@ static void test_every_key(void **state)
 	assert_int_equal(f->c->tftp.max_windowsize, 8);
 }
 
+/* The lease writer's wait on another process's lock: 5 s by default, 0
+ * (fail at once) to 3600. */
+static void test_dhcp_database_busy_timeout(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_int_equal(f->c->dhcp.database_busy_timeout_sec, 5);
+	config_free(f->c);
+	f->c = NULL;
+	write_ini(f, "[dhcp]\ndatabase-busy-timeout = 0\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_int_equal(f->c->dhcp.database_busy_timeout_sec, 0);
+	config_free(f->c);
+	f->c = NULL;
+	write_ini(f, "[dhcp]\ndatabase-busy-timeout = 3601\n");
+	expect_file_error(f, -EINVAL, 2, "[dhcp] database-busy-timeout", "0..3600", NULL);
+}
+
 static void test_range_edges_accepted(void **state)
 {
 	struct fixture *f = *state;
@@ -657,6 +676,7 @@ int main(void)
 		T(test_empty_file_is_defaults),
 		T(test_every_key),
 		T(test_http_limits),
+		T(test_dhcp_database_busy_timeout),
 		T(test_range_edges_accepted),
 		T(test_whitespace_comments_crlf),
 		T(test_duplicate_key_last_wins),

@@ -733,6 +733,97 @@ static void test_request_for_other_server(void **state)
 	assert_int_equal(offer(f, 2), FIRST);
 }
 
+/* A commit that failed leaves no phantom binding: the ACK was never sent,
+ * so the address goes back to what it was, and another client may take
+ * it instead of being NAKed "address-taken". */
+static void test_failed_commit_undoes_binding(void **state)
+{
+	static const struct config_override one[] = {
+		{ "dhcp-range", "172.24.32.1 172.24.32.1" },
+	};
+	struct fixture *f = *state;
+	struct dhcp_outcome first, offered;
+	struct pkt p;
+	uint8_t mac[6];
+
+	start(f, NULL, one, 1);
+	/* Client 1 asks for the free address straight away; its lease
+	 * cannot be written. */
+	p = request_selecting(1, FIRST, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	first = f->out;
+	assert_true(dhcp_server_undo(f->s, &first));
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 0);
+	/* Client 2 gets it. */
+	p = request_selecting(2, FIRST, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	/* An undo that comes late never takes it from client 2. */
+	assert_false(dhcp_server_undo(f->s, &first));
+	assert_rc(dhcp_server_mac_for_ip(f->s, FIRST, NOW, mac), 0);
+	assert_int_equal(mac[5], 2);
+
+	/* After DISCOVER: the undo puts the offer back, not a lease, and the
+	 * client's choice of another server frees the address for others. */
+	start(f, NULL, one, 1);
+	assert_int_equal(offer(f, 1), FIRST);
+	p = request_selecting(1, FIRST, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	offered = f->out;
+	assert_true(dhcp_server_undo(f->s, &offered));
+	p = request_selecting(1, FIRST, OTHER_SERVER);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.reason, "client-chose-other-server");
+	assert_int_equal(offer(f, 2), FIRST);
+	/* An outcome that stored nothing undoes nothing. */
+	assert_false(dhcp_server_undo(f->s, &f->out));
+}
+
+/* A renewal's failed commit keeps the lease the client had. */
+static void test_failed_renewal_keeps_lease(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip;
+	struct pkt p;
+
+	start(f, NULL, NULL, 0);
+	ip = bind_client(f, 1);
+	f->ctx.now = NOW + 100;
+	p = request_renewing(1, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_true(dhcp_server_undo(f->s, &f->out));
+	/* Bound until the first lease's end, not beyond, not free. */
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW + LEASE - 1), 1);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW + LEASE), 0);
+}
+
+/* A reload carries every lease over from memory (the store is not read
+ * again), except where the new config fixes the address for a host. */
+static void test_carry_leases(void **state)
+{
+	struct fixture *f = *state;
+	struct dhcp_server *old;
+	uint32_t ip1, ip2;
+	uint8_t mac[6];
+
+	start(f, NULL, NULL, 0);
+	ip1 = bind_client(f, 1);
+	ip2 = offer(f, 2);
+	old = f->s;
+	assert_rc(dhcp_server_new(f->cfg, &f->s), 0);
+	dhcp_server_carry_leases(f->s, old);
+	dhcp_server_free(old);
+	assert_rc(dhcp_server_mac_for_ip(f->s, ip1, NOW, mac), 0);
+	assert_int_equal(mac[5], 1);
+	assert_rc(dhcp_server_mac_for_ip(f->s, ip2, NOW, mac), 0);
+	assert_int_equal(mac[5], 2);
+	assert_int_equal(dhcp_server_leases_in_use(f->s, NOW), 2);
+}
+
 static void test_init_reboot(void **state)
 {
 	struct fixture *f = *state;
@@ -2067,6 +2158,9 @@ int main(void)
 		T(test_pool_exhaustion),
 		T(test_request_selecting_ack),
 		T(test_request_for_other_server),
+		T(test_failed_commit_undoes_binding),
+		T(test_failed_renewal_keeps_lease),
+		T(test_carry_leases),
 		T(test_init_reboot),
 		T(test_renewing_and_rebinding),
 		T(test_decline),

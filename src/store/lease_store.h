@@ -1,0 +1,122 @@
+/* lease_store.h - where acknowledged leases are kept durably.
+ *
+ * The DHCP server keeps its working set in memory and writes every change
+ * through a lease_store. The store is asynchronous, in the shape of
+ * libuv's uv_queue_work(): the loop hands over a batch of changes with
+ * submit(), keeps serving, and learns the batch's outcome later, when
+ * done(batch, data) runs in loop context (from the loop's I/O phase). The
+ * DHCP adapter sends the ACKs of a batch only from done() and only when
+ * batch->result is 0, so no acknowledged lease is lost to a crash or
+ * kill -9, while TFTP, HTTP and router advertisements never wait on the
+ * disk (or on a lock another process holds on it).
+ *
+ * The contract, for every backend:
+ * - load() runs once at startup, before the loop runs, and may block.
+ *   A reload never calls it: the server's memory already holds every
+ *   lease (see dhcp_server_carry_leases()).
+ * - submit() never blocks. It returns -EBUSY when LEASE_STORE_QUEUE_MAX
+ *   batches are already submitted and not yet done: the caller decides
+ *   what to drop (a store that is stuck must not grow memory).
+ * - Batches are committed, each as one transaction, and done() in the
+ *   order submitted. Between submit() and done() the backend owns the
+ *   batch; it reads the changes and writes only result and error.
+ * - close() waits for the batch being committed (cutting short a wait on
+ *   another process's lock, so that it fails), abandons the rest, and
+ *   frees the store without calling done() again: no reply was sent for a
+ *   pending batch, so nothing promised is lost; the caller then frees its
+ *   batches. Call it outside the loop's callbacks (at shutdown).
+ *
+ * SQLite (lease_store_sqlite.c) does this with a writer thread that owns
+ * the sqlite3 handle and reports through an eventfd registered with the
+ * loop. A PostgreSQL store (a later issue) fits the same shape without a
+ * thread: libpq's non-blocking calls (PQsendQuery, PQconsumeInput,
+ * PQgetResult) on the connection's socket registered as a loop_io, one
+ * pipelined transaction per batch, done() when its COMMIT's result comes
+ * back, with PQerrorMessage() as the error text. */
+#ifndef KIDOU_LEASE_STORE_H
+#define KIDOU_LEASE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+#define LEASE_CLIENT_ID_MAX 255  /* option 61 has a one-byte length (RFC 2132 9.14) */
+#define LEASE_HOSTNAME_MAX 64
+
+/* Changes in one batch (one transaction, one fsync). */
+#define LEASE_BATCH_MAX 64
+/* Batches submitted and not yet done, the one being committed included. */
+#define LEASE_STORE_QUEUE_MAX 4
+/* How long a commit waits on a lock another process holds before it
+ * fails (it blocks only the writer now, not the loop). */
+#define LEASE_STORE_BUSY_TIMEOUT_MS 5000
+
+enum lease_state {
+	LEASE_BOUND = 1,     /* acknowledged to the client */
+	LEASE_RELEASED = 2,  /* given back; the client still prefers it */
+	LEASE_DECLINED = 3,  /* in use by someone else: do not offer until expiry */
+};
+
+struct lease_record {
+	uint32_t ip;                               /* network byte order; the key */
+	uint8_t client_id[LEASE_CLIENT_ID_MAX];    /* option 61, else htype+chaddr */
+	uint8_t client_id_len;
+	uint8_t hwaddr[16];
+	uint8_t hwaddr_len;
+	char hostname[LEASE_HOSTNAME_MAX];         /* NUL-terminated, sanitised */
+	int64_t expires;                           /* Unix time, seconds */
+	uint8_t state;                             /* enum lease_state */
+};
+
+enum lease_op {
+	LEASE_OP_PUT = 1,    /* insert or replace the lease for rec.ip */
+	LEASE_OP_DEL = 2,    /* forget rec.ip */
+};
+
+struct lease_change {
+	uint8_t op;          /* enum lease_op */
+	struct lease_record rec;
+};
+
+struct lease_batch {
+	unsigned n;                                /* changes used */
+	struct lease_change changes[LEASE_BATCH_MAX];
+	/* The outcome, written by the store before done() runs. */
+	int result;          /* 0: durable; else -errno (-EIO, -EBUSY, -ENOSPC) */
+	char error[160];     /* the backend's reason when result < 0 */
+};
+
+struct lease_store;
+
+typedef void lease_store_done_fn(struct lease_batch *b, void *data);
+
+struct lease_store_ops {
+	/* Call cb for every stored lease. At startup only: may block. */
+	int (*load)(struct lease_store *s,
+		    int (*cb)(const struct lease_record *r, void *ctx), void *ctx);
+	/* Queue b (1..LEASE_BATCH_MAX changes); done(b, data) runs later in
+	 * loop context. 0, -EBUSY (queue full) or -EINVAL. Never blocks. */
+	int (*submit)(struct lease_store *s, struct lease_batch *b,
+		      lease_store_done_fn *done, void *data);
+	void (*close)(struct lease_store *s);
+};
+
+struct lease_store {
+	const struct lease_store_ops *ops;
+};
+
+/* Open (creating if needed) an SQLite database at path and start its
+ * writer, whose completions arrive through loop. busy_timeout_ms: how long
+ * a commit waits for another process's lock. On failure returns -errno and
+ * a message in err. */
+int lease_store_sqlite_open(const char *path, struct loop *loop, unsigned busy_timeout_ms,
+			    struct lease_store **ret, char *err, size_t errsize);
+
+static inline void lease_store_close(struct lease_store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+#endif

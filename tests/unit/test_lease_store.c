@@ -1,0 +1,251 @@
+/* Unit tests for the asynchronous SQLite lease store: batches are done in
+ * order through the loop, a failure comes with SQLite's reason, the queue
+ * is bounded, and close() neither waits on a lock nor leaks. Another
+ * process's lock is played by a second SQLite connection in this test. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loop.h"
+#include "store/lease_store.h"
+
+struct fixture {
+	char dir[64], path[96];
+	struct loop *loop;
+	struct lease_store *store;
+	sqlite3 *other;           /* "another process" */
+	unsigned done_order[16];
+	unsigned n_done, want_done;
+};
+
+struct tagged {
+	struct fixture *f;
+	unsigned tag;
+	struct lease_batch b;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kidou-test-store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/leases.db", f->dir);
+	assert_int_equal(loop_new(&f->loop), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char wal[128], shm[128];
+
+	lease_store_close(f->store);
+	if (f->other)
+		sqlite3_close(f->other);
+	loop_free(f->loop);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	snprintf(shm, sizeof(shm), "%s-shm", f->path);
+	unlink(f->path);
+	unlink(wal);
+	unlink(shm);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void open_store(struct fixture *f, unsigned busy_ms)
+{
+	char err[256];
+
+	assert_int_equal(lease_store_sqlite_open(f->path, f->loop, busy_ms, &f->store, err,
+						 sizeof(err)), 0);
+}
+
+/* Take the database's write lock from another connection, as an
+ * operator's `sqlite3` shell with an open write transaction does. */
+static void hold_lock(struct fixture *f)
+{
+	assert_int_equal(sqlite3_open(f->path, &f->other), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(f->other, "BEGIN IMMEDIATE;"
+				      "INSERT OR REPLACE INTO leases VALUES(1, x'01', x'01', '', 0, 1);",
+				      NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void release_lock(struct fixture *f)
+{
+	assert_int_equal(sqlite3_exec(f->other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+}
+
+static void fill(struct tagged *t, struct fixture *f, unsigned tag, unsigned n)
+{
+	t->f = f;
+	t->tag = tag;
+	t->b.n = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct lease_change *c = &t->b.changes[i];
+		memset(c, 0, sizeof(*c));
+		c->op = LEASE_OP_PUT;
+		c->rec.ip = htonl(0x0a000000u + tag * 100 + i + 10);
+		c->rec.client_id_len = 7;
+		c->rec.client_id[0] = 1;
+		c->rec.client_id[6] = (uint8_t)tag;
+		c->rec.expires = 1000 + tag;
+		c->rec.state = LEASE_BOUND;
+	}
+}
+
+static void on_done(struct lease_batch *b, void *data)
+{
+	struct tagged *t = data;
+	struct fixture *f = t->f;
+
+	assert_ptr_equal(b, &t->b);
+	f->done_order[f->n_done++] = t->tag;
+	if (f->n_done == f->want_done)
+		loop_quit(f->loop);
+}
+
+static void run_until_done(struct fixture *f, unsigned n)
+{
+	f->want_done = f->n_done + n;
+	assert_int_equal(loop_run(f->loop), 0);
+	assert_int_equal(f->n_done, f->want_done);
+}
+
+static int count_row(const struct lease_record *r, void *ctx)
+{
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static void test_batches_done_in_order(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t[3];
+	unsigned rows = 0;
+
+	open_store(f, 1000);
+	for (unsigned i = 0; i < 3; i++) {
+		fill(&t[i], f, i, 5 + i);
+		assert_int_equal(f->store->ops->submit(f->store, &t[i].b, on_done, &t[i]), 0);
+	}
+	run_until_done(f, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(f->done_order[i], i);
+		assert_int_equal(t[i].b.result, 0);
+	}
+	/* Durable: a new store sees all of them. */
+	lease_store_close(f->store);
+	f->store = NULL;
+	open_store(f, 1000);
+	assert_int_equal(f->store->ops->load(f->store, count_row, &rows), 0);
+	assert_int_equal(rows, 5 + 6 + 7);
+}
+
+static void test_failure_has_reason(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t, u;
+	unsigned rows = 0;
+
+	open_store(f, 0);  /* fail at once on a lock */
+	hold_lock(f);
+	fill(&t, f, 1, 3);
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, -EBUSY);
+	assert_non_null(strstr(t.b.error, "locked"));
+	release_lock(f);
+	/* The store goes on after a failure: the next batch is written, the
+	 * failed one was rolled back. */
+	fill(&u, f, 2, 2);
+	assert_int_equal(f->store->ops->submit(f->store, &u.b, on_done, &u), 0);
+	run_until_done(f, 1);
+	assert_int_equal(u.b.result, 0);
+	assert_string_equal(u.b.error, "");
+	assert_int_equal(f->store->ops->load(f->store, count_row, &rows), 0);
+	assert_int_equal(rows, 2);
+}
+
+static void test_queue_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t[LEASE_STORE_QUEUE_MAX + 1];
+
+	open_store(f, 3600 * 1000);  /* the writer waits for the lock */
+	hold_lock(f);
+	for (unsigned i = 0; i < LEASE_STORE_QUEUE_MAX; i++) {
+		fill(&t[i], f, i, 1);
+		assert_int_equal(f->store->ops->submit(f->store, &t[i].b, on_done, &t[i]), 0);
+	}
+	fill(&t[LEASE_STORE_QUEUE_MAX], f, LEASE_STORE_QUEUE_MAX, 1);
+	assert_int_equal(f->store->ops->submit(f->store, &t[LEASE_STORE_QUEUE_MAX].b, on_done,
+					       &t[LEASE_STORE_QUEUE_MAX]), -EBUSY);
+	assert_int_equal(f->n_done, 0);
+	release_lock(f);
+	run_until_done(f, LEASE_STORE_QUEUE_MAX);
+	for (unsigned i = 0; i < LEASE_STORE_QUEUE_MAX; i++) {
+		assert_int_equal(f->done_order[i], i);
+		assert_int_equal(t[i].b.result, 0);
+	}
+	/* Room again once they are done. */
+	assert_int_equal(f->store->ops->submit(f->store, &t[LEASE_STORE_QUEUE_MAX].b, on_done,
+					       &t[LEASE_STORE_QUEUE_MAX]), 0);
+	run_until_done(f, 1);
+}
+
+static void test_bad_batches_refused(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t;
+
+	open_store(f, 0);
+	fill(&t, f, 0, 1);
+	t.b.n = 0;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), -EINVAL);
+	t.b.n = LEASE_BATCH_MAX + 1;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), -EINVAL);
+}
+
+/* Shutdown while the writer waits on another process's lock: close()
+ * cuts the wait short, joins the writer and calls no callback. */
+static void test_close_with_pending(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t[2];
+
+	open_store(f, 3600 * 1000);
+	hold_lock(f);
+	for (unsigned i = 0; i < 2; i++) {
+		fill(&t[i], f, i, 1);
+		assert_int_equal(f->store->ops->submit(f->store, &t[i].b, on_done, &t[i]), 0);
+	}
+	lease_store_close(f->store);
+	f->store = NULL;
+	assert_int_equal(f->n_done, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_batches_done_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_has_reason, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_batches_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_with_pending, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
