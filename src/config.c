@@ -4,11 +4,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "boot/render.h"
 #include "net.h"
@@ -337,6 +340,7 @@ static int set_subnet_range(struct config *c, void *obj, const struct config_key
 		return set_error(err, n, "range larger than 1048576 addresses");
 	s->range_first = first;
 	s->range_last = last;
+	s->range_line = c->parsing_line;
 	return 0;
 }
 
@@ -359,6 +363,7 @@ static int set_subnet_network(struct config *c, void *obj, const struct config_k
 	if (net & ~s->netmask)
 		return set_error(err, n, "\"%s\" has host bits set", v);
 	s->network = net;
+	s->network_line = c->parsing_line;
 	return 0;
 }
 
@@ -469,6 +474,12 @@ static int set_host_mac(struct config *c, void *obj, const struct config_key *k,
 
 	if (config_parse_mac(v, h->mac) < 0)
 		return set_error(err, n, "\"%s\" is not a MAC address like 52:54:00:12:34:56", v);
+	/* The I/G bit marks a group address (ff:ff:ff:ff:ff:ff among them):
+	 * no network card sends from one, and all-zero is no card at all. */
+	if (h->mac[0] & 1)
+		return set_error(err, n, "\"%s\" is a broadcast or multicast MAC, not a machine's", v);
+	if (!(h->mac[0] | h->mac[1] | h->mac[2] | h->mac[3] | h->mac[4] | h->mac[5]))
+		return set_error(err, n, "\"%s\" is the all-zero MAC, not a machine's", v);
 	h->has_mac = true;
 	return 0;
 }
@@ -575,7 +586,18 @@ static int set_profile_cmdline(struct config *c, void *obj, const struct config_
 static int set_host_ip(struct config *c, void *obj, const struct config_key *k,
 		       const char *v, char *err, size_t n)
 {
-	return set_ipv4(&((struct host_config *)obj)->ip, v, err, n);
+	uint32_t ip = 0;
+
+	if (set_ipv4(&ip, v, err, n) < 0)
+		return -EINVAL;
+	/* Addresses no client can hold (RFC 1122 3.2.1.3, RFC 5771, RFC
+	 * 1112 4): 0/8 "this network", 127/8 loopback, 224/4 multicast,
+	 * 240/4 reserved with 255.255.255.255 broadcast among them. */
+	if ((ip >> 24) == 0 || (ip >> 24) == 127 || (ip >> 28) >= 0xe)
+		return set_error(err, n, "\"%s\" cannot be a machine's address "
+				 "(this-network, loopback, multicast or broadcast)", v);
+	((struct host_config *)obj)->ip = ip;
+	return 0;
 }
 
 static int set_host_hostname(struct config *c, void *obj, const struct config_key *k,
@@ -711,16 +733,15 @@ static int set_option(struct config *c, void *obj, const struct config_key *k,
 		return -EINVAL;
 	list = k->section == SEC_HOST ? &((struct host_config *)obj)->options :
 	       &subnet_of(c, obj)->options;
-	/* The same code again in one section: the later line wins, as for
-	 * every other key. */
-	for (at = list; *at && (*at)->code != o.code; at = &(*at)->next)
-		;
-	if (!*at) {
-		*at = calloc(1, sizeof(**at));
-		if (!*at)
-			return -ENOMEM;
-	}
-	o.next = (*at)->next;
+	/* The same code twice in one section is a mistake, as for every
+	 * other key: refused rather than one silently winning. */
+	for (at = list; *at; at = &(*at)->next)
+		if ((*at)->code == o.code)
+			return set_error(err, n, "option %u is already set in this section",
+					 (unsigned)code);
+	*at = calloc(1, sizeof(**at));
+	if (!*at)
+		return -ENOMEM;
 	**at = o;
 	return 0;
 }
@@ -801,7 +822,7 @@ static const struct config_key config_keys[] = {
 	{ SEC_DHCP, "option", NULL,
 	  "CODE TYPE VALUE: another DHCP option, sent when the client asks for it; TYPE is "
 	  "ip, string, u8, u16, u32 or hex; repeatable (also in [subnet] and [host])",
-	  set_option, 0, false },
+	  set_option, 0, true },
 
 	{ SEC_SUBNET, "network", NULL, "ADDRESS/BITS of a subnet behind a relay (required)",
 	  set_subnet_network, 0, false },
@@ -811,7 +832,7 @@ static const struct config_key config_keys[] = {
 	{ SEC_SUBNET, "domain", NULL, "domain name", set_subnet_domain, 0, false },
 	{ SEC_SUBNET, "lease-time", NULL, "seconds", set_subnet_lease_time, 0, false },
 	{ SEC_SUBNET, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over [dhcp]'s",
-	  set_option, 0, false },
+	  set_option, 0, true },
 
 	BOOT_KEYS(SEC_BOOT, true),
 	{ SEC_BOOT, "profile", "boot-profile",
@@ -824,7 +845,7 @@ static const struct config_key config_keys[] = {
 	{ SEC_HOST, "uuid", NULL, "SMBIOS UUID (option 97), matched when the MAC is not", set_host_uuid, 0, false },
 	{ SEC_HOST, "profile", NULL, "the [profile] this machine boots", set_host_profile, 0, false },
 	{ SEC_HOST, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over its subnet's",
-	  set_option, 0, false },
+	  set_option, 0, true },
 	{ SEC_PROFILE, "kernel", NULL, "kernel: a path under the root or an http(s) URL (required)",
 	  set_profile_kernel, 0, false },
 	{ SEC_PROFILE, "initrd", NULL, "initrd(s): paths or URLs, repeatable or comma-separated",
@@ -907,9 +928,28 @@ static void config_defaults(struct config *c)
 
 /* --- the INI file: a line-counting reader so errors name their line --- */
 
+/* A config larger than this is no config (100,000 hosts take ~6 MiB). */
+#define CONFIG_MAX_SIZE (64u << 20)
+
+/* One section seen in the file, for refusing a repeated one: kind and
+ * name ("" for plain sections) identify it. */
+struct seen_section {
+	const char *name;  /* NULL: free slot; points into the config's objects */
+	unsigned kind;
+	unsigned line;
+};
+
+/* Open-addressing hash set of sections (a [host] per machine makes a
+ * list too slow: 100,000 hosts). */
+struct seen_table {
+	struct seen_section *slots;
+	size_t cap, n;  /* cap is a power of two, at most half full */
+};
+
 struct ini_state {
 	struct config *config;
-	FILE *file;
+	const char *buf;       /* the whole file, checked for NUL bytes */
+	size_t len, pos;
 	const char *path;
 	unsigned line;
 	unsigned section_line; /* line of the latest [section] header */
@@ -917,41 +957,95 @@ struct ini_state {
 	unsigned error_line;   /* line of the error in err */
 	char *err;
 	size_t errsize;
+	/* The section instance keys are going into. */
+	unsigned cur_section_line;  /* 0: none yet */
+	enum section_kind cur_kind;
+	void *cur_obj;              /* its [host]/[subnet]/[profile], NULL for plain */
+	unsigned key_line[ARRAY_SIZE(config_keys)]; /* where each key was set in it */
+	struct seen_table seen;
+	struct host_config **host_tail;
+	struct profile_config **profile_tail;
+	struct dhcp_subnet_config **subnet_tail;
 };
 
-static void discard_rest_of_line(FILE *f)
+static uint64_t hash_section(unsigned kind, const char *name)
 {
-	int ch;
+	uint64_t h = 1469598103934665603ull ^ kind;  /* FNV-1a */
 
-	while ((ch = getc(f)) != EOF && ch != '\n')
-		;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ull;
+	return h;
 }
 
-/* fgets() for libinih, counting lines. libinih's line buffer is small
- * (200 bytes); a longer line would be parsed as two, so a long comment is
- * cut short and any other long line is an error at its own line. */
+static struct seen_section *seen_slot(struct seen_section *slots, size_t cap,
+				      unsigned kind, const char *name)
+{
+	size_t i = (size_t)hash_section(kind, name) & (cap - 1);
+
+	while (slots[i].name && (slots[i].kind != kind || strcmp(slots[i].name, name) != 0))
+		i = (i + 1) & (cap - 1);
+	return &slots[i];
+}
+
+/* The section already seen as kind/name, or NULL after recording it at
+ * line. Returns -ENOMEM through *r. */
+static const struct seen_section *seen_add(struct seen_table *t, unsigned kind,
+					   const char *name, unsigned line, int *r)
+{
+	struct seen_section *slot;
+
+	*r = 0;
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct seen_section *slots = calloc(cap, sizeof(*slots));
+		if (!slots) {
+			*r = -ENOMEM;
+			return NULL;
+		}
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slots[i].name)
+				*seen_slot(slots, cap, t->slots[i].kind, t->slots[i].name) = t->slots[i];
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	slot = seen_slot(t->slots, t->cap, kind, name);
+	if (slot->name)
+		return slot;
+	*slot = (struct seen_section){ .name = name, .kind = kind, .line = line };
+	t->n++;
+	return NULL;
+}
+
+/* fgets() over the file in memory for libinih, counting lines. libinih's
+ * line buffer is small (200 bytes); a longer line would be parsed as two,
+ * so a long comment is cut short and any other long line is an error at
+ * its own line. */
 static char *ini_read_line(char *buf, int size, void *stream)
 {
 	struct ini_state *st = stream;
-	char *s = fgets(buf, size, st->file);
-	size_t len;
-	const char *p;
+	const char *start = st->buf + st->pos, *nl, *p;
+	size_t avail = st->len - st->pos, take;
 
-	if (!s)
+	if (avail == 0 || size < 2)
 		return NULL;
+	nl = memchr(start, '\n', avail);
+	take = nl ? (size_t)(nl - start) + 1 : avail;
 	st->line++;
-	for (p = s; *p == ' ' || *p == '\t'; p++)
+	st->pos += take;
+	for (p = start; p < start + take && (*p == ' ' || *p == '\t'); p++)
 		;
-	if (*p == '[')
+	if (p < start + take && *p == '[')
 		st->section_line = st->line;
-	len = strlen(s);
-	if (len == 0 || s[len - 1] == '\n' || feof(st->file))
-		return s;
-	discard_rest_of_line(st->file);
-	for (p = s; *p == ' ' || *p == '\t'; p++)
-		;
-	if (*p == ';' || *p == '#')
-		return s;
+	if (take <= (size_t)size - 1) {
+		memcpy(buf, start, take);
+		buf[take] = '\0';
+		return buf;
+	}
+	memcpy(buf, start, (size_t)size - 1);
+	buf[size - 1] = '\0';
+	if (p < start + take && (*p == ';' || *p == '#'))
+		return buf;
 	if (!st->error) {
 		st->error = -EINVAL;
 		st->error_line = st->line;
@@ -977,48 +1071,30 @@ static void free_subnet_fields(struct dhcp_subnet_config *s)
 	free_options(s->options);
 }
 
-static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
-			       const char *name)
+/* A new [host]/[profile]/[subnet] NAME, appended in file order. */
+static void *add_named(struct ini_state *st, enum section_kind kind, const char *name)
 {
-	struct config *c = st->config;
-
 	if (kind == SEC_PROFILE) {
-		struct profile_config **tail = &c->profiles;
-		for (struct profile_config *p = c->profiles; p; p = p->next) {
-			if (strcmp(p->name, name) == 0)
-				return p;
-			tail = &p->next;
-		}
 		struct profile_config *p = calloc(1, sizeof(*p));
 		if (!p || !(p->name = strdup(name))) {
 			free(p);
 			return NULL;
 		}
 		p->line = st->section_line;
-		*tail = p;
+		*st->profile_tail = p;
+		st->profile_tail = &p->next;
 		return p;
 	}
 	if (kind == SEC_HOST) {
-		struct host_config **tail = &c->hosts;
-		for (struct host_config *h = c->hosts; h; h = h->next) {
-			if (strcmp(h->name, name) == 0)
-				return h;
-			tail = &h->next;
-		}
 		struct host_config *h = calloc(1, sizeof(*h));
 		if (!h || !(h->name = strdup(name))) {
 			free(h);
 			return NULL;
 		}
 		h->line = st->section_line;
-		*tail = h;
+		*st->host_tail = h;
+		st->host_tail = &h->next;
 		return h;
-	}
-	struct dhcp_subnet_config **tail = &c->dhcp.subnets;
-	for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
-		if (strcmp(s->name, name) == 0)
-			return s;
-		tail = &s->next;
 	}
 	struct dhcp_subnet_config *s = calloc(1, sizeof(*s));
 	if (!s || !(s->name = strdup(name))) {
@@ -1027,8 +1103,16 @@ static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
 	}
 	s->line = st->section_line;
 	s->lease_time = 3600;
-	*tail = s;
+	*st->subnet_tail = s;
+	st->subnet_tail = &s->next;
 	return s;
+}
+
+static const char *named_name(enum section_kind kind, const void *obj)
+{
+	return kind == SEC_HOST ? ((const struct host_config *)obj)->name :
+	       kind == SEC_PROFILE ? ((const struct profile_config *)obj)->name :
+	       ((const struct dhcp_subnet_config *)obj)->name;
 }
 
 /* "host web1" -> SEC_HOST, "web1"; "tftp" -> SEC_TFTP, NULL. */
@@ -1059,13 +1143,44 @@ static int parse_section(const char *section, enum section_kind *kind, const cha
 	return -ENOENT;
 }
 
+/* The first key of a section instance: a section given twice would merge
+ * silently (or, for [host], make one machine of two), so it is refused
+ * at the repeated header, naming the first. */
+static int enter_section(struct ini_state *st, const char *section, enum section_kind kind,
+			 const char *sname)
+{
+	const struct seen_section *prev;
+	void *obj = NULL;
+	int r;
+
+	if (sname) {
+		obj = add_named(st, kind, sname);
+		if (!obj)
+			return -ENOMEM;
+		sname = named_name(kind, obj);  /* owned by the config from here */
+	}
+	prev = seen_add(&st->seen, kind, sname ? sname : "", st->section_line, &r);
+	if (r < 0)
+		return r;
+	if (prev) {
+		st->error_line = st->section_line;
+		snprintf(st->err, st->errsize, "%s:%u: [%s]: repeated section (first at line %u); "
+			 "give each section once", st->path, st->section_line, section, prev->line);
+		return -EINVAL;
+	}
+	st->cur_section_line = st->section_line;
+	st->cur_kind = kind;
+	st->cur_obj = obj;
+	memset(st->key_line, 0, sizeof(st->key_line));
+	return 0;
+}
+
 static int ini_on_key(void *user, const char *section, const char *name,
 		      const char *value)
 {
 	struct ini_state *st = user;
 	enum section_kind kind;
 	const char *sname;
-	void *obj = NULL;
 	char msg[256];
 	int r;
 
@@ -1078,27 +1193,39 @@ static int ini_on_key(void *user, const char *section, const char *name,
 			 st->path, st->line, name);
 		return 0;
 	}
-	r = parse_section(section, &kind, &sname);
-	if (r < 0) {
-		snprintf(st->err, st->errsize, "%s:%u: [%s]: %s", st->path, st->line, section,
-			 r == -EINVAL ? "needs a name of letters, digits, '-' and '.'"
-				      : "unknown section");
-		return 0;
-	}
-	if (sname) {
-		obj = find_or_add_named(st, kind, sname);
-		if (!obj) {
-			st->error = -ENOMEM;
-			snprintf(st->err, st->errsize, "%s:%u: out of memory", st->path, st->line);
+	if (st->cur_section_line != st->section_line) {
+		r = parse_section(section, &kind, &sname);
+		if (r < 0) {
+			snprintf(st->err, st->errsize, "%s:%u: [%s]: %s", st->path, st->line, section,
+				 r == -EINVAL ? "needs a name of letters, digits, '-' and '.'"
+					      : "unknown section");
+			return 0;
+		}
+		r = enter_section(st, section, kind, sname);
+		if (r < 0) {
+			st->error = r;
+			if (r == -ENOMEM)
+				snprintf(st->err, st->errsize, "%s:%u: out of memory", st->path, st->line);
 			return 0;
 		}
 	}
+	kind = st->cur_kind;
 	for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
 		const struct config_key *k = &config_keys[i];
 		if (k->section != kind || strcmp(k->key, name) != 0)
 			continue;
+		/* A key given twice in one section: refused rather than the
+		 * later line silently winning. Lists (interface, dns, initrd,
+		 * option) accumulate. */
+		if (!k->repeatable && st->key_line[i]) {
+			snprintf(st->err, st->errsize, "%s:%u: [%s] %s: repeated key (first at "
+				 "line %u); give it once", st->path, st->line, section, name,
+				 st->key_line[i]);
+			return 0;
+		}
+		st->key_line[i] = st->line;
 		st->config->parsing_line = st->line;
-		r = k->set(st->config, obj, k, value, msg, sizeof(msg));
+		r = k->set(st->config, st->cur_obj, k, value, msg, sizeof(msg));
 		if (r < 0) {
 			st->error = r;
 			snprintf(st->err, st->errsize, "%s:%u: [%s] %s: %s", st->path,
@@ -1113,39 +1240,130 @@ static int ini_on_key(void *user, const char *section, const char *name,
 	return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       "not a regular file";
+}
+
+/* The whole file into memory. Opened non-blocking: a FIFO at the path
+ * would otherwise block open() until a writer comes, hanging the start or
+ * the event loop on SIGHUP. Only a regular file, of bounded size, is read. */
+static int read_whole_file(const char *path, char **ret, size_t *ret_len, char *err,
+			   size_t errsize)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat sb;
+	size_t len = 0, cap;
+	char *buf;
+	int r;
+
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errsize, "%s: cannot open config file: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &sb) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "%s: cannot open config file: %s", path, strerror(errno));
+		goto fail_fd;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errsize, "%s: cannot open config file: %s, not a regular file",
+			 path, file_kind(sb.st_mode));
+		r = -EINVAL;
+		goto fail_fd;
+	}
+	if ((uint64_t)sb.st_size > CONFIG_MAX_SIZE)
+		goto too_big;
+	cap = (size_t)sb.st_size + 1;  /* +1 sees a file that grew meanwhile */
+	buf = malloc(cap);
+	if (!buf) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "%s: out of memory", path);
+		goto fail_fd;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *bigger;
+			if (cap > CONFIG_MAX_SIZE) {
+				free(buf);
+				goto too_big;
+			}
+			bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				free(buf);
+				r = -ENOMEM;
+				snprintf(err, errsize, "%s: out of memory", path);
+				goto fail_fd;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, errsize, "%s: cannot read config file: %s", path,
+				 strerror(errno));
+			free(buf);
+			goto fail_fd;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+too_big:
+	snprintf(err, errsize, "%s: config file larger than %u MiB", path,
+		 CONFIG_MAX_SIZE >> 20);
+	r = -EFBIG;
+fail_fd:
+	close(fd);
+	return r;
+}
+
 static int config_read_file(struct config *c, const char *path, char *err,
 			    size_t errsize)
 {
 	struct ini_state st = { .config = c, .path = path, .err = err,
-				.errsize = errsize };
+				.errsize = errsize, .host_tail = &c->hosts,
+				.profile_tail = &c->profiles, .subnet_tail = &c->dhcp.subnets };
+	const char *nul;
+	char *buf = NULL;
+	size_t len = 0;
 	int r;
 
-	struct stat sb;
-	bool read_error;
-
-	st.file = fopen(path, "re");
-	if (!st.file) {
-		r = -errno;
-		snprintf(err, errsize, "%s: cannot open config file: %s", path,
-			 strerror(errno));
+	r = read_whole_file(path, &buf, &len, err, errsize);
+	if (r < 0)
 		return r;
-	}
-	if (fstat(fileno(st.file), &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		fclose(st.file);
-		snprintf(err, errsize, "%s: cannot open config file: not a regular file", path);
+	/* libinih would stop reading a line at a NUL, call the line too long
+	 * and parse the rest of it as the next line: name the NUL instead. */
+	nul = memchr(buf, '\0', len);
+	if (nul) {
+		unsigned line = 1;
+		for (const char *p = buf; p < nul; p++)
+			line += *p == '\n';
+		snprintf(err, errsize, "%s:%u: NUL byte in the file (not a text file?)", path, line);
+		free(buf);
 		return -EINVAL;
 	}
+	st.buf = buf;
+	st.len = len;
 	r = ini_parse_stream(ini_read_line, &st, ini_on_key, &st);
-	read_error = ferror(st.file);
-	fclose(st.file);
+	free(buf);
+	free(st.seen.slots);
 	/* libinih reports the first bad line; if that is a syntax error
 	 * before the key we complained about, the syntax error comes first. */
 	if (st.error && !(r > 0 && (unsigned)r < st.error_line))
 		return st.error;
-	if (read_error) {
-		snprintf(err, errsize, "%s: cannot read config file", path);
-		return -EIO;
-	}
 	if (r > 0) {
 		snprintf(err, errsize, "%s:%d: syntax error (expected [section] or key = value)",
 			 path, r);
@@ -1165,28 +1383,179 @@ static bool in_subnet(uint32_t ip, uint32_t network, uint32_t mask)
 	return (ip & mask) == network;
 }
 
+/* --- sorted indexes: ties keep file order, so the first of equals is the
+ * earlier section --- */
+
+static int cmp_line(unsigned a, unsigned b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int cmp_by_mac(const void *a, const void *b)
+{
+	const struct host_config *x = *(const struct host_config *const *)a;
+	const struct host_config *y = *(const struct host_config *const *)b;
+	int r = memcmp(x->mac, y->mac, 6);
+
+	return r ? r : cmp_line(x->line, y->line);
+}
+
+static int cmp_by_uuid(const void *a, const void *b)
+{
+	const struct host_config *x = *(const struct host_config *const *)a;
+	const struct host_config *y = *(const struct host_config *const *)b;
+	int r = memcmp(x->uuid, y->uuid, 16);
+
+	return r ? r : cmp_line(x->line, y->line);
+}
+
+static int cmp_by_ip(const void *a, const void *b)
+{
+	const struct host_config *x = *(const struct host_config *const *)a;
+	const struct host_config *y = *(const struct host_config *const *)b;
+
+	return x->ip != y->ip ? (x->ip < y->ip ? -1 : 1) : cmp_line(x->line, y->line);
+}
+
+static int cmp_by_name(const void *a, const void *b)
+{
+	const struct profile_config *x = *(const struct profile_config *const *)a;
+	const struct profile_config *y = *(const struct profile_config *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static int build_indexes(struct config *c)
+{
+	size_t n = 0, np = 0;
+
+	for (const struct host_config *h = c->hosts; h; h = h->next)
+		n++;
+	for (const struct profile_config *p = c->profiles; p; p = p->next)
+		np++;
+	c->hosts_by_mac = calloc(n ? n : 1, sizeof(*c->hosts_by_mac));
+	c->hosts_by_uuid = calloc(n ? n : 1, sizeof(*c->hosts_by_uuid));
+	c->hosts_by_ip = calloc(n ? n : 1, sizeof(*c->hosts_by_ip));
+	c->profiles_by_name = calloc(np ? np : 1, sizeof(*c->profiles_by_name));
+	if (!c->hosts_by_mac || !c->hosts_by_uuid || !c->hosts_by_ip || !c->profiles_by_name)
+		return -ENOMEM;
+	for (const struct host_config *h = c->hosts; h; h = h->next) {
+		if (h->has_mac)
+			c->hosts_by_mac[c->n_by_mac++] = h;
+		if (h->has_uuid)
+			c->hosts_by_uuid[c->n_by_uuid++] = h;
+		if (h->ip)
+			c->hosts_by_ip[c->n_by_ip++] = h;
+	}
+	for (const struct profile_config *p = c->profiles; p; p = p->next)
+		c->profiles_by_name[c->n_profiles++] = p;
+	qsort(c->hosts_by_mac, c->n_by_mac, sizeof(*c->hosts_by_mac), cmp_by_mac);
+	qsort(c->hosts_by_uuid, c->n_by_uuid, sizeof(*c->hosts_by_uuid), cmp_by_uuid);
+	qsort(c->hosts_by_ip, c->n_by_ip, sizeof(*c->hosts_by_ip), cmp_by_ip);
+	qsort(c->profiles_by_name, c->n_profiles, sizeof(*c->profiles_by_name), cmp_by_name);
+	return 0;
+}
+
+/* Of equal neighbours in a sorted index, the pair whose later host comes
+ * first in the file: the one the operator meets first. */
+static bool same_mac(const struct host_config *a, const struct host_config *b)
+{
+	return memcmp(a->mac, b->mac, 6) == 0;
+}
+
+static bool same_uuid(const struct host_config *a, const struct host_config *b)
+{
+	return memcmp(a->uuid, b->uuid, 16) == 0;
+}
+
+static bool same_ip(const struct host_config *a, const struct host_config *b)
+{
+	return a->ip == b->ip;
+}
+
+static bool first_duplicate(const struct host_config **index, size_t n,
+			    bool (*same)(const struct host_config *, const struct host_config *),
+			    const struct host_config **first, const struct host_config **dup)
+{
+	*dup = NULL;
+	for (size_t i = 1; i < n; i++) {
+		const struct host_config *a = index[i - 1], *b = index[i];
+		if (!same(a, b))
+			continue;
+		if (!*dup || b->line < (*dup)->line) {
+			*first = a;
+			*dup = b;
+		}
+	}
+	return *dup != NULL;
+}
+
 static const struct profile_config *config_profile_by_name(const struct config *c,
 							  const char *name)
 {
-	for (const struct profile_config *p = c->profiles; p; p = p->next)
-		if (strcmp(p->name, name) == 0)
-			return p;
+	size_t lo = 0, hi = c->n_profiles;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->profiles_by_name[mid]->name, name);
+		if (r == 0)
+			return c->profiles_by_name[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
 const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6])
 {
-	for (const struct host_config *h = c->hosts; h; h = h->next)
-		if (h->has_mac && memcmp(h->mac, mac, 6) == 0)
-			return h;
+	size_t lo = 0, hi = c->n_by_mac;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = memcmp(c->hosts_by_mac[mid]->mac, mac, 6);
+		if (r == 0)
+			return c->hosts_by_mac[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
 const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16])
 {
-	for (const struct host_config *h = c->hosts; h; h = h->next)
-		if (h->has_uuid && memcmp(h->uuid, uuid, 16) == 0)
-			return h;
+	size_t lo = 0, hi = c->n_by_uuid;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = memcmp(c->hosts_by_uuid[mid]->uuid, uuid, 16);
+		if (r == 0)
+			return c->hosts_by_uuid[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct host_config *config_host_by_ip(const struct config *c, uint32_t ip)
+{
+	size_t lo = 0, hi = c->n_by_ip;
+
+	while (ip && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t x = c->hosts_by_ip[mid]->ip;
+		if (x == ip)
+			return c->hosts_by_ip[mid];
+		if (x < ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -1197,10 +1566,117 @@ static const char *proxy_refuses(const struct dhcp_subnet_config *s)
 	       s->domain ? "domain" : NULL;
 }
 
+/* An address span of a subnet: its network, or its range. */
+struct span {
+	uint32_t first, last;
+	unsigned line;  /* where it was set; 0: a flag, applied after the file */
+	const struct dhcp_subnet_config *s;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->first != y->first ? (x->first < y->first ? -1 : 1) : cmp_line(x->line, y->line);
+}
+
+static unsigned span_order(const struct span *s)
+{
+	return s->line ? s->line : UINT_MAX;
+}
+
+/* Two subnets whose networks or ranges overlap would hand the same address
+ * to two clients: refuse, blaming the later of the two. Sorted by start,
+ * a span overlaps an earlier one exactly when it starts before the
+ * furthest end seen so far. */
+static int check_overlaps(const struct config *c, struct span *v, size_t n, const char *key,
+			  char *err, size_t errsize)
+{
+	const char *file = c->path ? c->path : "(flags)";
+	const struct span *reach = NULL;
+
+	qsort(v, n, sizeof(*v), cmp_span);
+	for (size_t i = 0; i < n; i++) {
+		const struct span *a, *b;
+		char where[64];
+
+		if (!reach || v[i].first > reach->last) {
+			reach = &v[i];
+			continue;
+		}
+		a = span_order(reach) < span_order(&v[i]) ? reach : &v[i];
+		b = a == reach ? &v[i] : reach;
+		if (a->line)
+			snprintf(where, sizeof(where), "line %u", a->line);
+		else
+			snprintf(where, sizeof(where), "--dhcp-%s", key);
+		if (!b->line)
+			snprintf(err, errsize, "--dhcp-%s: overlaps the %s of [subnet %s] (%s:%u); "
+				 "two clients could get one address", key, key, a->s->name, file,
+				 a->line);
+		else
+			snprintf(err, errsize, "%s:%u: [%s%s] %s: overlaps the %s of [%s%s] (%s); "
+				 "two clients could get one address", file, b->line,
+				 b->s->name[0] ? "subnet " : "dhcp", b->s->name, key, key,
+				 a->s->name[0] ? "subnet " : "dhcp", a->s->name, where);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_subnets(const struct config *c, char *err, size_t errsize)
+{
+	const char *file = c->path ? c->path : "(flags)";
+	size_t n = 1, nn = 0, nr = 0;
+	struct span *nets, *ranges;
+	int r = 0;
+
+	for (const struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
+		if (!s->netmask) {
+			snprintf(err, errsize, "%s:%u: [subnet %s]: network is required", file,
+				 s->line, s->name);
+			return -EINVAL;
+		}
+		if (s->range_first && (!in_subnet(s->range_first, s->network, s->netmask) ||
+				       !in_subnet(s->range_last, s->network, s->netmask))) {
+			snprintf(err, errsize, "%s:%u: [subnet %s] range: outside its network",
+				 file, s->range_line, s->name);
+			return -EINVAL;
+		}
+		n++;
+	}
+	nets = calloc(n, sizeof(*nets));
+	ranges = calloc(n, sizeof(*ranges));
+	if (!nets || !ranges) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "out of memory");
+		goto out;
+	}
+	if (c->dhcp.local.range_first)
+		ranges[nr++] = (struct span){ c->dhcp.local.range_first, c->dhcp.local.range_last,
+					      c->dhcp.local.range_line, &c->dhcp.local };
+	for (const struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
+		nets[nn++] = (struct span){ s->network, s->network | ~s->netmask,
+					    s->network_line, s };
+		if (s->range_first)
+			ranges[nr++] = (struct span){ s->range_first, s->range_last,
+						      s->range_line, s };
+	}
+	r = check_overlaps(c, nets, nn, "network", err, errsize);
+	if (r == 0)
+		r = check_overlaps(c, ranges, nr, "range", err, errsize);
+out:
+	free(nets);
+	free(ranges);
+	return r;
+}
+
 static int config_validate(struct config *c, char *err, size_t errsize)
 {
 	const char *file = c->path ? c->path : "(flags)";
 	struct dhcp_subnet_config *local = &c->dhcp.local;
+	const struct host_config *first, *dup;
+	int r;
 
 	c->dhcp.enabled = c->dhcp.n_interfaces > 0;
 	if (!c->dhcp.enabled && (local->range_first || c->dhcp.subnets)) {
@@ -1225,18 +1701,13 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 			}
 		}
 	}
-	for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
-		if (!s->netmask) {
-			snprintf(err, errsize, "%s:%u: [subnet %s]: network is required", file,
-				 s->line, s->name);
-			return -EINVAL;
-		}
-		if (s->range_first && (!in_subnet(s->range_first, s->network, s->netmask) ||
-				       !in_subnet(s->range_last, s->network, s->netmask))) {
-			snprintf(err, errsize, "%s:%u: [subnet %s]: range is outside its network",
-				 file, s->line, s->name);
-			return -EINVAL;
-		}
+	r = check_subnets(c, err, errsize);
+	if (r < 0)
+		return r;
+	r = build_indexes(c);
+	if (r < 0) {
+		snprintf(err, errsize, "out of memory");
+		return r;
 	}
 	for (struct profile_config *p = c->profiles; p; p = p->next) {
 		if (!p->kernel) {
@@ -1274,23 +1745,21 @@ static int config_validate(struct config *c, char *err, size_t errsize)
 				return -EINVAL;
 			}
 		}
-		for (struct host_config *o = c->hosts; o != h; o = o->next) {
-			if (h->has_mac && o->has_mac && memcmp(o->mac, h->mac, 6) == 0) {
-				snprintf(err, errsize, "%s:%u: [host %s]: same mac as [host %s]",
-					 file, h->line, h->name, o->name);
-				return -EINVAL;
-			}
-			if (h->has_uuid && o->has_uuid && memcmp(o->uuid, h->uuid, 16) == 0) {
-				snprintf(err, errsize, "%s:%u: [host %s]: same uuid as [host %s]",
-					 file, h->line, h->name, o->name);
-				return -EINVAL;
-			}
-			if (h->ip && o->ip == h->ip) {
-				snprintf(err, errsize, "%s:%u: [host %s]: same ip as [host %s]",
-					 file, h->line, h->name, o->name);
-				return -EINVAL;
-			}
-		}
+	}
+	if (first_duplicate(c->hosts_by_mac, c->n_by_mac, same_mac, &first, &dup)) {
+		snprintf(err, errsize, "%s:%u: [host %s]: same mac as [host %s]",
+			 file, dup->line, dup->name, first->name);
+		return -EINVAL;
+	}
+	if (first_duplicate(c->hosts_by_uuid, c->n_by_uuid, same_uuid, &first, &dup)) {
+		snprintf(err, errsize, "%s:%u: [host %s]: same uuid as [host %s]",
+			 file, dup->line, dup->name, first->name);
+		return -EINVAL;
+	}
+	if (first_duplicate(c->hosts_by_ip, c->n_by_ip, same_ip, &first, &dup)) {
+		snprintf(err, errsize, "%s:%u: [host %s]: same ip as [host %s]",
+			 file, dup->line, dup->name, first->name);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -1330,6 +1799,10 @@ void config_free(struct config *c)
 		free(p);
 	}
 	free(c->default_profile_name);
+	free(c->hosts_by_mac);
+	free(c->hosts_by_uuid);
+	free(c->hosts_by_ip);
+	free(c->profiles_by_name);
 	while (c->hosts) {
 		struct host_config *h = c->hosts;
 		c->hosts = h->next;
@@ -1385,6 +1858,7 @@ int config_build(const char *path, const struct config_override *overrides,
 		if (r < 0)
 			goto fail;
 	}
+	c->parsing_line = 0;  /* what flags set has no line */
 	for (size_t i = 0; i < n_overrides; i++) {
 		const struct config_key *k = config_key_by_flag(overrides[i].flag);
 		if (!k) {
