@@ -359,7 +359,7 @@ static int restore_one(const struct lease_record *r, void *ctx)
 	return dhcp_server_restore(ctx, r);
 }
 
-static int build_server(struct dhcp_io *d, const struct config *cfg,
+static int build_server(const struct dhcp_io *d, const struct config *cfg,
 			struct dhcp_server **ret)
 {
 	struct dhcp_server *s;
@@ -473,9 +473,9 @@ fail:
 	return r;
 }
 
-int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
+int dhcp_io_reload_prepare(const struct dhcp_io *d, const struct config *cfg,
+			   struct dhcp_server **ret)
 {
-	struct dhcp_server *s;
 	int r;
 
 	if (cfg->dhcp.mode != d->cfg->dhcp.mode) {
@@ -487,16 +487,23 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 	    cfg->dhcp.listen.sin_port != d->cfg->dhcp.listen.sin_port ||
 	    cfg->dhcp.listen.sin_addr.s_addr != d->cfg->dhcp.listen.sin_addr.s_addr)
 		log_warn(MOD, "reload", "note=\"database and listen changes need a restart\"");
-	r = build_server(d, cfg, &s);
-	if (r < 0) {
+	r = build_server(d, cfg, ret);
+	if (r < 0)
 		log_error(MOD, "reload", "error=\"%s\" action=keep-old", strerror(-r));
-		return r;
-	}
+	return r;
+}
+
+void dhcp_io_reload_abort(struct dhcp_server *s)
+{
+	dhcp_server_free(s);
+}
+
+void dhcp_io_reload_commit(struct dhcp_io *d, const struct config *cfg, struct dhcp_server *s)
+{
 	dhcp_server_free(d->server);
 	d->server = s;
 	d->cfg = cfg;
 	ifaces_set(d, cfg);
-	return 0;
 }
 
 void dhcp_io_set_events(struct dhcp_io *d, struct boot_events *events)

@@ -56,8 +56,8 @@ def test_unknown_key(kidou_factory, tmp_path, tftp_root):
 def test_bad_value(kidou_factory, tmp_path, tftp_root, section, line, fragment):
     key = line.split("=")[0].strip()
     # comments and blank lines count: the error is on line 7
-    text = (f"; kidou test config\n\n[tftp]\nroot = {tftp_root}\n"
-            f"# the bad one follows\n[{section}]\n{line}\n[tftp]\nretries = 3\n")
+    text = (f"; kidou test config\n\n[http]\nroot = {tftp_root}\n"
+            f"# the bad one follows\n[{section}]\n{line}\n[boot]\nbios = x.0\n")
     cfg = write_config(tmp_path / "bad.ini", text)
     err = config_error(kidou_factory, cfg)
     assert f"{cfg}:7: [{section}] {key}: " in err, err
