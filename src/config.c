@@ -1,130 +1,25 @@
 /* config.c - see config.h. The INI syntax itself is parsed by libinih;
- * this file maps keys to typed settings and validates them. */
-#include "config.h"
+ * this file holds the settings table (the one source of keys, flags and
+ * --help), the setters of [daemon], [tftp] and [http], the INI reader and
+ * config_build(). The other sections' setters are in config_dhcp.c and
+ * config_boot.c, the whole-config checks in config_check.c. */
+#include "config_internal.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
-#include <stdarg.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "boot/render.h"
 #include "net.h"
-#include "util.h"
 
 /* RFC 2348: blksize 8..65464. */
 #define TFTP_BLKSIZE_MAX 65464
-
-enum section_kind {
-	SEC_DAEMON,
-	SEC_TFTP,
-	SEC_DHCP,
-	SEC_HTTP,
-	SEC_BOOT,
-	SEC_SUBNET,  /* [subnet NAME] */
-	SEC_HOST,    /* [host NAME] */
-	SEC_PROFILE, /* [profile NAME] */
-};
 
 static const char *const section_names[] = {
 	[SEC_DAEMON] = "daemon", [SEC_TFTP] = "tftp", [SEC_DHCP] = "dhcp", [SEC_HTTP] = "http",
 	[SEC_BOOT] = "boot", [SEC_SUBNET] = "subnet", [SEC_HOST] = "host",
 	[SEC_PROFILE] = "profile",
 };
-
-struct config_key;
-/* obj is the [subnet]/[host] being filled, NULL for plain sections. */
-typedef int (*config_setter)(struct config *c, void *obj, const struct config_key *k,
-			     const char *value, char *err, size_t errsize);
-
-struct config_key {
-	enum section_kind section;
-	const char *key;
-	const char *flag;   /* NULL: file only */
-	const char *help;
-	config_setter set;
-	int arg;            /* setter-specific (a boot target) */
-	bool repeatable;    /* values accumulate; a flag replaces the file's list */
-};
-
-static int set_error(char *err, size_t errsize, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int set_error(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
-static int set_string(char **slot, const char *value, size_t max, char *err, size_t errsize)
-{
-	char *s;
-
-	if (!*value)
-		return set_error(err, errsize, "must not be empty");
-	if (strlen(value) > max)
-		return set_error(err, errsize, "longer than %zu characters", max);
-	s = strdup(value);
-	if (!s)
-		return -ENOMEM;
-	free(*slot);
-	*slot = s;
-	return 0;
-}
-
-static int set_uint(unsigned *slot, const char *value, unsigned min,
-		    unsigned max, char *err, size_t errsize)
-{
-	uint64_t v;
-
-	if (parse_uint(value, min, max, &v) < 0)
-		return set_error(err, errsize, "\"%s\" is not a whole number in %u..%u",
-				 value, min, max);
-	*slot = (unsigned)v;
-	return 0;
-}
-
-static int parse_ipv4(const char *s, uint32_t *out)
-{
-	struct in_addr a;
-
-	if (inet_pton(AF_INET, s, &a) != 1)
-		return -EINVAL;
-	*out = ntohl(a.s_addr);
-	return 0;
-}
-
-static int set_ipv4(uint32_t *slot, const char *value, char *err, size_t n)
-{
-	if (parse_ipv4(value, slot) < 0)
-		return set_error(err, n, "\"%s\" is not an IPv4 address", value);
-	return 0;
-}
-
-/* Split a comma-separated list in place into trimmed, non-empty items. */
-static size_t split_list(char *s, char **items, size_t max)
-{
-	size_t n = 0;
-
-	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
-		while (*tok == ' ' || *tok == '\t')
-			tok++;
-		char *end = tok + strlen(tok);
-		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		if (!*tok)
-			continue;
-		if (n == max)
-			return max + 1;
-		items[n++] = tok;
-	}
-	return n;
-}
 
 /* --- [daemon] --- */
 
@@ -145,10 +40,12 @@ static int set_busy_poll(struct config *c, void *obj, const struct config_key *k
 static int set_seccomp(struct config *c, void *obj, const struct config_key *k,
 		       const char *v, char *err, size_t n)
 {
-	if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0)
-		return set_error(err, n, "\"%s\" is not yes or no", v);
-	c->seccomp_off = strcmp(v, "no") == 0;
-	return 0;
+	bool on = true;
+	int r = set_yes_no(&on, v, err, n);
+
+	if (r == 0)
+		c->seccomp_off = !on;
+	return r;
 }
 
 static int set_timeline_idle(struct config *c, void *obj, const struct config_key *k,
@@ -251,380 +148,6 @@ static int set_http_max_per_address(struct config *c, void *obj, const struct co
 	return set_uint(&c->http.max_connections_per_address, v, 1, 100000, err, n);
 }
 
-/* --- [dhcp] and [subnet NAME] --- */
-
-static struct dhcp_subnet_config *subnet_of(struct config *c, void *obj)
-{
-	return obj ? obj : &c->dhcp.local;
-}
-
-static int set_dhcp_interface(struct config *c, void *obj, const struct config_key *k,
-			      const char *v, char *err, size_t n)
-{
-	char buf[512], *items[CONFIG_MAX_INTERFACES + 1];
-	size_t count;
-
-	if (strlen(v) >= sizeof(buf))
-		return set_error(err, n, "too long");
-	strcpy(buf, v);
-	count = split_list(buf, items, CONFIG_MAX_INTERFACES);
-	if (count == 0)
-		return set_error(err, n, "must name an interface");
-	if (c->dhcp.n_interfaces + count > CONFIG_MAX_INTERFACES)
-		return set_error(err, n, "more than %d interfaces", CONFIG_MAX_INTERFACES);
-	for (size_t i = 0; i < count; i++) {
-		if (strlen(items[i]) >= 16)  /* IFNAMSIZ */
-			return set_error(err, n, "\"%s\" is not an interface name", items[i]);
-		c->dhcp.interfaces[c->dhcp.n_interfaces] = strdup(items[i]);
-		if (!c->dhcp.interfaces[c->dhcp.n_interfaces])
-			return -ENOMEM;
-		c->dhcp.n_interfaces++;
-	}
-	return 0;
-}
-
-static int set_dhcp_listen(struct config *c, void *obj, const struct config_key *k,
-			   const char *v, char *err, size_t n)
-{
-	if (net_parse_endpoint(v, &c->dhcp.listen) < 0)
-		return set_error(err, n, "\"%s\" is not ADDR:PORT (IPv4)", v);
-	return 0;
-}
-
-static int set_dhcp_database(struct config *c, void *obj, const struct config_key *k,
-			     const char *v, char *err, size_t n)
-{
-	return set_string(&c->dhcp.database, v, 4096, err, n);
-}
-
-static int set_dhcp_ipv6_ra(struct config *c, void *obj, const struct config_key *k,
-			    const char *v, char *err, size_t n)
-{
-	static const char *const names[] = { [IPV6_RA_AUTO] = "auto", [IPV6_RA_OFF] = "off",
-					     [IPV6_RA_ALWAYS] = "always" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		if (strcmp(v, names[i]) == 0) {
-			c->dhcp.ipv6_ra = (enum ipv6_ra_mode)i;
-			return 0;
-		}
-	}
-	return set_error(err, n, "\"%s\" is not one of auto, off, always", v);
-}
-
-static int set_dhcp_mode(struct config *c, void *obj, const struct config_key *k,
-			 const char *v, char *err, size_t n)
-{
-	if (strcmp(v, "server") == 0)
-		c->dhcp.mode = DHCP_MODE_SERVER;
-	else if (strcmp(v, "proxy") == 0)
-		c->dhcp.mode = DHCP_MODE_PROXY;
-	else
-		return set_error(err, n, "\"%s\" is not one of server, proxy", v);
-	return 0;
-}
-
-static int set_dhcp_offer_hold(struct config *c, void *obj, const struct config_key *k,
-			       const char *v, char *err, size_t n)
-{
-	return set_uint(&c->dhcp.offer_hold_sec, v, 1, 3600, err, n);
-}
-
-static int set_dhcp_busy_timeout(struct config *c, void *obj, const struct config_key *k,
-				 const char *v, char *err, size_t n)
-{
-	return set_uint(&c->dhcp.database_busy_timeout_sec, v, 0, 3600, err, n);
-}
-
-static int set_dhcp_decline_hold(struct config *c, void *obj, const struct config_key *k,
-				 const char *v, char *err, size_t n)
-{
-	return set_uint(&c->dhcp.decline_hold_sec, v, 1, 86400, err, n);
-}
-
-static int set_dhcp_authoritative(struct config *c, void *obj, const struct config_key *k,
-				  const char *v, char *err, size_t n)
-{
-	if (strcmp(v, "yes") == 0)
-		c->dhcp.authoritative = true;
-	else if (strcmp(v, "no") == 0)
-		c->dhcp.authoritative = false;
-	else
-		return set_error(err, n, "\"%s\" is not one of yes, no", v);
-	return 0;
-}
-
-static int set_dhcp_next_server(struct config *c, void *obj, const struct config_key *k,
-				const char *v, char *err, size_t n)
-{
-	return set_ipv4(&c->dhcp.next_server, v, err, n);
-}
-
-static int set_subnet_range(struct config *c, void *obj, const struct config_key *k,
-			    const char *v, char *err, size_t n)
-{
-	struct dhcp_subnet_config *s = subnet_of(c, obj);
-	char a[32], b[32], extra;
-	uint32_t first, last;
-
-	if (sscanf(v, "%31s %31s %c", a, b, &extra) != 2 ||
-	    parse_ipv4(a, &first) < 0 || parse_ipv4(b, &last) < 0)
-		return set_error(err, n, "\"%s\" is not FIRST LAST (two IPv4 addresses)", v);
-	if (last < first)
-		return set_error(err, n, "range ends before it starts");
-	if (last - first >= (1u << 20))
-		return set_error(err, n, "range larger than 1048576 addresses");
-	s->range_first = first;
-	s->range_last = last;
-	return 0;
-}
-
-static int set_subnet_network(struct config *c, void *obj, const struct config_key *k,
-			      const char *v, char *err, size_t n)
-{
-	struct dhcp_subnet_config *s = subnet_of(c, obj);
-	char addr[32];
-	const char *slash = strchr(v, '/');
-	uint64_t bits;
-	uint32_t net;
-
-	if (!slash || (size_t)(slash - v) >= sizeof(addr))
-		return set_error(err, n, "\"%s\" is not ADDRESS/BITS", v);
-	memcpy(addr, v, (size_t)(slash - v));
-	addr[slash - v] = '\0';
-	if (parse_ipv4(addr, &net) < 0 || parse_uint(slash + 1, 1, 30, &bits) < 0)
-		return set_error(err, n, "\"%s\" is not ADDRESS/BITS (bits 1..30)", v);
-	s->netmask = bits == 0 ? 0 : ~0u << (32 - bits);
-	if (net & ~s->netmask)
-		return set_error(err, n, "\"%s\" has host bits set", v);
-	s->network = net;
-	return 0;
-}
-
-static int set_subnet_router(struct config *c, void *obj, const struct config_key *k,
-			     const char *v, char *err, size_t n)
-{
-	return set_ipv4(&subnet_of(c, obj)->router, v, err, n);
-}
-
-static int set_subnet_dns(struct config *c, void *obj, const struct config_key *k,
-			  const char *v, char *err, size_t n)
-{
-	struct dhcp_subnet_config *s = subnet_of(c, obj);
-	char buf[256], *items[CONFIG_MAX_DNS + 1];
-	size_t count;
-
-	if (strlen(v) >= sizeof(buf))
-		return set_error(err, n, "too long");
-	strcpy(buf, v);
-	count = split_list(buf, items, CONFIG_MAX_DNS);
-	if (count == 0 || s->n_dns + count > CONFIG_MAX_DNS)
-		return set_error(err, n, "between 1 and %d DNS servers", CONFIG_MAX_DNS);
-	for (size_t i = 0; i < count; i++) {
-		if (parse_ipv4(items[i], &s->dns[s->n_dns]) < 0)
-			return set_error(err, n, "\"%s\" is not an IPv4 address", items[i]);
-		s->n_dns++;
-	}
-	return 0;
-}
-
-static bool valid_domain(const char *s)
-{
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '.'))
-			return false;
-	return true;
-}
-
-static int set_subnet_domain(struct config *c, void *obj, const struct config_key *k,
-			     const char *v, char *err, size_t n)
-{
-	if (!valid_domain(v))
-		return set_error(err, n, "\"%s\" is not a domain name", v);
-	return set_string(&subnet_of(c, obj)->domain, v, 253, err, n);
-}
-
-static int set_subnet_lease_time(struct config *c, void *obj, const struct config_key *k,
-				 const char *v, char *err, size_t n)
-{
-	return set_uint(&subnet_of(c, obj)->lease_time, v, 60, 365u * 86400u, err, n);
-}
-
-/* --- [boot] and [host NAME] boot keys --- */
-
-static int set_boot_target(struct config *c, void *obj, const struct config_key *k,
-			   const char *v, char *err, size_t n)
-{
-	struct boot_targets *b = obj ? &((struct host_config *)obj)->boot : &c->boot;
-
-	char bad[32];
-
-	for (const char *p = v; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return set_error(err, n, "must not contain spaces or control characters");
-	if (render_check_template(v, bad, sizeof(bad)) < 0)
-		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http)", bad);
-	return set_string(&b->target[k->arg], v, CONFIG_BOOT_TARGET_MAX, err, n);
-}
-
-static int hex_digit(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-int config_parse_mac(const char *s, uint8_t mac[6])
-{
-	size_t len = strlen(s);
-	bool separated = len == 17;
-	size_t step = separated ? 3 : 2;
-
-	/* aa:bb:cc:dd:ee:ff, aa-bb-cc-dd-ee-ff or aabbccddeeff, any case */
-	if (!separated && len != 12)
-		return -EINVAL;
-	if (separated && s[2] != ':' && s[2] != '-')
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		int hi = hex_digit(s[i * step]), lo = hex_digit(s[i * step + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		if (separated && i < 5 && s[i * 3 + 2] != s[2])
-			return -EINVAL;
-		mac[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
-}
-
-static int set_host_mac(struct config *c, void *obj, const struct config_key *k,
-			const char *v, char *err, size_t n)
-{
-	struct host_config *h = obj;
-
-	if (config_parse_mac(v, h->mac) < 0)
-		return set_error(err, n, "\"%s\" is not a MAC address like 52:54:00:12:34:56", v);
-	h->has_mac = true;
-	return 0;
-}
-
-static int set_host_uuid(struct config *c, void *obj, const struct config_key *k,
-			 const char *v, char *err, size_t n)
-{
-	struct host_config *h = obj;
-	size_t o = 0;
-
-	/* 8-4-4-4-12 hex digits, dashes optional, any case */
-	for (const char *p = v; *p; p++) {
-		int hi, lo;
-		if (*p == '-')
-			continue;
-		if (o == 16 || !p[1] || (hi = hex_digit(p[0])) < 0 || (lo = hex_digit(p[1])) < 0)
-			return set_error(err, n, "\"%s\" is not a UUID", v);
-		h->uuid[o++] = (uint8_t)(hi << 4 | lo);
-		p++;
-	}
-	if (o != 16)
-		return set_error(err, n, "\"%s\" is not a UUID", v);
-	h->has_uuid = true;
-	return 0;
-}
-
-static int set_host_profile(struct config *c, void *obj, const struct config_key *k,
-			    const char *v, char *err, size_t n)
-{
-	((struct host_config *)obj)->profile_line = c->parsing_line;
-	return set_string(&((struct host_config *)obj)->profile_name, v, 63, err, n);
-}
-
-static int set_boot_profile(struct config *c, void *obj, const struct config_key *k,
-			    const char *v, char *err, size_t n)
-{
-	return set_string(&c->default_profile_name, v, 63, err, n);
-}
-
-/* --- [profile NAME] --- */
-
-static bool is_url(const char *s)
-{
-	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
-}
-
-static int check_boot_path(const char *v, char *err, size_t n)
-{
-	for (const char *p = v; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"')
-			return set_error(err, n, "must not contain spaces, quotes or control characters");
-	if (!is_url(v) && (strstr(v, "..") || *v == '/'))
-		return set_error(err, n, "\"%s\": paths are relative to the root, without \"..\"", v);
-	return 0;
-}
-
-static int set_profile_kernel(struct config *c, void *obj, const struct config_key *k,
-			      const char *v, char *err, size_t n)
-{
-	int r = check_boot_path(v, err, n);
-
-	return r < 0 ? r : set_string(&((struct profile_config *)obj)->kernel, v, 255, err, n);
-}
-
-static int set_profile_initrd(struct config *c, void *obj, const struct config_key *k,
-			      const char *v, char *err, size_t n)
-{
-	struct profile_config *p = obj;
-	char buf[1024], *items[PROFILE_MAX_INITRDS + 1];
-	size_t count;
-	int r;
-
-	if (strlen(v) >= sizeof(buf))
-		return set_error(err, n, "too long");
-	strcpy(buf, v);
-	count = split_list(buf, items, PROFILE_MAX_INITRDS);
-	if (count == 0 || p->n_initrd + count > PROFILE_MAX_INITRDS)
-		return set_error(err, n, "between 1 and %d initrds", PROFILE_MAX_INITRDS);
-	for (size_t i = 0; i < count; i++) {
-		r = check_boot_path(items[i], err, n);
-		if (r < 0)
-			return r;
-		r = set_string(&p->initrd[p->n_initrd], items[i], 255, err, n);
-		if (r < 0)
-			return r;
-		p->n_initrd++;
-	}
-	return 0;
-}
-
-static int set_profile_cmdline(struct config *c, void *obj, const struct config_key *k,
-			       const char *v, char *err, size_t n)
-{
-	char bad[32];
-
-	for (const char *p = v; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f)
-			return set_error(err, n, "must not contain control characters");
-	if (render_check_template(v, bad, sizeof(bad)) < 0)
-		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http)", bad);
-	return set_string(&((struct profile_config *)obj)->cmdline, v, 1024, err, n);
-}
-
-static int set_host_ip(struct config *c, void *obj, const struct config_key *k,
-		       const char *v, char *err, size_t n)
-{
-	return set_ipv4(&((struct host_config *)obj)->ip, v, err, n);
-}
-
-static int set_host_hostname(struct config *c, void *obj, const struct config_key *k,
-			     const char *v, char *err, size_t n)
-{
-	if (!valid_domain(v))
-		return set_error(err, n, "\"%s\" is not a host name", v);
-	return set_string(&((struct host_config *)obj)->hostname, v, 63, err, n);
-}
-
 #define BOOT_KEYS(sec, with_flag)                                                       \
 	{ sec, "bios", with_flag ? "boot-bios" : NULL,                                  \
 	  "boot file for BIOS PXE clients (option 93 = 0; default pxelinux/pxelinux.0)", \
@@ -644,125 +167,6 @@ static int set_host_hostname(struct config *c, void *obj, const struct config_ke
 	{ sec, "ipxe", with_flag ? "boot-ipxe" : NULL,                                  \
 	  "file or URL for clients already running iPXE (default: served as their firmware)", \
 	  set_boot_target, BOOT_TARGET_IPXE, false }
-
-/* --- `option = CODE TYPE VALUE`: DHCP options kidou does not set itself --- */
-
-/* The options kidou writes itself, and what to use instead. */
-static const char *own_option(unsigned code)
-{
-	switch (code) {
-	case 1: return "the interface's or [subnet] network's mask";
-	case 3: return "router";
-	case 6: return "dns";
-	case 12: return "[host] hostname";
-	case 15: return "domain";
-	case 43: return "PXE discovery control";
-	case 50 ... 61: return "the DHCP exchange itself";
-	case 66: return "next-server";
-	case 67: return "the [boot] targets";
-	case 82: return "the relay agent's own";
-	case 97: return "the client's UUID, echoed";
-	default: return NULL;
-	}
-}
-
-/* The value of an option of TYPE: ip (a comma-separated list), string,
- * u8, u16, u32 (big-endian, as on the wire) or hex (digits, ':' allowed
- * between bytes). */
-static int encode_option_value(const char *type, const char *v, struct dhcp_option_config *o,
-			       char *err, size_t n)
-{
-	uint64_t x;
-	unsigned width = strcmp(type, "u8") == 0 ? 1 : strcmp(type, "u16") == 0 ? 2 :
-			 strcmp(type, "u32") == 0 ? 4 : 0;
-
-	if (width) {
-		if (parse_uint(v, 0, width == 4 ? UINT32_MAX : (1ull << (8 * width)) - 1, &x) < 0)
-			return set_error(err, n, "\"%s\" is not a %s", v, type);
-		o->len = (uint8_t)width;
-		for (unsigned i = 0; i < width; i++)
-			o->data[i] = (uint8_t)(x >> (8 * (width - 1 - i)));
-	} else if (strcmp(type, "string") == 0) {
-		size_t len = strlen(v);
-		if (len == 0 || len > sizeof(o->data))
-			return set_error(err, n, "a string option is 1..255 bytes");
-		memcpy(o->data, v, len);
-		o->len = (uint8_t)len;
-	} else if (strcmp(type, "ip") == 0) {
-		char buf[1024], *items[64];
-		size_t count;
-
-		if (strlen(v) >= sizeof(buf))
-			return set_error(err, n, "too long");
-		strcpy(buf, v);
-		count = split_list(buf, items, 63);
-		if (count == 0 || count > 63)
-			return set_error(err, n, "1..63 IPv4 addresses");
-		for (size_t i = 0; i < count; i++) {
-			uint32_t a;
-			if (parse_ipv4(items[i], &a) < 0)
-				return set_error(err, n, "\"%s\" is not an IPv4 address", items[i]);
-			a = htonl(a);
-			memcpy(o->data + 4 * i, &a, 4);
-		}
-		o->len = (uint8_t)(4 * count);
-	} else if (strcmp(type, "hex") == 0) {
-		size_t len = 0;
-
-		for (const char *p = v; *p;) {
-			int hi = hex_digit(p[0]), lo = hi < 0 ? -1 : hex_digit(p[1]);
-			if (lo < 0 || len == sizeof(o->data))
-				return set_error(err, n, "\"%s\" is not 1..255 bytes of hex", v);
-			o->data[len++] = (uint8_t)(hi << 4 | lo);
-			p += 2;
-			if (*p == ':' && p[1])
-				p++;
-		}
-		if (len == 0)
-			return set_error(err, n, "\"%s\" is not 1..255 bytes of hex", v);
-		o->len = (uint8_t)len;
-	} else {
-		return set_error(err, n, "\"%s\" is not a type (ip, string, u8, u16, u32, hex)",
-				 type);
-	}
-	return 0;
-}
-
-static int set_option(struct config *c, void *obj, const struct config_key *k,
-		      const char *v, char *err, size_t n)
-{
-	struct dhcp_option_config o = { 0 }, **list, **at;
-	char code_s[16], type[16];
-	const char *rest, *why;
-	uint64_t code;
-	int used = 0;
-
-	if (sscanf(v, "%15s %15s %n", code_s, type, &used) != 2 || !used || !v[used])
-		return set_error(err, n, "\"%s\" is not CODE TYPE VALUE", v);
-	rest = v + used;
-	if (parse_uint(code_s, 1, 254, &code) < 0)
-		return set_error(err, n, "\"%s\" is not an option code in 1..254", code_s);
-	why = own_option((unsigned)code);
-	if (why)
-		return set_error(err, n, "option %u is kidou's own (%s)", (unsigned)code, why);
-	o.code = (uint8_t)code;
-	if (encode_option_value(type, rest, &o, err, n) < 0)
-		return -EINVAL;
-	list = k->section == SEC_HOST ? &((struct host_config *)obj)->options :
-	       &subnet_of(c, obj)->options;
-	/* The same code again in one section: the later line wins, as for
-	 * every other key. */
-	for (at = list; *at && (*at)->code != o.code; at = &(*at)->next)
-		;
-	if (!*at) {
-		*at = calloc(1, sizeof(**at));
-		if (!*at)
-			return -ENOMEM;
-	}
-	o.next = (*at)->next;
-	**at = o;
-	return 0;
-}
 
 static const struct config_key config_keys[] = {
 	{ SEC_DAEMON, "log-level", "log-level",
@@ -858,7 +262,7 @@ static const struct config_key config_keys[] = {
 	{ SEC_DHCP, "option", NULL,
 	  "CODE TYPE VALUE: another DHCP option, sent when the client asks for it; TYPE is "
 	  "ip, string, u8, u16, u32 or hex; repeatable (also in [subnet] and [host])",
-	  set_option, 0, false },
+	  set_option, 0, true },
 
 	{ SEC_SUBNET, "network", NULL, "ADDRESS/BITS of a subnet behind a relay (required)",
 	  set_subnet_network, 0, false },
@@ -868,7 +272,7 @@ static const struct config_key config_keys[] = {
 	{ SEC_SUBNET, "domain", NULL, "domain name", set_subnet_domain, 0, false },
 	{ SEC_SUBNET, "lease-time", NULL, "seconds", set_subnet_lease_time, 0, false },
 	{ SEC_SUBNET, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over [dhcp]'s",
-	  set_option, 0, false },
+	  set_option, 0, true },
 
 	BOOT_KEYS(SEC_BOOT, true),
 	{ SEC_BOOT, "profile", "boot-profile",
@@ -881,7 +285,7 @@ static const struct config_key config_keys[] = {
 	{ SEC_HOST, "uuid", NULL, "SMBIOS UUID (option 97), matched when the MAC is not", set_host_uuid, 0, false },
 	{ SEC_HOST, "profile", NULL, "the [profile] this machine boots", set_host_profile, 0, false },
 	{ SEC_HOST, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over its subnet's",
-	  set_option, 0, false },
+	  set_option, 0, true },
 	{ SEC_PROFILE, "kernel", NULL, "kernel: a path under the root or an http(s) URL (required)",
 	  set_profile_kernel, 0, false },
 	{ SEC_PROFILE, "initrd", NULL, "initrd(s): paths or URLs, repeatable or comma-separated",
@@ -967,9 +371,28 @@ static void config_defaults(struct config *c)
 
 /* --- the INI file: a line-counting reader so errors name their line --- */
 
+/* A config larger than this is no config (100,000 hosts take ~6 MiB). */
+#define CONFIG_MAX_SIZE (64u << 20)
+
+/* One section seen in the file, for refusing a repeated one: kind and
+ * name ("" for plain sections) identify it. */
+struct seen_section {
+	const char *name;  /* NULL: free slot; points into the config's objects */
+	unsigned kind;
+	unsigned line;
+};
+
+/* Open-addressing hash set of sections (a [host] per machine makes a
+ * list too slow: 100,000 hosts). */
+struct seen_table {
+	struct seen_section *slots;
+	size_t cap, n;  /* cap is a power of two, at most half full */
+};
+
 struct ini_state {
 	struct config *config;
-	FILE *file;
+	const char *buf;       /* the whole file, checked for NUL bytes */
+	size_t len, pos;
 	const char *path;
 	unsigned line;
 	unsigned section_line; /* line of the latest [section] header */
@@ -977,41 +400,95 @@ struct ini_state {
 	unsigned error_line;   /* line of the error in err */
 	char *err;
 	size_t errsize;
+	/* The section instance keys are going into. */
+	unsigned cur_section_line;  /* 0: none yet */
+	enum section_kind cur_kind;
+	void *cur_obj;              /* its [host]/[subnet]/[profile], NULL for plain */
+	unsigned key_line[ARRAY_SIZE(config_keys)]; /* where each key was set in it */
+	struct seen_table seen;
+	struct host_config **host_tail;
+	struct profile_config **profile_tail;
+	struct dhcp_subnet_config **subnet_tail;
 };
 
-static void discard_rest_of_line(FILE *f)
+static uint64_t hash_section(unsigned kind, const char *name)
 {
-	int ch;
+	uint64_t h = 1469598103934665603ull ^ kind;  /* FNV-1a */
 
-	while ((ch = getc(f)) != EOF && ch != '\n')
-		;
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ull;
+	return h;
 }
 
-/* fgets() for libinih, counting lines. libinih's line buffer is small
- * (200 bytes); a longer line would be parsed as two, so a long comment is
- * cut short and any other long line is an error at its own line. */
+static struct seen_section *seen_slot(struct seen_section *slots, size_t cap,
+				      unsigned kind, const char *name)
+{
+	size_t i = (size_t)hash_section(kind, name) & (cap - 1);
+
+	while (slots[i].name && (slots[i].kind != kind || strcmp(slots[i].name, name) != 0))
+		i = (i + 1) & (cap - 1);
+	return &slots[i];
+}
+
+/* The section already seen as kind/name, or NULL after recording it at
+ * line. Returns -ENOMEM through *r. */
+static const struct seen_section *seen_add(struct seen_table *t, unsigned kind,
+					   const char *name, unsigned line, int *r)
+{
+	struct seen_section *slot;
+
+	*r = 0;
+	if ((t->n + 1) * 2 > t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		struct seen_section *slots = calloc(cap, sizeof(*slots));
+		if (!slots) {
+			*r = -ENOMEM;
+			return NULL;
+		}
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->slots[i].name)
+				*seen_slot(slots, cap, t->slots[i].kind, t->slots[i].name) = t->slots[i];
+		free(t->slots);
+		t->slots = slots;
+		t->cap = cap;
+	}
+	slot = seen_slot(t->slots, t->cap, kind, name);
+	if (slot->name)
+		return slot;
+	*slot = (struct seen_section){ .name = name, .kind = kind, .line = line };
+	t->n++;
+	return NULL;
+}
+
+/* fgets() over the file in memory for libinih, counting lines. libinih's
+ * line buffer is small (200 bytes); a longer line would be parsed as two,
+ * so a long comment is cut short and any other long line is an error at
+ * its own line. */
 static char *ini_read_line(char *buf, int size, void *stream)
 {
 	struct ini_state *st = stream;
-	char *s = fgets(buf, size, st->file);
-	size_t len;
-	const char *p;
+	const char *start = st->buf + st->pos, *nl, *p;
+	size_t avail = st->len - st->pos, take;
 
-	if (!s)
+	if (avail == 0 || size < 2)
 		return NULL;
+	nl = memchr(start, '\n', avail);
+	take = nl ? (size_t)(nl - start) + 1 : avail;
 	st->line++;
-	for (p = s; *p == ' ' || *p == '\t'; p++)
+	st->pos += take;
+	for (p = start; p < start + take && (*p == ' ' || *p == '\t'); p++)
 		;
-	if (*p == '[')
+	if (p < start + take && *p == '[')
 		st->section_line = st->line;
-	len = strlen(s);
-	if (len == 0 || s[len - 1] == '\n' || feof(st->file))
-		return s;
-	discard_rest_of_line(st->file);
-	for (p = s; *p == ' ' || *p == '\t'; p++)
-		;
-	if (*p == ';' || *p == '#')
-		return s;
+	if (take <= (size_t)size - 1) {
+		memcpy(buf, start, take);
+		buf[take] = '\0';
+		return buf;
+	}
+	memcpy(buf, start, (size_t)size - 1);
+	buf[size - 1] = '\0';
+	if (p < start + take && (*p == ';' || *p == '#'))
+		return buf;
 	if (!st->error) {
 		st->error = -EINVAL;
 		st->error_line = st->line;
@@ -1037,48 +514,30 @@ static void free_subnet_fields(struct dhcp_subnet_config *s)
 	free_options(s->options);
 }
 
-static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
-			       const char *name)
+/* A new [host]/[profile]/[subnet] NAME, appended in file order. */
+static void *add_named(struct ini_state *st, enum section_kind kind, const char *name)
 {
-	struct config *c = st->config;
-
 	if (kind == SEC_PROFILE) {
-		struct profile_config **tail = &c->profiles;
-		for (struct profile_config *p = c->profiles; p; p = p->next) {
-			if (strcmp(p->name, name) == 0)
-				return p;
-			tail = &p->next;
-		}
 		struct profile_config *p = calloc(1, sizeof(*p));
 		if (!p || !(p->name = strdup(name))) {
 			free(p);
 			return NULL;
 		}
 		p->line = st->section_line;
-		*tail = p;
+		*st->profile_tail = p;
+		st->profile_tail = &p->next;
 		return p;
 	}
 	if (kind == SEC_HOST) {
-		struct host_config **tail = &c->hosts;
-		for (struct host_config *h = c->hosts; h; h = h->next) {
-			if (strcmp(h->name, name) == 0)
-				return h;
-			tail = &h->next;
-		}
 		struct host_config *h = calloc(1, sizeof(*h));
 		if (!h || !(h->name = strdup(name))) {
 			free(h);
 			return NULL;
 		}
 		h->line = st->section_line;
-		*tail = h;
+		*st->host_tail = h;
+		st->host_tail = &h->next;
 		return h;
-	}
-	struct dhcp_subnet_config **tail = &c->dhcp.subnets;
-	for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
-		if (strcmp(s->name, name) == 0)
-			return s;
-		tail = &s->next;
 	}
 	struct dhcp_subnet_config *s = calloc(1, sizeof(*s));
 	if (!s || !(s->name = strdup(name))) {
@@ -1087,8 +546,16 @@ static void *find_or_add_named(struct ini_state *st, enum section_kind kind,
 	}
 	s->line = st->section_line;
 	s->lease_time = 3600;
-	*tail = s;
+	*st->subnet_tail = s;
+	st->subnet_tail = &s->next;
 	return s;
+}
+
+static const char *named_name(enum section_kind kind, const void *obj)
+{
+	return kind == SEC_HOST ? ((const struct host_config *)obj)->name :
+	       kind == SEC_PROFILE ? ((const struct profile_config *)obj)->name :
+	       ((const struct dhcp_subnet_config *)obj)->name;
 }
 
 /* "host web1" -> SEC_HOST, "web1"; "tftp" -> SEC_TFTP, NULL. */
@@ -1119,13 +586,44 @@ static int parse_section(const char *section, enum section_kind *kind, const cha
 	return -ENOENT;
 }
 
+/* The first key of a section instance: a section given twice would merge
+ * silently (or, for [host], make one machine of two), so it is refused
+ * at the repeated header, naming the first. */
+static int enter_section(struct ini_state *st, const char *section, enum section_kind kind,
+			 const char *sname)
+{
+	const struct seen_section *prev;
+	void *obj = NULL;
+	int r;
+
+	if (sname) {
+		obj = add_named(st, kind, sname);
+		if (!obj)
+			return -ENOMEM;
+		sname = named_name(kind, obj);  /* owned by the config from here */
+	}
+	prev = seen_add(&st->seen, kind, sname ? sname : "", st->section_line, &r);
+	if (r < 0)
+		return r;
+	if (prev) {
+		st->error_line = st->section_line;
+		snprintf(st->err, st->errsize, "%s:%u: [%s]: repeated section (first at line %u); "
+			 "give each section once", st->path, st->section_line, section, prev->line);
+		return -EINVAL;
+	}
+	st->cur_section_line = st->section_line;
+	st->cur_kind = kind;
+	st->cur_obj = obj;
+	memset(st->key_line, 0, sizeof(st->key_line));
+	return 0;
+}
+
 static int ini_on_key(void *user, const char *section, const char *name,
 		      const char *value)
 {
 	struct ini_state *st = user;
 	enum section_kind kind;
 	const char *sname;
-	void *obj = NULL;
 	char msg[256];
 	int r;
 
@@ -1138,27 +636,39 @@ static int ini_on_key(void *user, const char *section, const char *name,
 			 st->path, st->line, name);
 		return 0;
 	}
-	r = parse_section(section, &kind, &sname);
-	if (r < 0) {
-		snprintf(st->err, st->errsize, "%s:%u: [%s]: %s", st->path, st->line, section,
-			 r == -EINVAL ? "needs a name of letters, digits, '-' and '.'"
-				      : "unknown section");
-		return 0;
-	}
-	if (sname) {
-		obj = find_or_add_named(st, kind, sname);
-		if (!obj) {
-			st->error = -ENOMEM;
-			snprintf(st->err, st->errsize, "%s:%u: out of memory", st->path, st->line);
+	if (st->cur_section_line != st->section_line) {
+		r = parse_section(section, &kind, &sname);
+		if (r < 0) {
+			snprintf(st->err, st->errsize, "%s:%u: [%s]: %s", st->path, st->line, section,
+				 r == -EINVAL ? "needs a name of letters, digits, '-' and '.'"
+					      : "unknown section");
+			return 0;
+		}
+		r = enter_section(st, section, kind, sname);
+		if (r < 0) {
+			st->error = r;
+			if (r == -ENOMEM)
+				snprintf(st->err, st->errsize, "%s:%u: out of memory", st->path, st->line);
 			return 0;
 		}
 	}
+	kind = st->cur_kind;
 	for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
 		const struct config_key *k = &config_keys[i];
 		if (k->section != kind || strcmp(k->key, name) != 0)
 			continue;
+		/* A key given twice in one section: refused rather than the
+		 * later line silently winning. Lists (interface, dns, initrd,
+		 * option) accumulate. */
+		if (!k->repeatable && st->key_line[i]) {
+			snprintf(st->err, st->errsize, "%s:%u: [%s] %s: repeated key (first at "
+				 "line %u); give it once", st->path, st->line, section, name,
+				 st->key_line[i]);
+			return 0;
+		}
+		st->key_line[i] = st->line;
 		st->config->parsing_line = st->line;
-		r = k->set(st->config, obj, k, value, msg, sizeof(msg));
+		r = k->set(st->config, st->cur_obj, k, value, msg, sizeof(msg));
 		if (r < 0) {
 			st->error = r;
 			snprintf(st->err, st->errsize, "%s:%u: [%s] %s: %s", st->path,
@@ -1173,39 +683,130 @@ static int ini_on_key(void *user, const char *section, const char *name,
 	return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+	return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" :
+	       S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       "not a regular file";
+}
+
+/* The whole file into memory. Opened non-blocking: a FIFO at the path
+ * would otherwise block open() until a writer comes, hanging the start or
+ * the event loop on SIGHUP. Only a regular file, of bounded size, is read. */
+static int read_whole_file(const char *path, char **ret, size_t *ret_len, char *err,
+			   size_t errsize)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	struct stat sb;
+	size_t len = 0, cap;
+	char *buf;
+	int r;
+
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errsize, "%s: cannot open config file: %s", path, strerror(errno));
+		return r;
+	}
+	if (fstat(fd, &sb) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "%s: cannot open config file: %s", path, strerror(errno));
+		goto fail_fd;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errsize, "%s: cannot open config file: %s, not a regular file",
+			 path, file_kind(sb.st_mode));
+		r = -EINVAL;
+		goto fail_fd;
+	}
+	if ((uint64_t)sb.st_size > CONFIG_MAX_SIZE)
+		goto too_big;
+	cap = (size_t)sb.st_size + 1;  /* +1 sees a file that grew meanwhile */
+	buf = malloc(cap);
+	if (!buf) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "%s: out of memory", path);
+		goto fail_fd;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *bigger;
+			if (cap > CONFIG_MAX_SIZE) {
+				free(buf);
+				goto too_big;
+			}
+			bigger = realloc(buf, cap * 2);
+			if (!bigger) {
+				free(buf);
+				r = -ENOMEM;
+				snprintf(err, errsize, "%s: out of memory", path);
+				goto fail_fd;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(err, errsize, "%s: cannot read config file: %s", path,
+				 strerror(errno));
+			free(buf);
+			goto fail_fd;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+too_big:
+	snprintf(err, errsize, "%s: config file larger than %u MiB", path,
+		 CONFIG_MAX_SIZE >> 20);
+	r = -EFBIG;
+fail_fd:
+	close(fd);
+	return r;
+}
+
 static int config_read_file(struct config *c, const char *path, char *err,
 			    size_t errsize)
 {
 	struct ini_state st = { .config = c, .path = path, .err = err,
-				.errsize = errsize };
+				.errsize = errsize, .host_tail = &c->hosts,
+				.profile_tail = &c->profiles, .subnet_tail = &c->dhcp.subnets };
+	const char *nul;
+	char *buf = NULL;
+	size_t len = 0;
 	int r;
 
-	struct stat sb;
-	bool read_error;
-
-	st.file = fopen(path, "re");
-	if (!st.file) {
-		r = -errno;
-		snprintf(err, errsize, "%s: cannot open config file: %s", path,
-			 strerror(errno));
+	r = read_whole_file(path, &buf, &len, err, errsize);
+	if (r < 0)
 		return r;
-	}
-	if (fstat(fileno(st.file), &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		fclose(st.file);
-		snprintf(err, errsize, "%s: cannot open config file: not a regular file", path);
+	/* libinih would stop reading a line at a NUL, call the line too long
+	 * and parse the rest of it as the next line: name the NUL instead. */
+	nul = memchr(buf, '\0', len);
+	if (nul) {
+		unsigned line = 1;
+		for (const char *p = buf; p < nul; p++)
+			line += *p == '\n';
+		snprintf(err, errsize, "%s:%u: NUL byte in the file (not a text file?)", path, line);
+		free(buf);
 		return -EINVAL;
 	}
+	st.buf = buf;
+	st.len = len;
 	r = ini_parse_stream(ini_read_line, &st, ini_on_key, &st);
-	read_error = ferror(st.file);
-	fclose(st.file);
+	free(buf);
+	free(st.seen.slots);
 	/* libinih reports the first bad line; if that is a syntax error
 	 * before the key we complained about, the syntax error comes first. */
 	if (st.error && !(r > 0 && (unsigned)r < st.error_line))
 		return st.error;
-	if (read_error) {
-		snprintf(err, errsize, "%s: cannot read config file", path);
-		return -EIO;
-	}
 	if (r > 0) {
 		snprintf(err, errsize, "%s:%d: syntax error (expected [section] or key = value)",
 			 path, r);
@@ -1214,143 +815,6 @@ static int config_read_file(struct config *c, const char *path, char *err,
 	if (r < 0) {
 		snprintf(err, errsize, "%s: cannot read config file", path);
 		return -EIO;
-	}
-	return 0;
-}
-
-/* --- whole-config checks, after file and flags --- */
-
-static bool in_subnet(uint32_t ip, uint32_t network, uint32_t mask)
-{
-	return (ip & mask) == network;
-}
-
-static const struct profile_config *config_profile_by_name(const struct config *c,
-							  const char *name)
-{
-	for (const struct profile_config *p = c->profiles; p; p = p->next)
-		if (strcmp(p->name, name) == 0)
-			return p;
-	return NULL;
-}
-
-const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6])
-{
-	for (const struct host_config *h = c->hosts; h; h = h->next)
-		if (h->has_mac && memcmp(h->mac, mac, 6) == 0)
-			return h;
-	return NULL;
-}
-
-const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16])
-{
-	for (const struct host_config *h = c->hosts; h; h = h->next)
-		if (h->has_uuid && memcmp(h->uuid, uuid, 16) == 0)
-			return h;
-	return NULL;
-}
-
-/* The subnet setting a proxy cannot honour, or NULL. */
-static const char *proxy_refuses(const struct dhcp_subnet_config *s)
-{
-	return s->range_first ? "range" : s->router ? "router" : s->n_dns ? "dns" :
-	       s->domain ? "domain" : NULL;
-}
-
-static int config_validate(struct config *c, char *err, size_t errsize)
-{
-	const char *file = c->path ? c->path : "(flags)";
-	struct dhcp_subnet_config *local = &c->dhcp.local;
-
-	c->dhcp.enabled = c->dhcp.n_interfaces > 0;
-	if (!c->dhcp.enabled && (local->range_first || c->dhcp.subnets)) {
-		snprintf(err, errsize, "%s: [dhcp] range and [subnet] need [dhcp] interface "
-			 "(kidou serves DHCP only on interfaces it is told)", file);
-		return -EINVAL;
-	}
-	if (c->dhcp.mode == DHCP_MODE_PROXY) {
-		const char *bad = proxy_refuses(local);
-		if (bad) {
-			snprintf(err, errsize, "%s: [dhcp] %s: no meaning in proxy mode (the other "
-				 "DHCP server hands out addresses and network settings)", file, bad);
-			return -EINVAL;
-		}
-		/* A [subnet] only names a network whose relays may ask. */
-		for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
-			bad = proxy_refuses(s);
-			if (bad) {
-				snprintf(err, errsize, "%s:%u: [subnet %s] %s: no meaning in proxy "
-					 "mode (only network is)", file, s->line, s->name, bad);
-				return -EINVAL;
-			}
-		}
-	}
-	for (struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next) {
-		if (!s->netmask) {
-			snprintf(err, errsize, "%s:%u: [subnet %s]: network is required", file,
-				 s->line, s->name);
-			return -EINVAL;
-		}
-		if (s->range_first && (!in_subnet(s->range_first, s->network, s->netmask) ||
-				       !in_subnet(s->range_last, s->network, s->netmask))) {
-			snprintf(err, errsize, "%s:%u: [subnet %s]: range is outside its network",
-				 file, s->line, s->name);
-			return -EINVAL;
-		}
-	}
-	for (struct profile_config *p = c->profiles; p; p = p->next) {
-		if (!p->kernel) {
-			snprintf(err, errsize, "%s:%u: [profile %s]: kernel is required", file,
-				 p->line, p->name);
-			return -EINVAL;
-		}
-	}
-	if (c->default_profile_name) {
-		c->default_profile = config_profile_by_name(c, c->default_profile_name);
-		if (!c->default_profile) {
-			snprintf(err, errsize, "%s: [boot] profile: no [profile %s]", file,
-				 c->default_profile_name);
-			return -EINVAL;
-		}
-	}
-	for (struct host_config *h = c->hosts; h; h = h->next) {
-		if (!h->has_mac && !h->has_uuid) {
-			snprintf(err, errsize, "%s:%u: [host %s]: mac (or uuid) is required", file,
-				 h->line, h->name);
-			return -EINVAL;
-		}
-		if (h->ip && c->dhcp.mode == DHCP_MODE_PROXY) {
-			snprintf(err, errsize, "%s:%u: [host %s]: ip: a proxy hands out no "
-				 "addresses (give the fixed address in the other DHCP server)",
-				 file, h->line, h->name);
-			return -EINVAL;
-		}
-		if (h->profile_name) {
-			h->profile = config_profile_by_name(c, h->profile_name);
-			if (!h->profile) {
-				snprintf(err, errsize, "%s:%u: [host %s] profile: no [profile %s]",
-					 file, h->profile_line ? h->profile_line : h->line, h->name,
-					 h->profile_name);
-				return -EINVAL;
-			}
-		}
-		for (struct host_config *o = c->hosts; o != h; o = o->next) {
-			if (h->has_mac && o->has_mac && memcmp(o->mac, h->mac, 6) == 0) {
-				snprintf(err, errsize, "%s:%u: [host %s]: same mac as [host %s]",
-					 file, h->line, h->name, o->name);
-				return -EINVAL;
-			}
-			if (h->has_uuid && o->has_uuid && memcmp(o->uuid, h->uuid, 16) == 0) {
-				snprintf(err, errsize, "%s:%u: [host %s]: same uuid as [host %s]",
-					 file, h->line, h->name, o->name);
-				return -EINVAL;
-			}
-			if (h->ip && o->ip == h->ip) {
-				snprintf(err, errsize, "%s:%u: [host %s]: same ip as [host %s]",
-					 file, h->line, h->name, o->name);
-				return -EINVAL;
-			}
-		}
 	}
 	return 0;
 }
@@ -1390,6 +854,10 @@ void config_free(struct config *c)
 		free(p);
 	}
 	free(c->default_profile_name);
+	free(c->hosts_by_mac);
+	free(c->hosts_by_uuid);
+	free(c->hosts_by_ip);
+	free(c->profiles_by_name);
 	while (c->hosts) {
 		struct host_config *h = c->hosts;
 		c->hosts = h->next;
@@ -1445,6 +913,7 @@ int config_build(const char *path, const struct config_override *overrides,
 		if (r < 0)
 			goto fail;
 	}
+	c->parsing_line = 0;  /* what flags set has no line */
 	for (size_t i = 0; i < n_overrides; i++) {
 		const struct config_key *k = config_key_by_flag(overrides[i].flag);
 		if (!k) {

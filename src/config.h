@@ -77,6 +77,7 @@ struct dhcp_subnet_config {
 	unsigned line;             /* where the section starts, for errors */
 	uint32_t network, netmask; /* 0/0 for the [dhcp] subnet */
 	uint32_t range_first, range_last; /* 0/0: no dynamic range */
+	unsigned network_line, range_line; /* where they were set (0: a flag) */
 	uint32_t router;           /* 0: none */
 	uint32_t dns[CONFIG_MAX_DNS];
 	unsigned n_dns;
@@ -166,10 +167,19 @@ struct config {
 	const struct profile_config *default_profile; /* for machines without their own */
 	struct profile_config *profiles;          /* [profile NAME], in file order */
 	struct host_config *hosts; /* [host NAME], in file order */
+	/* Sorted indexes built with the config, so that lookups (per DHCP
+	 * packet, per HTTP request) and the duplicate checks stay O(log n)
+	 * with 100,000 hosts. */
+	const struct host_config **hosts_by_mac, **hosts_by_uuid, **hosts_by_ip;
+	size_t n_by_mac, n_by_uuid, n_by_ip;
+	const struct profile_config **profiles_by_name;
+	size_t n_profiles;
 };
 
 /* The [host] whose MAC is mac, or NULL. */
 const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6]);
+/* The [host] with the fixed address ip (host byte order), or NULL. */
+const struct host_config *config_host_by_ip(const struct config *c, uint32_t ip);
 /* The [host] whose SMBIOS UUID is uuid, or NULL. */
 const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16]);
 /* Parse "52:54:00:12:34:56", "52-54-00-12-34-56" or "525400123456" (any

@@ -299,16 +299,15 @@ static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
 	return d->dhcp ? dhcp_io_mac_for_ip(d->dhcp, ip, mac) : -ENOENT;
 }
 
-/* Reconfigure TFTP with the profiles of c rendered behind its root. */
-static int tftp_apply(struct daemon *d, const struct config *c, bool create)
+/* Start TFTP with the profiles of c rendered behind its root. */
+static int tftp_start(struct daemon *d, const struct config *c)
 {
 	struct file_source *gen;
 	int r = boot_files_source_new(c, &d->boot_lookup, &gen);
 
 	if (r < 0)
 		return r;
-	r = create ? tftp_server_new(d->loop, &c->tftp, gen, &d->tftp)
-		   : tftp_server_reconfigure(d->tftp, &c->tftp, gen);
+	r = tftp_server_new(d->loop, &c->tftp, gen, &d->tftp);
 	file_source_unref(gen);
 	return r;
 }
@@ -376,9 +375,17 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 	tftp_server_drain(d->tftp, on_idle, d);
 }
 
+/* A reload changes everything or nothing: every module prepares its new
+ * state beside the running one, and only when all succeeded is it all
+ * swapped in (no step after the first commit can fail). */
 static void on_reload_signal(struct loop *l, int signo, void *data)
 {
 	struct daemon *d = data;
+	struct dhcp_server *dhcp_new = NULL;
+	struct tftp_reload tftp_new = { .fd = -1 };
+	struct file_source *gen = NULL;
+	const char *failed;
+	int http_root = -1;
 	struct config *c;
 	char err[512];
 
@@ -396,16 +403,24 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		log_error("main", "reload", "error=\"turning DHCP or HTTP on or off needs a restart\" action=keep-old");
 		goto keep_old;
 	}
-	if (d->http && http_server_reconfigure(d->http, c) < 0)
-		goto keep_old;
-	if (tftp_apply(d, c, false) < 0)
-		goto keep_old;
-	if (d->dhcp && dhcp_io_reconfigure(d->dhcp, c) < 0) {
-		/* TFTP already runs on the new settings, which stay valid
-		 * only as long as c does: keep c, restore DHCP's view. */
-		tftp_apply(d, d->config, false);
-		goto keep_old;
-	}
+	failed = "http";
+	if (d->http && (http_root = http_server_reload_prepare(d->http, c)) < 0)
+		goto abort;
+	failed = "tftp";
+	if (boot_files_source_new(c, &d->boot_lookup, &gen) < 0)
+		goto abort;
+	if (tftp_server_reload_prepare(d->tftp, &c->tftp, gen, &tftp_new) < 0)
+		goto abort;
+	failed = "dhcp";
+	if (d->dhcp && dhcp_io_reload_prepare(d->dhcp, c, &dhcp_new) < 0)
+		goto abort;
+	file_source_unref(gen);
+
+	if (d->http)
+		http_server_reload_commit(d->http, http_root);
+	tftp_server_reload_commit(d->tftp, &c->tftp, &tftp_new);
+	if (d->dhcp)
+		dhcp_io_reload_commit(d->dhcp, c, dhcp_new);
 	if (!d->ndp && c->dhcp.ipv6_ra != IPV6_RA_OFF && c->dhcp.ipv6_ra != d->config->dhcp.ipv6_ra)
 		log_warn("main", "reload", "note=\"turning ipv6-ra on needs a restart\"");
 	ndp_io_reconfigure(d->ndp, c);
@@ -415,6 +430,11 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	d->config = c;
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
 	return;
+abort:
+	log_error("main", "reload", "error=\"%s refused the new config\" action=keep-old", failed);
+	tftp_server_reload_abort(&tftp_new);
+	file_source_unref(gen);
+	safe_close(http_root);
 keep_old:
 	log_set_level(d->config->log_level);
 	config_free(c);
@@ -426,7 +446,15 @@ int main(int argc, char **argv)
 	struct quick quick = { 0 };
 	struct root_probe probes[2] = { { .fd = -1 }, { .fd = -1 } };
 	char err[512];
+	sigset_t hup;
 	int r;
+
+	/* SIGHUP kills by default: one sent while the config loads (an init
+	 * system reloading early) would end the daemon. Held blocked from
+	 * here, it waits for the loop's signalfd and becomes a reload. */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	sigprocmask(SIG_BLOCK, &hup, NULL);
 
 	if (argc > 1 && strcmp(argv[1], "boot") == 0) {
 		int qargc = argc - 1;
@@ -481,7 +509,7 @@ int main(int argc, char **argv)
 	loop_timer_arm(d.loop, &d.timeline_tick, TIMELINE_TICK_USEC);
 	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
 					      .http_port = &d.http_port };
-	if (tftp_apply(&d, d.config, true) < 0) {
+	if (tftp_start(&d, d.config) < 0) {
 		r = EXIT_FAILURE;
 		goto out;
 	}

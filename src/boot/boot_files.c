@@ -49,9 +49,7 @@ static void machine_resolve(const struct config *cfg, const struct boot_lookup *
 	if (!m->has_mac && peer) {
 		/* A [host] with a fixed address is known by it, whether DHCP
 		 * matched it by MAC or by UUID. */
-		for (const struct host_config *h = cfg->hosts; h; h = h->next)
-			if (h->ip && h->ip == peer)
-				m->host = h;
+		m->host = config_host_by_ip(cfg, peer);
 		if (m->host && m->host->has_mac) {
 			memcpy(m->mac, m->host->mac, 6);
 			m->has_mac = true;

@@ -48,6 +48,10 @@ struct pending {
 	uint32_t xid;
 	char user_class[48];
 	bool on_pxe_port;        /* answer from the port 4011 socket */
+	/* Copies of the outcome's names, for one that waits for its commit:
+	 * a reload may free the config they point into before it is done. */
+	char host[64];
+	char subnet[64];
 };
 
 /* Requests whose lease must be written before their reply leaves. While
@@ -461,6 +465,29 @@ static struct commit *open_commit(struct dhcp_io *d)
 	return NULL;
 }
 
+/* Copy p to where it waits for its commit, with its own copies of the
+ * strings its log line needs that point into the config (freed by a
+ * reload) or into p itself (reused for the next datagram). */
+static void pending_keep(struct pending *dst, const struct pending *src)
+{
+	struct dhcp_outcome *o = &dst->out;
+
+	*dst = *src;
+	if (o->boot.target) {
+		if (src->out.boot.target != src->out.boot_target)
+			snprintf(o->boot_target, sizeof(o->boot_target), "%s", src->out.boot.target);
+		o->boot.target = o->boot_target;
+	}
+	if (o->host) {
+		snprintf(dst->host, sizeof(dst->host), "%s", o->host);
+		o->host = dst->host;
+	}
+	if (o->pool_subnet) {
+		snprintf(dst->subnet, sizeof(dst->subnet), "%s", o->pool_subnet);
+		o->pool_subnet = dst->subnet;
+	}
+}
+
 /* One request decided into *p. A reply that needs no write leaves now;
  * one that does joins the open batch, or, with none to join, is dropped
  * and undone (not queued without bound; its client retries). */
@@ -479,7 +506,7 @@ static void after_decision(struct dhcp_io *d, struct pending *p)
 		finish_one(d, p);
 		return;
 	}
-	c->p[c->n++] = *p;
+	pending_keep(&c->p[c->n++], p);
 }
 
 /* Decode and decide one datagram into *p; false if dropped silently. */
@@ -581,7 +608,7 @@ static int restore_one(const struct lease_record *r, void *ctx)
 	return dhcp_server_restore(ctx, r);
 }
 
-static int build_server(struct dhcp_io *d, const struct config *cfg,
+static int build_server(const struct dhcp_io *d, const struct config *cfg,
 			struct dhcp_server **ret)
 {
 	struct dhcp_server *s;
@@ -697,9 +724,9 @@ fail:
 	return r;
 }
 
-int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
+int dhcp_io_reload_prepare(const struct dhcp_io *d, const struct config *cfg,
+			   struct dhcp_server **ret)
 {
-	struct dhcp_server *s;
 	int r;
 
 	if (cfg->dhcp.mode != d->cfg->dhcp.mode) {
@@ -711,11 +738,19 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 	    cfg->dhcp.listen.sin_port != d->cfg->dhcp.listen.sin_port ||
 	    cfg->dhcp.listen.sin_addr.s_addr != d->cfg->dhcp.listen.sin_addr.s_addr)
 		log_warn(MOD, "reload", "note=\"database and listen changes need a restart\"");
-	r = build_server(d, cfg, &s);
-	if (r < 0) {
+	r = build_server(d, cfg, ret);
+	if (r < 0)
 		log_error(MOD, "reload", "error=\"%s\" action=keep-old", strerror(-r));
-		return r;
-	}
+	return r;
+}
+
+void dhcp_io_reload_abort(struct dhcp_server *s)
+{
+	dhcp_server_free(s);
+}
+
+void dhcp_io_reload_commit(struct dhcp_io *d, const struct config *cfg, struct dhcp_server *s)
+{
 	/* From memory, not the database: a reload never waits on the disk,
 	 * and the leases whose commit is in flight come along too. */
 	dhcp_server_carry_leases(s, d->server);
@@ -723,7 +758,6 @@ int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg)
 	d->server = s;
 	d->cfg = cfg;
 	ifaces_set(d, cfg);
-	return 0;
 }
 
 void dhcp_io_set_events(struct dhcp_io *d, struct boot_events *events)

@@ -34,14 +34,21 @@ struct dhcp_stats {
 };
 
 /* Open the lease database, restore its leases, bind the socket. cfg must
- * outlive the adapter (until dhcp_io_reconfigure replaces it). */
+ * outlive the adapter (until dhcp_io_reload_commit replaces it). */
 int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **ret);
 
 /* Apply a new configuration (SIGHUP): subnets, hosts, boot targets and
- * interfaces. Leases are kept (carried over from memory; the store is not
- * read). On error
- * the old configuration stays in force and the caller keeps its old cfg. */
-int dhcp_io_reconfigure(struct dhcp_io *d, const struct config *cfg);
+ * interfaces, in two steps so the daemon changes everything or nothing.
+ * prepare builds the new server state without touching the running one
+ * (errors are logged); commit carries the leases over from memory (the
+ * store is not read), swaps it in and cannot fail, after which cfg must
+ * outlive the adapter; abort frees a prepared state that is not
+ * committed. */
+struct dhcp_server;
+int dhcp_io_reload_prepare(const struct dhcp_io *d, const struct config *cfg,
+			   struct dhcp_server **ret);
+void dhcp_io_reload_commit(struct dhcp_io *d, const struct config *cfg, struct dhcp_server *s);
+void dhcp_io_reload_abort(struct dhcp_server *s);
 
 const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d);
 /* Report every decision about a client with an Ethernet address to events

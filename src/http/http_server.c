@@ -929,19 +929,21 @@ fail:
 	return r;
 }
 
-int http_server_reconfigure(struct http_server *s, const struct config *cfg)
+int http_server_reload_prepare(const struct http_server *s, const struct config *cfg)
 {
 	int fd = fs_open_root(cfg->http.root);
 
-	if (fd < 0) {
+	if (fd < 0)
 		log_error(MOD, "reload", "root=\"%s\" error=\"%s\" action=keep-old",
 			  cfg->http.root, strerror(-fd));
-		return fd;
-	}
+	return fd;
+}
+
+void http_server_reload_commit(struct http_server *s, int rootfd)
+{
 	/* Responses already queued hold their own descriptors. */
 	safe_close(s->rootfd);
-	s->rootfd = fd;
-	return 0;
+	s->rootfd = rootfd;
 }
 
 const struct http_stats *http_server_stats(const struct http_server *s)

@@ -56,8 +56,13 @@ struct http_stats {
 
 int http_server_new(struct loop *loop, const struct config *cfg,
 		    const struct http_dynamic *dynamic, struct http_server **ret);
-/* New root (SIGHUP); the listen address needs a restart. */
-int http_server_reconfigure(struct http_server *s, const struct config *cfg);
+/* A reload (SIGHUP) in two steps, so the daemon changes everything or
+ * nothing: prepare opens cfg's root without touching the running server
+ * and returns its fd (or -errno, logged); commit swaps it in and cannot
+ * fail. A prepared fd that is not committed is the caller's to close.
+ * The listen address needs a restart. */
+int http_server_reload_prepare(const struct http_server *s, const struct config *cfg);
+void http_server_reload_commit(struct http_server *s, int rootfd);
 const struct http_stats *http_server_stats(const struct http_server *s);
 /* Report every boot file requested, served or missing to events (NULL:
  * nobody listens). The server's own pages (/metrics) are not reported. */

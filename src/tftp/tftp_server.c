@@ -1019,12 +1019,12 @@ int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
 	return 0;
 }
 
-int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg,
-			    struct file_source *generated)
+int tftp_server_reload_prepare(const struct tftp_server *s, const struct tftp_config *cfg,
+			       struct file_source *generated, struct tftp_reload *ret)
 {
-	struct file_source *src;
+	struct tftp_reload rl = { .fd = -1 };
 	char ep[NET_ENDPOINT_STRLEN];
-	int r = open_source(cfg->root, generated, &src);
+	int r = open_source(cfg->root, generated, &rl.source);
 
 	if (r < 0) {
 		log_error(MOD, "reload", "root=\"%s\" error=\"%s\" action=keep-old",
@@ -1033,20 +1033,61 @@ int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg
 	}
 	if (s->fd >= 0 && (cfg->listen.sin_addr.s_addr != s->listen.sin_addr.s_addr ||
 			   (cfg->listen.sin_port && cfg->listen.sin_port != s->listen.sin_port))) {
-		r = server_listen(s, &cfg->listen);
-		if (r < 0) {
+		socklen_t len = sizeof(rl.listen);
+
+		rl.fd = net_udp_bind(&cfg->listen, true);
+		if (rl.fd < 0) {
+			r = rl.fd;
 			log_error(MOD, "reload", "addr=%s error=\"%s\" action=keep-old",
 				  net_format_endpoint(&cfg->listen, ep), strerror(-r));
-			file_source_unref(src);
+			file_source_unref(rl.source);
 			return r;
 		}
+		getsockname(rl.fd, (struct sockaddr *)&rl.listen, &len);
+	}
+	*ret = rl;
+	return 0;
+}
+
+void tftp_server_reload_commit(struct tftp_server *s, const struct tftp_config *cfg,
+			       struct tftp_reload *r)
+{
+	char ep[NET_ENDPOINT_STRLEN];
+
+	if (r->fd >= 0) {
+		struct loop_io io = { .fd = r->fd, .events = EPOLLIN, .cb = server_on_io,
+				      .data = s };
+
+		loop_io_del(s->loop, &s->io);
+		s->io = io;
+		if (loop_io_add(s->loop, &s->io) < 0) {
+			/* epoll refused a fresh socket (out of memory): stay on
+			 * the old one rather than deaf. */
+			log_error(MOD, "reload", "addr=%s error=\"cannot watch the new socket\" "
+				  "action=keep-old-listen", net_format_endpoint(&r->listen, ep));
+			safe_close(r->fd);
+			s->io.fd = s->fd;
+			loop_io_add(s->loop, &s->io);
+		} else {
+			safe_close(s->fd);
+			s->fd = r->fd;
+			s->listen = r->listen;
+		}
+		r->fd = -1;
 	}
 	file_source_unref(s->source);
-	s->source = src;
+	s->source = r->source;
+	r->source = NULL;
 	settings_from_config(&s->settings, cfg);
 	log_info(MOD, "reloaded", "addr=%s root=\"%s\"",
 		 net_format_endpoint(&s->listen, ep), cfg->root);
-	return 0;
+}
+
+void tftp_server_reload_abort(struct tftp_reload *r)
+{
+	file_source_unref(r->source);
+	r->source = NULL;
+	r->fd = safe_close(r->fd);
 }
 
 void tftp_server_drain(struct tftp_server *s, void (*on_idle)(void *data), void *data)

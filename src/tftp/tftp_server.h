@@ -34,11 +34,23 @@ struct tftp_stats {
 int tftp_server_new(struct loop *loop, const struct tftp_config *cfg,
 		    struct file_source *generated, struct tftp_server **ret);
 
-/* Apply a new configuration (SIGHUP): root, limits and listen address.
- * In-flight transfers keep the files and settings they started with. On
- * failure the server keeps running on its old settings. */
-int tftp_server_reconfigure(struct tftp_server *s, const struct tftp_config *cfg,
-			    struct file_source *generated);
+/* A new configuration (SIGHUP), prepared whole before anything changes. */
+struct tftp_reload {
+	struct file_source *source;  /* the new root, generated files behind it */
+	int fd;                      /* a new listening socket, -1: keep the old one */
+	struct sockaddr_in listen;   /* where fd is bound */
+};
+
+/* Apply a new configuration (SIGHUP) in two steps, so the daemon changes
+ * everything or nothing: prepare opens the root and binds a changed listen
+ * address without touching the running server (errors are logged); commit
+ * swaps them in, with the limits of cfg; abort releases what prepare made.
+ * In-flight transfers keep the files and settings they started with. */
+int tftp_server_reload_prepare(const struct tftp_server *s, const struct tftp_config *cfg,
+			       struct file_source *generated, struct tftp_reload *ret);
+void tftp_server_reload_commit(struct tftp_server *s, const struct tftp_config *cfg,
+			       struct tftp_reload *r);
+void tftp_server_reload_abort(struct tftp_reload *r);
 
 /* Stop accepting requests: close the listening socket. In-flight transfers
  * carry on; on_idle(data) runs once none are left. */

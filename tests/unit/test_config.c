@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "util.h"
@@ -248,14 +249,49 @@ static void test_whitespace_comments_crlf(void **state)
 	assert_string_equal(f->c->tftp.root, "/x y");
 }
 
-static void test_duplicate_key_last_wins(void **state)
+/* A key given twice in one section is refused at the second line, naming
+ * the first: neither silently wins. */
+static void test_duplicate_key_refused(void **state)
 {
 	struct fixture *f = *state;
 
-	write_ini(f, "[tftp]\nroot = /a\nroot = /b\n[tftp]\nretries = 2\nretries = 9\n");
+	write_ini(f, "[tftp]\nroot = /a\nretries = 2\nroot = /b\n");
+	expect_file_error(f, -EINVAL, 4, "[tftp] root: repeated key", "line 2", NULL);
+	write_ini(f, "[host a]\nmac = 52:54:00:00:00:01\nip = 10.0.0.5\nip = 10.0.0.6\n");
+	expect_file_error(f, -EINVAL, 4, "[host a] ip: repeated key", "line 3", NULL);
+	/* lists accumulate: not a repetition */
+	write_ini(f, "[dhcp]\ninterface = a\ninterface = b\ndns = 10.0.0.1\ndns = 10.0.0.2\n"
+		  "[profile p]\nkernel = k\ninitrd = a\ninitrd = b\n");
 	assert_rc(build(f, true, NULL, 0), 0);
-	assert_string_equal(f->c->tftp.root, "/b");
-	assert_int_equal(f->c->tftp.retries, 9);
+	assert_int_equal(f->c->dhcp.n_interfaces, 2);
+	assert_int_equal(f->c->dhcp.local.n_dns, 2);
+	assert_int_equal(f->c->profiles->n_initrd, 2);
+}
+
+/* A section given twice would merge (or make one machine of two [host]s
+ * with one name): refused at the repeated header, naming the first. */
+static void test_duplicate_section_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *text;
+		unsigned line;
+		const char *section;
+	} cases[] = {
+		{ "[tftp]\nretries = 2\n[http]\nroot = /h\n[tftp]\nroot = /a\n", 5, "[tftp]" },
+		{ "[dhcp]\ninterface = a\n\n[dhcp]\nrouter = 10.0.0.1\n", 4, "[dhcp]" },
+		{ "[host a]\nmac = 52:54:00:00:00:01\n[host b]\nmac = 52:54:00:00:00:02\n"
+		  "[host a]\nip = 10.0.0.9\n", 5, "[host a]" },
+		{ "[profile p]\nkernel = k\n[profile  p]\ncmdline = x\n", 3, "[profile  p]" },
+		{ "[dhcp]\ninterface = a\n[subnet s]\nnetwork = 10.1.0.0/24\n"
+		  "[subnet s]\nrange = 10.1.0.10 10.1.0.20\n", 5, "[subnet s]" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		write_ini(f, cases[i].text);
+		expect_file_error(f, -EINVAL, cases[i].line, cases[i].section,
+				  "repeated section", "first at line", NULL);
+	}
 }
 
 static void test_unknown_key(void **state)
@@ -337,7 +373,7 @@ static void test_bad_values(void **state)
 		  "[daemon] log-level: \"INFO\" is not one of debug, info, warn, error" },
 		{ "user =", "daemon", "[daemon] user: must not be empty" },
 		{ "authoritative = true", "dhcp",
-		  "[dhcp] authoritative: \"true\" is not one of yes, no" },
+		  "[dhcp] authoritative: \"true\" is not yes or no" },
 		{ "seccomp = on", "daemon", "[daemon] seccomp: \"on\" is not yes or no" },
 		{ "seccomp =", "daemon", "[daemon] seccomp: \"\" is not yes or no" },
 		{ "option = 42", "dhcp", "[dhcp] option: \"42\" is not CODE TYPE VALUE" },
@@ -425,7 +461,6 @@ static void test_dhcp_options(void **state)
 		  "option = 225 hex 00ff\n"
 		  "option = 209 string pxelinux.cfg/special config\n"
 		  "option = 23 u8 64\n"
-		  "option = 26 u16 9000\n"   /* the same code again: the later wins */
 		  "option = 35 u32 4294967295\n"
 		  "[host h]\n"
 		  "mac = 52:54:00:aa:00:01\n"
@@ -439,7 +474,7 @@ static void test_dhcp_options(void **state)
 	o = o->next;
 	assert_int_equal(o->code, 26);
 	assert_int_equal(o->len, 2);
-	assert_memory_equal(o->data, "\x23\x28", 2);  /* 9000 */
+	assert_memory_equal(o->data, "\x05\x78", 2);  /* 1400 */
 	o = o->next;
 	assert_int_equal(o->code, 224);
 	assert_int_equal(o->len, 3);
@@ -473,6 +508,182 @@ static void test_dhcp_options(void **state)
 	write_ini(f, long_string);
 	assert_rc(build(f, true, NULL, 0), 0);
 	assert_int_equal(f->c->dhcp.local.options->len, 150);
+	config_free(f->c);
+	f->c = NULL;
+
+	/* The same code twice in one section: refused, not the later winning. */
+	write_ini(f, "[dhcp]\noption = 26 u16 1400\noption = 42 ip 10.0.0.1\n"
+		  "option = 26 u16 9000\n");
+	expect_file_error(f, -EINVAL, 4, "[dhcp] option:", "26", "already set", NULL);
+}
+
+/* A NUL byte is named at its own line; the lines after it are not parsed
+ * as something else (libinih alone calls it "line too long" and reads
+ * the rest of the line as the next one). */
+static void test_nul_byte(void **state)
+{
+	struct fixture *f = *state;
+	static const char text[] = "[tftp]\nretries = 3\nroot = /a\0bogus = 1\nmax-blksize = 512\n";
+	FILE *fp = fopen(f->path, "we");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(text, 1, sizeof(text) - 1, fp), sizeof(text) - 1);
+	assert_int_equal(fclose(fp), 0);
+	expect_file_error(f, -EINVAL, 3, "NUL byte", NULL);
+}
+
+/* A FIFO (or device) at the config path must not block: open() of a FIFO
+ * without O_NONBLOCK waits for a writer forever. Only a regular file. */
+static void test_fifo_refused(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(mkfifo(f->path, 0600), 0);
+	expect_file_error(f, -EINVAL, 0, "FIFO", "not a regular file", NULL);
+	unlink(f->path);
+	f->err[0] = '\0';
+	assert_true(config_build("/dev/null", NULL, 0, &f->c, f->err, sizeof(f->err)) < 0);
+	assert_non_null(strstr(f->err, "/dev/null"));
+	assert_non_null(strstr(f->err, "not a regular file"));
+}
+
+/* A [host] that no machine can be: a group or zero MAC, an address no
+ * client can hold. Refused at the key's line. */
+static void test_host_impossible_addresses(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *line;
+		const char *key;
+	} cases[] = {
+		{ "mac = ff:ff:ff:ff:ff:ff", "[host h] mac:" },
+		{ "mac = 01:00:5e:00:00:01", "[host h] mac:" },
+		{ "mac = 33:33:00:00:00:01", "[host h] mac:" },
+		{ "mac = 00:00:00:00:00:00", "[host h] mac:" },
+		{ "ip = 255.255.255.255", "[host h] ip:" },
+		{ "ip = 0.0.0.0", "[host h] ip:" },
+		{ "ip = 224.0.0.1", "[host h] ip:" },
+		{ "ip = 239.1.2.3", "[host h] ip:" },
+		{ "ip = 240.0.0.1", "[host h] ip:" },
+		{ "ip = 127.0.0.1", "[host h] ip:" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[256];
+
+		snprintf(text, sizeof(text), "[host h]\nuuid = %s\n%s\n",
+			 "12345678-1234-1234-1234-123456789abc", cases[i].line);
+		write_ini(f, text);
+		expect_file_error(f, -EINVAL, 3, cases[i].key, NULL);
+	}
+	write_ini(f, "[host h]\nmac = 02:00:00:00:00:01\nip = 223.255.255.254\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+}
+
+/* Overlapping [subnet] networks or ranges would give two clients one
+ * address: refused at the later one's key, naming the earlier. */
+static void test_subnet_overlaps(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *body;
+		unsigned line;
+		const char *want1, *want2;
+	} cases[] = {
+		/* the same network twice */
+		{ "[subnet a]\nnetwork = 10.1.0.0/24\n[subnet b]\nnetwork = 10.1.0.0/24\n",
+		  6, "[subnet b] network: overlaps", "[subnet a] (line 4)" },
+		/* a network inside a wider one, the wider one second */
+		{ "[subnet a]\nnetwork = 10.1.2.0/24\n[subnet b]\nnetwork = 10.1.0.0/16\n",
+		  6, "[subnet b] network: overlaps", "[subnet a]" },
+		/* networks fine, but a's range reaches into b's */
+		{ "[subnet a]\nnetwork = 10.1.0.0/16\nrange = 10.1.0.10 10.1.0.50\n"
+		  "[subnet b]\nnetwork = 10.2.0.0/24\nrange = 10.2.0.10 10.2.0.20\n"
+		  "[subnet c]\nnetwork = 10.3.0.0/24\nrange = 10.3.0.1 10.3.0.9\n", 0, NULL, NULL },
+		/* a [subnet] range over the [dhcp] range */
+		{ "[subnet a]\nnetwork = 192.168.0.0/16\nrange = 192.168.1.50 192.168.1.60\n",
+		  0, NULL, NULL },
+		/* a range outside its network */
+		{ "[subnet a]\nnetwork = 10.1.0.0/24\nrange = 10.1.0.10 10.1.1.20\n",
+		  5, "[subnet a] range: outside its network", NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[512];
+
+		snprintf(text, sizeof(text), "[dhcp]\ninterface = v0\n%s%s",
+			 i == 3 ? "range = 192.168.1.10 192.168.1.100\n" : "", cases[i].body);
+		write_ini(f, text);
+		if (i == 2) {
+			assert_rc(build(f, true, NULL, 0), 0);  /* disjoint: fine */
+			config_free(f->c);
+			f->c = NULL;
+			continue;
+		}
+		if (i == 3) {
+			expect_file_error(f, -EINVAL, 6, "[subnet a] range: overlaps the range of [dhcp]",
+					  "(line 3)", NULL);
+			continue;
+		}
+		expect_file_error(f, -EINVAL, cases[i].line, cases[i].want1,
+				  cases[i].want2 ? cases[i].want2 : cases[i].want1, NULL);
+	}
+	/* The [dhcp] range from a flag, over a [subnet]'s: the flag is blamed. */
+	write_ini(f, "[dhcp]\ninterface = v0\n[subnet a]\nnetwork = 10.9.0.0/24\n"
+		  "range = 10.9.0.10 10.9.0.20\n");
+	{
+		const struct config_override o[] = { { "dhcp-range", "10.9.0.15 10.9.0.30" } };
+		assert_rc(build(f, true, o, 1), -EINVAL);
+		assert_non_null(strstr(f->err, "--dhcp-range: overlaps the range of [subnet a]"));
+		assert_non_null(strstr(f->err, ":5)"));
+	}
+}
+
+/* Many hosts: every one found by mac, uuid and ip through the indexes,
+ * and a duplicate far down the file still caught (the index replaces a
+ * quadratic scan). */
+static void test_many_hosts(void **state)
+{
+	struct fixture *f = *state;
+	const unsigned n = 5000;
+	FILE *fp = fopen(f->path, "we");
+
+	assert_non_null(fp);
+	fprintf(fp, "[profile p]\nkernel = k\n");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(fp, "[host h%u]\nmac = 52:54:00:00:%02x:%02x\nip = 10.0.%u.%u\n"
+			"uuid = %08x-0000-0000-0000-000000000000\nprofile = p\n",
+			i, i >> 8, i & 255, i >> 8, i & 255, i);
+	assert_int_equal(fclose(fp), 0);
+	assert_rc(build(f, true, NULL, 0), 0);
+	for (unsigned i = 0; i < n; i += 7) {
+		const uint8_t mac[6] = { 0x52, 0x54, 0, 0, (uint8_t)(i >> 8), (uint8_t)i };
+		uint8_t uuid[16] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+				     (uint8_t)i };
+		const struct host_config *h = config_host_by_mac(f->c, mac);
+		char name[16];
+
+		snprintf(name, sizeof(name), "h%u", i);
+		assert_non_null(h);
+		assert_string_equal(h->name, name);
+		assert_ptr_equal(config_host_by_uuid(f->c, uuid), h);
+		assert_ptr_equal(config_host_by_ip(f->c, 0x0a000000u | (i >> 8) << 8 | (i & 255)), h);
+		assert_non_null(h->profile);
+	}
+	{
+		const uint8_t other[6] = { 0x52, 0x54, 0, 1, 0, 0 };
+		assert_null(config_host_by_mac(f->c, other));
+		assert_null(config_host_by_ip(f->c, 0x0b000001));
+	}
+	config_free(f->c);
+	f->c = NULL;
+
+	/* the same mac at the very end */
+	fp = fopen(f->path, "ae");
+	assert_non_null(fp);
+	fprintf(fp, "[host last]\nmac = 52:54:00:00:00:07\n");
+	assert_int_equal(fclose(fp), 0);
+	expect_file_error(f, -EINVAL, 5u * n + 3, "[host last]", "same mac as [host h7]", NULL);
 }
 
 static void test_missing_file(void **state)
@@ -679,7 +890,13 @@ int main(void)
 		T(test_dhcp_database_busy_timeout),
 		T(test_range_edges_accepted),
 		T(test_whitespace_comments_crlf),
-		T(test_duplicate_key_last_wins),
+		T(test_duplicate_key_refused),
+		T(test_duplicate_section_refused),
+		T(test_nul_byte),
+		T(test_fifo_refused),
+		T(test_host_impossible_addresses),
+		T(test_subnet_overlaps),
+		T(test_many_hosts),
 		T(test_unknown_key),
 		T(test_unknown_section),
 		T(test_key_in_wrong_section),
