@@ -349,6 +349,21 @@ static void on_grace_expired(struct loop_timer *t)
 	loop_quit(d->loop);
 }
 
+static void free_dhcp(void *data)
+{
+	dhcp_io_free(data);
+}
+
+static void free_ndp(void *data)
+{
+	ndp_io_free(data);
+}
+
+static void free_http(void *data)
+{
+	http_server_free(data);
+}
+
 static void on_stop_signal(struct loop *l, int signo, void *data)
 {
 	struct daemon *d = data;
@@ -364,13 +379,19 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 	log_info("main", "stopping", "signal=%s active=%u", sigabbrev_np(signo),
 		 tftp_server_active(d->tftp));
 	loop_timer_arm(l, &d->grace, SHUTDOWN_GRACE_USEC);
-	/* DHCP has nothing in flight (replies leave with their commit):
-	 * stop answering now; TFTP transfers get their grace period. */
-	dhcp_io_free(d->dhcp);
+	/* DHCP, router advertisements and HTTP stop answering now (a DHCP
+	 * reply still waiting for its commit is never sent); TFTP transfers
+	 * get their grace period. The modules are freed after this
+	 * iteration's dispatch, which may still hold events for their
+	 * handles. */
+	if (d->dhcp && loop_defer(l, free_dhcp, d->dhcp) < 0)
+		dhcp_io_free(d->dhcp);
 	d->dhcp = NULL;
-	ndp_io_free(d->ndp);
+	if (d->ndp && loop_defer(l, free_ndp, d->ndp) < 0)
+		ndp_io_free(d->ndp);
 	d->ndp = NULL;
-	http_server_free(d->http);
+	if (d->http && loop_defer(l, free_http, d->http) < 0)
+		http_server_free(d->http);
 	d->http = NULL;
 	tftp_server_drain(d->tftp, on_idle, d);
 }
