@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from dhcp_lib import (  # noqa: F401  (fixtures)
-    ACK, NAK, O_REQ_IP, O_SERVER_ID, REQUEST, SRV_ADDR, LEASE_BOUND, Client, dhcp_net, dhcpd,
-    int2ip, ip2int, link, opt_ip, read_leases, wait_dhcp,
+    ACK, NAK, O_ARCH, O_REQ_IP, O_SERVER_ID, O_VCLASS, REQUEST, SRV_ADDR, LEASE_BOUND, Client, dhcp_net, dhcpd,
+    int2ip, ip2int, link, opt_ip, opt_u16, read_leases, wait_dhcp,
 )
 from kidou_testlib import T
 
@@ -242,3 +242,33 @@ def test_stuck_store_drops_and_counts(dhcp_net, dhcpd, link, locker, tmp_path):
     c = Client(link)
     r = c.link.expect(request_selecting(c, ip), timeout=10, what="REQUEST for a dropped address")
     assert r.dhcp.type == ACK and r.dhcp.yiaddr == ip, r.dhcp
+
+
+def test_reload_frees_config_while_ack_waits(dhcp_net, dhcpd, link, locker, tmp_path):
+    """The ACK's log line, written when its commit is done, names the
+    [host] and the boot file as decided, although a reload freed the
+    config they came from meanwhile (under the sanitizers a dangling
+    pointer there is a use-after-free report, which the fixture fails)."""
+    db = tmp_path / "leases.db"
+    cfg = tmp_path / "kidou.ini"
+    mac = "52:54:01:aa:bb:cc"
+    cfg.write_text(f"[boot]\nbios = first.0\n\n[host machine-a]\nmac = {mac}\n"
+                   "hostname = alpha\nbios = machine-a.0\n")
+    k = dhcpd("--dhcp-database-busy-timeout", "3600", config=cfg)
+    a = Client(link, mac=mac)
+    pxe = [(O_VCLASS, b"PXEClient:Arch:00000:UNDI:002001"), opt_u16(O_ARCH, 0)]
+    ip = a.discover(pxe).dhcp.yiaddr
+    lk = locker(db)
+    link.drain()
+    xid = a.send(REQUEST, [opt_ip(O_SERVER_ID, SRV_ADDR), opt_ip(O_REQ_IP, ip)] + pxe)
+    wait_dhcp(k, "store-submit")
+    cfg.write_text("[boot]\nbios = second.0\n\n[host machine-b]\n"
+                   f"mac = {mac}\nhostname = beta\nbios = machine-b.0\n")
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", timeout=T(10))
+    assert lk.held()
+    lk.release()
+    ack = a.link.expect(xid, timeout=10, what="ACK after the reload")
+    assert ack.dhcp.type == ACK and ack.dhcp.yiaddr == ip, ack.dhcp
+    ev = wait_dhcp(k, "ack", mac=mac)
+    assert ev["host"] == "machine-a" and ev["boot"] == "machine-a.0", ev
