@@ -18,7 +18,7 @@
 static const char *const section_names[] = {
 	[SEC_DAEMON] = "daemon", [SEC_TFTP] = "tftp", [SEC_DHCP] = "dhcp", [SEC_HTTP] = "http",
 	[SEC_BOOT] = "boot", [SEC_SUBNET] = "subnet", [SEC_HOST] = "host",
-	[SEC_PROFILE] = "profile",
+	[SEC_PROFILE] = "profile", [SEC_API] = "api",
 };
 
 /* --- [daemon] --- */
@@ -148,6 +148,35 @@ static int set_http_max_per_address(struct config *c, void *obj, const struct co
 	return set_uint(&c->http.max_connections_per_address, v, 1, 100000, err, n);
 }
 
+/* --- [api] --- */
+
+static int set_api_listen(struct config *c, void *obj, const struct config_key *k,
+			  const char *v, char *err, size_t n)
+{
+	if (net_parse_endpoint(v, &c->api.listen) < 0)
+		return set_error(err, n, "\"%s\" is not ADDR:PORT (IPv4)", v);
+	c->api.own_listen = true;
+	return 0;
+}
+
+static int set_api_token_file(struct config *c, void *obj, const struct config_key *k,
+			      const char *v, char *err, size_t n)
+{
+	return set_string(&c->api.token_file, v, 4096, err, n);
+}
+
+static int set_api_read_token(struct config *c, void *obj, const struct config_key *k,
+			      const char *v, char *err, size_t n)
+{
+	return set_yes_no(&c->api.read_token, v, err, n);
+}
+
+static int set_api_max_event_streams(struct config *c, void *obj, const struct config_key *k,
+				     const char *v, char *err, size_t n)
+{
+	return set_uint(&c->api.max_event_streams, v, 1, 10000, err, n);
+}
+
 #define BOOT_KEYS(sec, with_flag)                                                       \
 	{ sec, "bios", with_flag ? "boot-bios" : NULL,                                  \
 	  "boot file for BIOS PXE clients (option 93 = 0; default pxelinux/pxelinux.0)", \
@@ -220,6 +249,15 @@ static const struct config_key config_keys[] = {
 	  "concurrent HTTP connections from one client address; more get 503 (default 16)",
 	  set_http_max_per_address, 0, false },
 
+	{ SEC_API, "listen", "api-listen",
+	  "ADDR:PORT for the API alone (default: on the [http] server)", set_api_listen, 0, false },
+	{ SEC_API, "token-file", "api-token-file",
+	  "file holding the bearer token (16+ chars, not world-readable); none: writes disabled",
+	  set_api_token_file, 0, false },
+	{ SEC_API, "read-token", "api-read-token",
+	  "yes: reads need the token too (default no)", set_api_read_token, 0, false },
+	{ SEC_API, "max-event-streams", "api-max-event-streams",
+	  "concurrent /api/v1/events subscribers (default 256)", set_api_max_event_streams, 0, false },
 	{ SEC_DHCP, "interface", "dhcp-interface",
 	  "serve DHCP on this interface; repeatable or comma-separated (DHCP is off without one)",
 	  set_dhcp_interface, 0, true },
@@ -360,6 +398,7 @@ static void config_defaults(struct config *c)
 	c->http.idle_timeout_sec = 30;
 	c->http.header_timeout_sec = 10;
 	c->http.max_connections_per_address = 16;
+	c->api.max_event_streams = 256;
 	c->dhcp.offer_hold_sec = 30;
 	c->dhcp.database_busy_timeout_sec = 5;  /* LEASE_STORE_BUSY_TIMEOUT_MS */
 	c->dhcp.ipv6_ra = IPV6_RA_AUTO;
@@ -833,6 +872,10 @@ void config_free(struct config *c)
 	free(c->user);
 	free(c->tftp.root);
 	free(c->http.root);
+	free(c->api.token_file);
+	if (c->api.token)
+		explicit_bzero(c->api.token, strlen(c->api.token));
+	free(c->api.token);
 	for (unsigned i = 0; i < c->dhcp.n_interfaces; i++)
 		free(c->dhcp.interfaces[i]);
 	free(c->dhcp.database);

@@ -42,6 +42,19 @@ struct http_config {
 	unsigned max_connections_per_address; /* per client IPv4 address; default 16 */
 };
 
+/* [api]: the JSON API under /api/v1/ (api/api.h). Served on the HTTP
+ * server when [http] listen is set, or on its own address. */
+#define API_TOKEN_MIN 16
+#define API_TOKEN_MAX 512
+struct api_config {
+	bool own_listen;            /* [api] listen set: a server of its own */
+	struct sockaddr_in listen;
+	char *token_file;           /* NULL: writes are disabled */
+	char *token;                /* read from token_file when the config is built */
+	bool read_token;            /* reads need the token too (default no) */
+	unsigned max_event_streams; /* /api/v1/events subscribers; default 256 */
+};
+
 /* What a client boots, by the firmware it runs (DHCP option 93) or by
  * iPXE. NULL means "not configured". */
 enum boot_target {
@@ -161,6 +174,7 @@ struct config {
 	bool seccomp_off;          /* [daemon] seccomp = no */
 	struct tftp_config tftp;
 	struct http_config http;
+	struct api_config api;
 	struct dhcp_config dhcp;
 	struct boot_targets boot;  /* [boot] */
 	char *default_profile_name;               /* [boot] profile */

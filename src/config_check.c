@@ -2,7 +2,10 @@
  * flags, and the sorted indexes that host lookups use (see config.h). */
 #include "config_internal.h"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* --- whole-config checks, after file and flags --- */
 
@@ -299,6 +302,67 @@ out:
 	return r;
 }
 
+/* [api] token-file: read now, so a bad one fails the start or the reload
+ * (which keeps the old token) rather than a request later. One line of
+ * printable characters; the trailing newline an editor adds is not part
+ * of it. A token others can read is no secret: warn. */
+static int read_api_token(struct config *c, char *err, size_t errsize)
+{
+	const char *path = c->api.token_file;
+	char buf[API_TOKEN_MAX + 3];
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0) {
+		snprintf(err, errsize, "[api] token-file \"%s\": %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		snprintf(err, errsize, "[api] token-file \"%s\": not a regular file", path);
+		return -EINVAL;
+	}
+	if (st.st_mode & S_IROTH)
+		log_warn("config", "token-file-readable", "path=\"%s\" mode=%04o note=\"others can read the API token; chmod o-r\"",
+			 path, (unsigned)(st.st_mode & 07777));
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errsize, "[api] token-file \"%s\": %s", path, strerror(errno));
+		return -EIO;
+	}
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] <= ' ' || buf[i] >= 0x7f) {
+			explicit_bzero(buf, sizeof(buf));
+			snprintf(err, errsize, "[api] token-file \"%s\": the token must be one line "
+				 "of printable characters without spaces", path);
+			return -EINVAL;
+		}
+	}
+	if (n < API_TOKEN_MIN || n > API_TOKEN_MAX) {
+		explicit_bzero(buf, sizeof(buf));
+		snprintf(err, errsize, "[api] token-file \"%s\": the token must be %d..%d characters",
+			 path, API_TOKEN_MIN, API_TOKEN_MAX);
+		return -EINVAL;
+	}
+	c->api.token = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return c->api.token ? 0 : -ENOMEM;
+}
+
+static int check_api(struct config *c, const char *file, char *err, size_t errsize)
+{
+	if (c->api.read_token && !c->api.token_file) {
+		snprintf(err, errsize, "%s: [api] read-token = yes needs [api] token-file", file);
+		return -EINVAL;
+	}
+	return c->api.token_file ? read_api_token(c, err, errsize) : 0;
+}
+
 int config_validate(struct config *c, char *err, size_t errsize)
 {
 	const char *file = c->path ? c->path : "(flags)";
@@ -389,5 +453,5 @@ int config_validate(struct config *c, char *err, size_t errsize)
 			 file, dup->line, dup->name, first->name);
 		return -EINVAL;
 	}
-	return 0;
+	return check_api(c, file, err, errsize);
 }

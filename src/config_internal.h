@@ -25,6 +25,7 @@ enum section_kind {
 	SEC_SUBNET,  /* [subnet NAME] */
 	SEC_HOST,    /* [host NAME] */
 	SEC_PROFILE, /* [profile NAME] */
+	SEC_API,
 };
 
 struct config_key;

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "config.h"
 #include "fs.h"
 #include "log.h"
@@ -44,6 +45,8 @@ struct daemon {
 	struct tftp_server *tftp;
 	struct dhcp_io *dhcp;        /* NULL when no DHCP interface is configured */
 	struct http_server *http;    /* NULL unless [http] listen is set */
+	struct http_server *api_http; /* NULL unless [api] listen is set */
+	struct api *api;             /* NULL when neither is */
 	struct ndp_io *ndp;          /* NULL unless DHCP runs with ipv6-ra on */
 	struct boot_events *events;  /* every boot event passes through here */
 	struct loop_timer timeline_tick;
@@ -292,6 +295,14 @@ static int http_fallback(void *data, const char *path, const struct http_query *
 			       ntohl(http_query_local(q)->sin_addr.s_addr), body, len);
 }
 
+/* Requests under /api/, on either server. */
+static int http_api(void *data, const struct http_api_request *rq, struct http_api_answer *a)
+{
+	struct daemon *d = data;
+
+	return api_handle(d->api, rq, a);
+}
+
 static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
 {
 	struct daemon *d = data;
@@ -390,9 +401,13 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 	if (d->ndp && loop_defer(l, free_ndp, d->ndp) < 0)
 		ndp_io_free(d->ndp);
 	d->ndp = NULL;
+	api_close_streams(d->api);  /* no suspended connection when MHD stops */
 	if (d->http && loop_defer(l, free_http, d->http) < 0)
 		http_server_free(d->http);
 	d->http = NULL;
+	if (d->api_http && loop_defer(l, free_http, d->api_http) < 0)
+		http_server_free(d->api_http);
+	d->api_http = NULL;
 	tftp_server_drain(d->tftp, on_idle, d);
 }
 
@@ -420,8 +435,9 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		return;
 	}
 	log_set_level(c->log_level);
-	if (c->dhcp.enabled != (d->dhcp != NULL) || c->http.enabled != (d->http != NULL)) {
-		log_error("main", "reload", "error=\"turning DHCP or HTTP on or off needs a restart\" action=keep-old");
+	if (c->dhcp.enabled != (d->dhcp != NULL) || c->http.enabled != (d->http != NULL) ||
+	    c->api.own_listen != (d->api_http != NULL)) {
+		log_error("main", "reload", "error=\"turning DHCP, HTTP or [api] listen on or off needs a restart\" action=keep-old");
 		goto keep_old;
 	}
 	failed = "http";
@@ -449,6 +465,7 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	loop_set_busy_poll(d->loop, c->busy_poll_usec);
 	config_free(d->config);
 	d->config = c;
+	api_reconfigure(d->api);
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
 	return;
 abort:
@@ -543,9 +560,25 @@ int main(int argc, char **argv)
 		}
 		dhcp_io_set_events(d.dhcp, d.events);
 	}
+	if (d.config->http.enabled || d.config->api.own_listen) {
+		struct api_sources src = { .config = &d.config, .dhcp = &d.dhcp, .events = d.events };
+		if (api_new(d.loop, &src, &d.api) < 0) {
+			r = EXIT_FAILURE;
+			goto out;
+		}
+	}
+	if (d.config->api.own_listen) {
+		struct http_dynamic dyn = { .api = http_api, .data = &d };
+		if (http_server_new_api(d.loop, d.config, &dyn, &d.api_http) < 0) {
+			r = EXIT_FAILURE;
+			goto out;
+		}
+	}
 	if (d.config->http.enabled) {
-		struct http_dynamic dyn = { .generate = http_generate,
-					    .fallback = http_fallback, .data = &d };
+		/* The API is on the file server too unless it has its own. */
+		struct http_dynamic dyn = { .generate = http_generate, .fallback = http_fallback,
+					    .api = d.config->api.own_listen ? NULL : http_api,
+					    .data = &d };
 		if (http_server_new(d.loop, d.config, &dyn, &d.http) < 0) {
 			r = EXIT_FAILURE;
 			goto out;
@@ -571,11 +604,14 @@ int main(int argc, char **argv)
 	boot_events_flush(d.events);  /* boots still in progress get their line */
 	log_busy_poll_stats(d.loop);
 out:
+	api_close_streams(d.api);
 	http_server_free(d.http);
+	http_server_free(d.api_http);
 	ndp_io_free(d.ndp);
 	dhcp_io_free(d.dhcp);
 	tftp_server_free(d.tftp);
 	loop_free(d.loop);
+	api_free(d.api);
 	boot_events_free(d.events);
 	config_free(d.config);
 	quick_cleanup(&quick);

@@ -38,6 +38,12 @@ struct step {
 
 struct timeline {
 	bool used;
+	/* Summarised and released, but kept (still on its MAC's chain) until
+	 * its slot is taken again, so the API can show a machine's last boot:
+	 * free slots are reused oldest first. */
+	bool done;
+	const char *outcome;    /* set once done: "booted", "served", "stalled" */
+	char end_reason[REASON_MAX];
 	bool has_mac;
 	uint8_t mac[6];
 	uint32_t ip;
@@ -61,8 +67,10 @@ struct boot_events {
 	boot_events_sink sink;
 	void *sink_ctx;
 	struct timeline *tl;    /* BOOT_EVENTS_MAX_MACHINES */
-	int free_list[BOOT_EVENTS_MAX_MACHINES];
-	unsigned n_free;
+	int free_list[BOOT_EVENTS_MAX_MACHINES];  /* a ring: oldest released first */
+	unsigned free_head, n_free;
+	boot_events_listener listener;
+	void *listener_ctx;
 	int mac_head[BUCKETS];
 	int ip_head[BUCKETS];
 	struct boot_events_stats stats;
@@ -85,12 +93,19 @@ static unsigned hash_ip(uint32_t ip)
 	return hash_bytes(b, sizeof(b));
 }
 
-static struct timeline *find_mac(struct boot_events *b, const uint8_t mac[6])
+/* The timeline of mac, open (live) or done, or NULL. At most one of
+ * each: a new timeline unlinks the done one of its MAC. */
+static struct timeline *find_mac_any(const struct boot_events *b, const uint8_t mac[6], bool live)
 {
 	for (int i = b->mac_head[hash_bytes(mac, 6)]; i != NIL; i = b->tl[i].next_mac)
-		if (memcmp(b->tl[i].mac, mac, 6) == 0)
+		if (memcmp(b->tl[i].mac, mac, 6) == 0 && b->tl[i].used == live)
 			return &b->tl[i];
 	return NULL;
+}
+
+static struct timeline *find_mac(struct boot_events *b, const uint8_t mac[6])
+{
+	return find_mac_any(b, mac, true);
 }
 
 static struct timeline *find_ip(struct boot_events *b, uint32_t ip)
@@ -237,6 +252,8 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 		b->stats.served++;
 	else
 		b->stats.stalled++;
+	t->outcome = outcome;
+	snprintf(t->end_reason, sizeof(t->end_reason), "%s", reason ? reason : "");
 	b->sink(b->sink_ctx, line);
 }
 
@@ -245,10 +262,18 @@ static void release(struct boot_events *b, struct timeline *t)
 	int idx = index_of(b, t);
 
 	unindex_ip(b, t);
-	if (t->has_mac)
-		unlink_chain(b, &b->mac_head[hash_bytes(t->mac, 6)], idx, true);
 	t->used = false;
-	b->free_list[b->n_free++] = idx;
+	t->done = t->has_mac;  /* stays on its MAC's chain until reused */
+	b->free_list[(b->free_head + b->n_free++) % BOOT_EVENTS_MAX_MACHINES] = idx;
+}
+
+/* Forget a done timeline: off its MAC's chain (its slot stays free). */
+static void forget_done(struct boot_events *b, struct timeline *t)
+{
+	if (!t->done)
+		return;
+	unlink_chain(b, &b->mac_head[hash_bytes(t->mac, 6)], index_of(b, t), true);
+	t->done = false;
 }
 
 /* Why a quiet boot ended, from what it got to. */
@@ -332,8 +357,16 @@ static struct timeline *new_timeline(struct boot_events *b, const struct boot_ev
 
 	if (b->n_free == 0)
 		evict_oldest(b);
-	idx = b->free_list[--b->n_free];
+	idx = b->free_list[b->free_head];
+	b->free_head = (b->free_head + 1) % BOOT_EVENTS_MAX_MACHINES;
+	b->n_free--;
 	t = &b->tl[idx];
+	forget_done(b, t);
+	if (ev->has_mac) {
+		struct timeline *old = find_mac_any(b, ev->mac, false);
+		if (old)
+			forget_done(b, old);  /* this boot replaces its last one */
+	}
 	memset(t, 0, sizeof(*t));
 	t->used = true;
 	t->next_mac = t->next_ip = NIL;
@@ -500,6 +533,8 @@ static void on_file(struct boot_events *b, const struct boot_event *ev)
 
 /* --- public --- */
 
+static void boot_events_emit_inner(struct boot_events *b, const struct boot_event *ev);
+
 static void log_sink(void *ctx, const char *line)
 {
 	log_info(MOD, "timeline", "%s", line);
@@ -524,7 +559,7 @@ int boot_events_new(uint64_t idle_usec, boot_events_sink sink, void *sink_ctx,
 		b->mac_head[i] = b->ip_head[i] = NIL;
 	/* Hand out low slots first (only for tidy debugging). */
 	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES; i++)
-		b->free_list[i] = BOOT_EVENTS_MAX_MACHINES - 1 - (int)i;
+		b->free_list[i] = (int)i;
 	b->n_free = BOOT_EVENTS_MAX_MACHINES;
 	*ret = b;
 	return 0;
@@ -535,10 +570,94 @@ void boot_events_set_idle(struct boot_events *b, uint64_t idle_usec)
 	b->idle = idle_usec;
 }
 
+static void notify(struct boot_events *b, const struct boot_event *ev)
+{
+	const struct timeline *t = NULL;
+
+	if (!b->listener)
+		return;
+	if (ev->has_mac)
+		t = find_mac(b, ev->mac);
+	else if (ev->ip)
+		t = find_ip(b, ev->ip);
+	b->listener(b->listener_ctx, ev, ev->has_mac ? ev->mac : t && t->has_mac ? t->mac : NULL);
+}
+
 void boot_events_emit(struct boot_events *b, const struct boot_event *ev)
 {
 	if (!b || !ev)
 		return;
+	boot_events_emit_inner(b, ev);
+	notify(b, ev);
+}
+
+void boot_events_set_listener(struct boot_events *b, boot_events_listener fn, void *ctx)
+{
+	b->listener = fn;
+	b->listener_ctx = ctx;
+}
+
+static const char *const step_states[] = {
+	[STEP_INSTANT] = "instant", [STEP_OPEN] = "open", [STEP_OK] = "ok",
+	[STEP_FAILED] = "failed", [STEP_PROBE] = "probe",
+};
+
+static void fill_info(const struct timeline *t, struct boot_timeline_info *out)
+{
+	out->has_mac = t->has_mac;
+	memcpy(out->mac, t->mac, 6);
+	out->ip = t->ip;
+	out->open = t->used;
+	out->outcome = t->used ? NULL : t->outcome;
+	out->reason = !t->used && t->end_reason[0] ? t->end_reason : NULL;
+	out->first_usec = t->first;
+	out->last_usec = t->last;
+	out->n_steps = t->n_steps;
+	out->dropped_steps = t->dropped_steps;
+	for (unsigned i = 0; i < t->n_steps; i++) {
+		const struct step *s = &t->steps[i];
+		out->steps[i] = (struct boot_step_info){
+			.name = s->label, .state = step_states[s->state], .start_usec = s->start,
+			.end_usec = step_end(s), .reason = s->state == STEP_FAILED ? s->reason : NULL };
+	}
+}
+
+int boot_events_find(const struct boot_events *b, const uint8_t mac[6],
+		     struct boot_timeline_info *out)
+{
+	const struct timeline *t = find_mac_any(b, mac, true);
+
+	if (!t)
+		t = find_mac_any(b, mac, false);
+	if (!t)
+		return -ENOENT;
+	fill_info(t, out);
+	return 0;
+}
+
+void boot_events_foreach(const struct boot_events *b,
+			 void (*cb)(void *ctx, const struct boot_timeline_info *t), void *ctx)
+{
+	struct boot_timeline_info *info = malloc(sizeof(*info));
+
+	if (!info)
+		return;
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES; i++) {
+		const struct timeline *t = &b->tl[i];
+
+		if (!t->has_mac || !(t->used || t->done))
+			continue;
+		/* An open timeline hides its MAC's done one. */
+		if (!t->used && find_mac_any(b, t->mac, true))
+			continue;
+		fill_info(t, info);
+		cb(ctx, info);
+	}
+	free(info);
+}
+
+static void boot_events_emit_inner(struct boot_events *b, const struct boot_event *ev)
+{
 	switch (ev->kind) {
 	case BOOT_EV_DHCP:
 		if (ev->dhcp_event)

@@ -89,6 +89,41 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now_usec);
  * daemon is stopping, and a boot in progress still gets its line. */
 void boot_events_flush(struct boot_events *b);
 
+/* Told of every event emitted, after it was recorded: the API's event
+ * stream. mac is the machine's (from the event, or for a file request
+ * the timeline its address belongs to), or NULL when unknown. */
+typedef void (*boot_events_listener)(void *ctx, const struct boot_event *ev,
+				     const uint8_t *mac);
+void boot_events_set_listener(struct boot_events *b, boot_events_listener fn, void *ctx);
+
+/* A machine's current timeline, or its last one once summarised (kept
+ * until its slot is needed again), read-only for the API. Pointers point
+ * into b and are valid until the next event or tick. */
+struct boot_step_info {
+	const char *name;        /* "dhcp-ack", "tftp:ipxe.efi", ... */
+	const char *state;       /* instant, open, ok, failed, probe */
+	uint64_t start_usec, end_usec;  /* monotonic */
+	const char *reason;      /* why it failed, or NULL */
+};
+struct boot_timeline_info {
+	bool has_mac;
+	uint8_t mac[6];
+	uint32_t ip;             /* host order, 0: none */
+	bool open;               /* still in progress */
+	const char *outcome;     /* NULL while open: booted, served, stalled */
+	const char *reason;      /* the stall reason, or NULL */
+	uint64_t first_usec, last_usec;
+	unsigned n_steps, dropped_steps;
+	struct boot_step_info steps[BOOT_EVENTS_MAX_STEPS];
+};
+/* 0 and *out, or -ENOENT. */
+int boot_events_find(const struct boot_events *b, const uint8_t mac[6],
+		     struct boot_timeline_info *out);
+/* Every machine's current or last timeline (those with a MAC), once each,
+ * in no particular order. */
+void boot_events_foreach(const struct boot_events *b,
+			 void (*cb)(void *ctx, const struct boot_timeline_info *t), void *ctx);
+
 /* Timelines open right now. */
 unsigned boot_events_open(const struct boot_events *b);
 

@@ -788,6 +788,12 @@ int dhcp_io_mac_for_ip(const struct dhcp_io *d, uint32_t ip, uint8_t mac[6])
 	return dhcp_server_mac_for_ip(d->server, ip, wall_now(), mac);
 }
 
+void dhcp_io_foreach_lease(const struct dhcp_io *d,
+			   void (*cb)(void *ctx, const struct dhcp_lease_info *l), void *ctx)
+{
+	dhcp_server_foreach_lease(d->server, wall_now(), cb, ctx);
+}
+
 void dhcp_io_free(struct dhcp_io *d)
 {
 	if (!d)

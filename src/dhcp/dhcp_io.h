@@ -23,6 +23,8 @@
 #include "config.h"
 #include "loop.h"
 
+struct dhcp_lease_info;
+
 struct dhcp_io;
 
 struct dhcp_stats {
@@ -66,6 +68,9 @@ void dhcp_io_pool_usage(const struct dhcp_io *d,
 int dhcp_io_mac_for_ip(const struct dhcp_io *d, uint32_t ip, uint8_t mac[6]);
 
 /* NULL is a no-op. */
+/* dhcp_server_foreach_lease on the running server, at the wall clock. */
+void dhcp_io_foreach_lease(const struct dhcp_io *d,
+			   void (*cb)(void *ctx, const struct dhcp_lease_info *l), void *ctx);
 void dhcp_io_free(struct dhcp_io *d);
 
 #endif

@@ -236,6 +236,38 @@ int dhcp_server_mac_for_ip(const struct dhcp_server *s, uint32_t ip, int64_t now
 	return 0;
 }
 
+void dhcp_server_foreach_lease(const struct dhcp_server *s, int64_t now,
+			       void (*cb)(void *ctx, const struct dhcp_lease_info *l), void *ctx)
+{
+	struct dhcp_slot_image img;
+
+	for (size_t i = 0; i < s->n_subnets; i++) {
+		const struct dhcp_pool *pool = s->subnets[i].pool;
+		uint32_t first, size;
+
+		if (!pool)
+			continue;
+		first = dhcp_pool_first(pool);
+		size = dhcp_pool_size(pool);
+		for (uint32_t k = 0; k < size; k++) {
+			struct dhcp_lease_info l = { .ip = first + k, .subnet = s->subnets[i].cfg->name };
+
+			dhcp_pool_slot_get(pool, l.ip, &img);
+			if ((img.state != DHCP_SLOT_BOUND && img.state != DHCP_SLOT_OFFERED) ||
+			    img.until <= now || img.owner.len == 0)
+				continue;  /* free, expired, or a fixed host's reservation */
+			l.id = &img.owner;
+			l.state = img.state == DHCP_SLOT_BOUND ? "bound" : "offered";
+			l.expires = img.until;
+			if (img.owner.len == 7 && img.owner.bytes[0] == 1) {
+				l.has_mac = true;
+				memcpy(l.mac, img.owner.bytes + 1, 6);
+			}
+			cb(ctx, &l);
+		}
+	}
+}
+
 uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now)
 {
 	uint32_t n = 0;

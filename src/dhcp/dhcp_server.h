@@ -164,6 +164,20 @@ void dhcp_server_check_range(const struct dhcp_server *s, uint32_t iface_addr,
 int dhcp_server_mac_for_ip(const struct dhcp_server *s, uint32_t ip, int64_t now,
 			   uint8_t mac[6]);
 
+/* Every address leased or offered at now (unexpired), pool by pool in
+ * address order, read-only for the API. A scan of every range. */
+struct dhcp_lease_info {
+	uint32_t ip;                       /* host order */
+	const struct dhcp_client_id *id;   /* the client's identity */
+	bool has_mac;                      /* id is htype 1 + a MAC */
+	uint8_t mac[6];
+	const char *state;                 /* "bound" or "offered" */
+	int64_t expires;                   /* wall-clock seconds */
+	const char *subnet;                /* "" for [dhcp] */
+};
+void dhcp_server_foreach_lease(const struct dhcp_server *s, int64_t now,
+			       void (*cb)(void *ctx, const struct dhcp_lease_info *l), void *ctx);
+
 /* Addresses in use over all pools (for metrics and logs). */
 uint32_t dhcp_server_leases_in_use(const struct dhcp_server *s, int64_t now);
 

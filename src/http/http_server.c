@@ -731,6 +731,59 @@ static int http_try_generated(struct http_request *rq, struct MHD_Connection *co
 	return 0;
 }
 
+/* Run libmicrohttpd at the loop's next turn: a connection was resumed
+ * from outside its run (an event for a stream), and nothing on its
+ * sockets would wake it. */
+static void http_wake(void *data)
+{
+	struct http_server *s = data;
+
+	loop_timer_arm(s->loop, &s->timer, 0);
+}
+
+static bool is_api_path(const struct http_server *s, const char *url)
+{
+	return s->dynamic.api && strncmp(url, "/api/", 5) == 0;
+}
+
+/* Hand a request under /api/ to the API and queue what it answers. */
+static enum MHD_Result http_answer_api(struct http_request *rq, struct MHD_Connection *conn,
+				       const char *url, const char *method, bool has_body)
+{
+	struct http_server *s = rq->server;
+	struct http_api_request q = {
+		.method = method, .path = url, .has_body = has_body, .conn = conn,
+		.wake = http_wake, .wake_data = s,
+		.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_AUTHORIZATION),
+	};
+	struct http_api_answer a = { 0 };
+	struct MHD_Response *resp;
+	uint64_t len;
+
+	if (s->dynamic.api(s->dynamic.data, &q, &a) < 0)
+		return http_error(rq, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+	if (a.stream) {
+		resp = a.stream;
+		len = 0;  /* counted as it goes is not known here */
+	} else {
+		resp = MHD_create_response_from_buffer(a.len, a.body, MHD_RESPMEM_MUST_FREE);
+		if (!resp) {
+			free(a.body);
+			return MHD_NO;
+		}
+		len = a.len;
+	}
+	if (a.content_type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a.content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (a.allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a.allow);
+	if (a.www_authenticate)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, a.www_authenticate);
+	return http_queue(rq, conn, a.status, resp, len);
+}
+
 struct header_scan {
 	unsigned host;  /* Host header lines */
 	bool body;      /* a Transfer-Encoding, or a Content-Length other than 0 */
@@ -801,6 +854,17 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 		 * it (iPXE sends it, old PXE-era tools may not). */
 		if (h.host > 1 || (h.host == 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0))
 			return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "missing or repeated Host");
+		/* The API answers every method under /api/ itself, in JSON.
+		 * A read without a body is answered in the second call, like
+		 * a file; anything else now, its body unread (the connection
+		 * then closes, as it must with a body left in it). */
+		if (is_api_path(s, url)) {
+			bool read = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+				    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+			if (read && !h.body)
+				return MHD_YES;
+			return http_answer_api(rq, conn, url, method, h.body);
+		}
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 			return http_error(rq, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD");
@@ -821,6 +885,10 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 	}
 	if (url[0] != '/' || rq->nul_in_path)
 		return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad path");
+	if (is_api_path(s, url))
+		return http_answer_api(rq, conn, url, method, false);
+	if (s->rootfd < 0)
+		return http_error(rq, conn, MHD_HTTP_NOT_FOUND, "not found");  /* the API's own server */
 	/* url is already %-decoded by MHD, so "%2e%2e" arrives as ".." and
 	 * is refused here like any other. */
 	r = path_normalize(url, strlen(url), path, sizeof(path));
@@ -849,8 +917,10 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 
 /* --- lifecycle --- */
 
-int http_server_new(struct loop *loop, const struct config *cfg,
-		    const struct http_dynamic *dynamic, struct http_server **ret)
+/* root NULL: a server for the API alone, no file tree. */
+static int server_start(struct loop *loop, const struct config *cfg,
+			const struct sockaddr_in *listen, const char *root,
+			const struct http_dynamic *dynamic, struct http_server **ret)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
 	const union MHD_DaemonInfo *info;
@@ -863,19 +933,19 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 		return -ENOMEM;
 	s->loop = loop;
 	s->listen_fd = -1;
-	s->rootfd = fs_open_root(cfg->http.root);
+	s->rootfd = root ? fs_open_root(root) : -1;
 	if (dynamic)
 		s->dynamic = *dynamic;
-	if (s->rootfd < 0) {
+	if (root && s->rootfd < 0) {
 		r = s->rootfd;
 		log_error(MOD, "root", "root=\"%s\" error=\"%s\"", cfg->http.root, strerror(-r));
 		goto fail;
 	}
-	s->listen_fd = net_tcp_listen(&cfg->http.listen, 128);
+	s->listen_fd = net_tcp_listen(listen, 128);
 	if (s->listen_fd < 0) {
 		r = s->listen_fd;
 		log_error(MOD, "listen", "addr=%s error=\"%s\"",
-			  net_format_endpoint(&cfg->http.listen, ep), strerror(-r));
+			  net_format_endpoint(listen, ep), strerror(-r));
 		goto fail;
 	}
 	getsockname(s->listen_fd, (struct sockaddr *)&bound, &blen);
@@ -887,7 +957,10 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 	r = http_peers_new(s->max_connections, &s->peers);
 	if (r < 0)
 		goto fail;
-	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, http_on_accept, s, http_on_request, s,
+	/* Suspend and resume: the API's event streams wait suspended for
+	 * their next event. A resume from outside libmicrohttpd's run is
+	 * only seen at its next run, which http_wake asks for. */
+	s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME, 0, http_on_accept, s, http_on_request, s,
 				  MHD_OPTION_EXTERNAL_LOGGER, http_on_mhd_log, s,
 				  MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				  /* main() ignores SIGPIPE; telling libmicrohttpd so is
@@ -920,13 +993,27 @@ int http_server_new(struct loop *loop, const struct config *cfg,
 	loop_timer_init(&s->timer, http_on_timer, s);
 	http_schedule(s);
 	bound.sin_port = htons((uint16_t)s->port);
-	log_info(MOD, "listening", "addr=%s root=\"%s\"", net_format_endpoint(&bound, ep),
-		 cfg->http.root);
+	log_info(MOD, "listening", "addr=%s root=\"%s\"%s", net_format_endpoint(&bound, ep),
+		 root ? root : "", root ? "" : " serves=api");
 	*ret = s;
 	return 0;
 fail:
 	http_server_free(s);
 	return r;
+}
+
+int http_server_new(struct loop *loop, const struct config *cfg,
+		    const struct http_dynamic *dynamic, struct http_server **ret)
+{
+	return server_start(loop, cfg, &cfg->http.listen, cfg->http.root, dynamic, ret);
+}
+
+int http_server_new_api(struct loop *loop, const struct config *cfg,
+			const struct http_dynamic *dynamic, struct http_server **ret)
+{
+	struct http_dynamic api_only = { .api = dynamic->api, .data = dynamic->data };
+
+	return server_start(loop, cfg, &cfg->api.listen, NULL, &api_only, ret);
 }
 
 int http_server_reload_prepare(const struct http_server *s, const struct config *cfg)

@@ -19,6 +19,34 @@
 
 struct http_server;
 struct http_query;
+struct MHD_Connection;
+struct MHD_Response;
+
+/* A request under /api/, handed whole to the API (api/api.h): it answers
+ * every method there itself. */
+struct http_api_request {
+	const char *method;         /* as sent */
+	const char *path;           /* as decoded by libmicrohttpd, with its '/' */
+	const char *authorization;  /* the Authorization header, or NULL */
+	bool has_body;              /* Content-Length other than 0, or chunked */
+	struct MHD_Connection *conn; /* for a stream's suspend and resume */
+	/* After resuming conn from outside a request callback: have the
+	 * server run soon (wake(wake_data)). */
+	void (*wake)(void *data);
+	void *wake_data;
+};
+
+/* The API's answer: a body (malloc'd, taken over), or a streamed
+ * response it built itself (taken over). */
+struct http_api_answer {
+	unsigned status;
+	char *body;
+	size_t len;
+	const char *content_type;
+	const char *allow;            /* the Allow header (405), or NULL */
+	const char *www_authenticate; /* the WWW-Authenticate header (401), or NULL */
+	struct MHD_Response *stream;
+};
 
 /* A query-string argument of the request (decoded), or NULL. */
 const char *http_query_arg(const struct http_query *q, const char *name);
@@ -36,6 +64,9 @@ struct http_dynamic {
 	 * content that a file on disk may replace. May be NULL. */
 	int (*fallback)(void *data, const char *path, const struct http_query *q,
 			char **body, size_t *len, const char **content_type);
+	/* Answer a request under /api/ (any method): 0 with *a filled, or
+	 * -errno for a 500. May be NULL: /api/ is then a path like any other. */
+	int (*api)(void *data, const struct http_api_request *rq, struct http_api_answer *a);
 	void *data;
 };
 
@@ -61,6 +92,10 @@ int http_server_new(struct loop *loop, const struct config *cfg,
  * and returns its fd (or -errno, logged); commit swaps it in and cannot
  * fail. A prepared fd that is not committed is the caller's to close.
  * The listen address needs a restart. */
+/* A server for the API alone, on cfg's [api] listen: every path outside
+ * /api/ is 404. Reloads do not concern it. */
+int http_server_new_api(struct loop *loop, const struct config *cfg,
+			const struct http_dynamic *dynamic, struct http_server **ret);
 int http_server_reload_prepare(const struct http_server *s, const struct config *cfg);
 void http_server_reload_commit(struct http_server *s, int rootfd);
 const struct http_stats *http_server_stats(const struct http_server *s);

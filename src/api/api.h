@@ -1,0 +1,43 @@
+/* api.h - kidou's JSON API under /api/v1/, served by http_server (on the
+ * [http] server, or on [api] listen alone).
+ *
+ * This is the read side: machines (configured hosts, leases and machines
+ * seen booting, merged by MAC), leases, hosts, profiles, and the boot
+ * events as Server-Sent Events. Writes are authenticated already (403
+ * without a token file, 401 without the token) and answer 501 until the
+ * write endpoints exist. Every error is JSON: {"error": ..., "field": ...}.
+ *
+ * The API reads the daemon's state through the pointers it is given, at
+ * request time, on the loop: it never keeps a copy to go stale. */
+#ifndef KIDOU_API_H
+#define KIDOU_API_H
+
+#include "boot/boot_events.h"
+#include "config.h"
+#include "http/http_server.h"
+#include "loop.h"
+
+struct dhcp_io;
+struct api;
+
+/* What the API reads; the pointed-to pointers may change (a reload swaps
+ * the config, DHCP stops before the API). */
+struct api_sources {
+	struct config *const *config;
+	struct dhcp_io *const *dhcp;
+	struct boot_events *events;
+};
+
+/* Registers itself as events' listener. */
+int api_new(struct loop *loop, const struct api_sources *src, struct api **ret);
+/* The HTTP server's hook (struct http_dynamic .api), data = the api. */
+int api_handle(void *data, const struct http_api_request *rq, struct http_api_answer *a);
+/* After a reload swapped the config in: its limits apply from now. */
+void api_reconfigure(struct api *a);
+/* End every event stream (before the HTTP servers stop). */
+void api_close_streams(struct api *a);
+unsigned api_event_streams(const struct api *a);
+/* NULL is a no-op. Free after the HTTP servers. */
+void api_free(struct api *a);
+
+#endif

@@ -1,0 +1,50 @@
+/* api_json.h - the API's JSON documents, built from plain inputs with
+ * jansson: pure (the caller passes both clocks), so unit tests build a
+ * machine from given parts and read the result back. */
+#ifndef KIDOU_API_JSON_H
+#define KIDOU_API_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "boot/boot_events.h"
+#include "config.h"
+
+/* The clocks a document is rendered at: timelines keep monotonic times,
+ * people and tools read wall-clock ones. */
+struct api_clock {
+	uint64_t mono_usec;
+	int64_t wall_usec;  /* Unix time */
+};
+
+/* A machine as the merge of what kidou knows of one MAC; any part may be
+ * missing (NULL / 0). */
+struct api_machine {
+	uint8_t mac[6];
+	const struct host_config *host;           /* its [host] */
+	const struct profile_config *default_profile;
+	uint32_t lease_ip;                        /* host order, 0: no lease */
+	const char *lease_state;
+	int64_t lease_expires;                    /* wall-clock seconds */
+	const struct boot_timeline_info *timeline;
+};
+
+json_t *api_json_machine(const struct api_machine *m, const struct api_clock *clk);
+json_t *api_json_timeline(const struct boot_timeline_info *t, const struct api_clock *clk);
+json_t *api_json_host(const struct host_config *h);
+json_t *api_json_profile(const struct profile_config *p);
+/* One boot event for the event stream; mac may be NULL. */
+json_t *api_json_event(const struct boot_event *ev, const uint8_t *mac, uint64_t seq,
+		       const struct api_clock *clk);
+/* {"error": msg, "field": field} (field omitted when NULL), dumped. */
+char *api_json_error(const char *msg, const char *field, size_t *len);
+
+/* A string for JSON from client-chosen bytes: jansson refuses invalid
+ * UTF-8, so anything but printable ASCII becomes '?'. */
+json_t *api_json_text(const char *s);
+/* "2026-12-07T03:22:51.123Z" */
+json_t *api_json_time(int64_t wall_usec);
+
+#endif
