@@ -610,8 +610,8 @@ out:
 	ndp_io_free(d.ndp);
 	dhcp_io_free(d.dhcp);
 	tftp_server_free(d.tftp);
+	api_free(d.api);  /* after the HTTP servers (their streams), before the loop */
 	loop_free(d.loop);
-	api_free(d.api);
 	boot_events_free(d.events);
 	config_free(d.config);
 	quick_cleanup(&quick);
