@@ -306,21 +306,22 @@ out:
  * (which keeps the old token) rather than a request later. One line of
  * printable characters; the trailing newline an editor adds is not part
  * of it. A token others can read is no secret: warn. */
-static int read_api_token(struct config *c, char *err, size_t errsize)
+static int read_api_token(struct config *c, const char *file, char *err, size_t errsize)
 {
 	const char *path = c->api.token_file;
 	char buf[API_TOKEN_MAX + 3];
 	struct stat st;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int r, fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
 	if (fd < 0) {
-		snprintf(err, errsize, "[api] token-file \"%s\": %s", path, strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(err, errsize, "%s: [api] token-file \"%s\": %s", file, path, strerror(errno));
+		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		snprintf(err, errsize, "[api] token-file \"%s\": not a regular file", path);
+		snprintf(err, errsize, "%s: [api] token-file \"%s\": not a regular file", file, path);
 		return -EINVAL;
 	}
 	if (st.st_mode & S_IROTH)
@@ -329,7 +330,7 @@ static int read_api_token(struct config *c, char *err, size_t errsize)
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0) {
-		snprintf(err, errsize, "[api] token-file \"%s\": %s", path, strerror(errno));
+		snprintf(err, errsize, "%s: [api] token-file \"%s\": %s", file, path, strerror(errno));
 		return -EIO;
 	}
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
@@ -338,15 +339,15 @@ static int read_api_token(struct config *c, char *err, size_t errsize)
 	for (ssize_t i = 0; i < n; i++) {
 		if (buf[i] <= ' ' || buf[i] >= 0x7f) {
 			explicit_bzero(buf, sizeof(buf));
-			snprintf(err, errsize, "[api] token-file \"%s\": the token must be one line "
-				 "of printable characters without spaces", path);
+			snprintf(err, errsize, "%s: [api] token-file \"%s\": the token must be one line "
+				 "of printable characters without spaces", file, path);
 			return -EINVAL;
 		}
 	}
 	if (n < API_TOKEN_MIN || n > API_TOKEN_MAX) {
 		explicit_bzero(buf, sizeof(buf));
-		snprintf(err, errsize, "[api] token-file \"%s\": the token must be %d..%d characters",
-			 path, API_TOKEN_MIN, API_TOKEN_MAX);
+		snprintf(err, errsize, "%s: [api] token-file \"%s\": the token must be %d..%d characters",
+			 file, path, API_TOKEN_MIN, API_TOKEN_MAX);
 		return -EINVAL;
 	}
 	c->api.token = strdup(buf);
@@ -360,7 +361,7 @@ static int check_api(struct config *c, const char *file, char *err, size_t errsi
 		snprintf(err, errsize, "%s: [api] read-token = yes needs [api] token-file", file);
 		return -EINVAL;
 	}
-	return c->api.token_file ? read_api_token(c, err, errsize) : 0;
+	return c->api.token_file ? read_api_token(c, file, err, errsize) : 0;
 }
 
 int config_validate(struct config *c, char *err, size_t errsize)

@@ -3,6 +3,7 @@
  * passed in, so every step is exact. */
 #include "unit.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -380,6 +381,114 @@ static void test_machine_limit(void **state)
 	assert_int_equal(f->out.n, BOOT_EVENTS_MAX_MACHINES + 1);
 }
 
+static void count_open(void *ctx, const struct boot_timeline_info *i)
+{
+	assert_true(i->open);
+	(*(unsigned *)ctx)++;
+}
+
+static void count_any(void *ctx, const struct boot_timeline_info *i)
+{
+	(*(unsigned *)ctx)++;
+}
+
+/* The API's view: a machine's open timeline, then its last one once
+ * summarised (outcome and reason kept), replaced by its next boot. */
+static void test_find_and_foreach(void **state)
+{
+	struct fixture *f = *state;
+	struct boot_timeline_info *t = malloc(sizeof(*t));
+	uint64_t t0 = 1000 * SEC;
+	unsigned seen = 0;
+
+	assert_rc(boot_events_find(f->b, MAC_A, t), -ENOENT);
+	dhcp(f, t0, MAC_A, "offer", IP(10, 0, 0, 5), true);
+	dhcp(f, t0 + 2000, MAC_A, "ack", IP(10, 0, 0, 5), true);
+	file(f, BOOT_EV_FILE_MISS, t0 + 5000, IP(10, 0, 0, 5), "tftp", "pxelinux.0", 0, NULL);
+	assert_rc(boot_events_find(f->b, MAC_A, t), 0);
+	assert_true(t->open);
+	assert_null(t->outcome);
+	assert_int_equal(t->ip, IP(10, 0, 0, 5));
+	assert_int_equal(t->n_steps, 2);
+	assert_string_equal(t->steps[1].name, "dhcp-ack");
+	assert_int_equal(t->steps[1].start_usec - t->first_usec, 2000);
+	boot_events_tick(f->b, t0 + 5000 + IDLE);
+	assert_int_equal(boot_events_open(f->b), 0);
+	/* summarised, still there */
+	assert_rc(boot_events_find(f->b, MAC_A, t), 0);
+	assert_false(t->open);
+	assert_string_equal(t->outcome, "stalled");
+	assert_string_equal(t->reason, "file-not-found");
+	/* its next boot replaces it; another machine adds one */
+	dhcp(f, t0 + 100 * SEC, MAC_A, "offer", IP(10, 0, 0, 5), true);
+	dhcp(f, t0 + 100 * SEC, MAC_B, "offer", IP(10, 0, 0, 6), true);
+	assert_rc(boot_events_find(f->b, MAC_A, t), 0);
+	assert_true(t->open);
+	assert_int_equal(t->n_steps, 1);
+	free(t);
+	boot_events_foreach(f->b, count_open, &seen);
+	assert_int_equal(seen, 2);
+}
+
+/* Done timelines are kept as long as possible and never more than the
+ * machine limit: the oldest released slot is reused first. */
+static void test_last_timelines_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct boot_timeline_info *t = malloc(sizeof(*t));
+	unsigned seen = 0;
+
+	for (unsigned i = 0; i < BOOT_EVENTS_MAX_MACHINES + 10; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 0, (uint8_t)(i >> 8), (uint8_t)i };
+		dhcp(f, SEC + i, mac, "offer", 0, true);
+		boot_events_tick(f->b, SEC + i + IDLE);  /* each one over at once */
+	}
+	boot_events_foreach(f->b, count_any, &seen);
+	assert_int_equal(seen, BOOT_EVENTS_MAX_MACHINES);
+	assert_rc(boot_events_find(f->b, (uint8_t[]){ 2, 0, 0, 0, 0, 9 }, t), -ENOENT);
+	assert_rc(boot_events_find(f->b, (uint8_t[]){ 2, 0, 0, 0, 0, 10 }, t), 0);
+	assert_string_equal(t->outcome, "stalled");
+	free(t);
+}
+
+struct heard {
+	unsigned n;
+	bool mac_known;
+	uint8_t mac[6];
+};
+
+static void listen_cb(void *ctx, const struct boot_event *ev, const uint8_t *mac)
+{
+	struct heard *h = ctx;
+
+	h->n++;
+	h->mac_known = mac != NULL;
+	if (mac)
+		memcpy(h->mac, mac, 6);
+}
+
+/* The listener hears every event, a file request with its machine's MAC. */
+static void test_listener(void **state)
+{
+	struct fixture *f = *state;
+	struct heard h = { 0 };
+
+	boot_events_set_listener(f->b, listen_cb, &h);
+	dhcp(f, SEC, MAC_A, "ack", IP(10, 0, 0, 5), true);
+	assert_int_equal(h.n, 1);
+	assert_memory_equal(h.mac, MAC_A, 6);
+	file(f, BOOT_EV_FILE_START, 2 * SEC, IP(10, 0, 0, 5), "tftp", "x", 0, NULL);
+	assert_int_equal(h.n, 2);
+	assert_true(h.mac_known);
+	assert_memory_equal(h.mac, MAC_A, 6);
+	file(f, BOOT_EV_FILE_MISS, 2 * SEC, 0, "tftp", "y", 0, NULL);
+	assert_int_equal(h.n, 3);
+	assert_false(h.mac_known);
+	/* plain DHCP of an unknown machine opens no timeline, still heard */
+	dhcp(f, 3 * SEC, MAC_B, "ack", IP(10, 0, 0, 6), false);
+	assert_int_equal(h.n, 4);
+}
+
 /* Stopping: every open boot gets its line now. */
 static void test_flush(void **state)
 {
@@ -410,6 +519,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_booted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_and_foreach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_timelines_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_booted_through_proxy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_loader_plain_dhcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_size_probe, setup, teardown),

@@ -325,6 +325,64 @@ static void test_http_limits(void **state)
 	expect_file_error(f, -EINVAL, 2, "max-connections-per-address", NULL);
 }
 
+/* [api]: defaults; the token read from token-file (trailing newline
+ * dropped); refusals naming the key: a short token, a directory,
+ * read-token without a file. */
+static void test_api_keys(void **state)
+{
+	struct fixture *f = *state;
+	char tok[600], ini[1400];
+	FILE *fp;
+
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_false(f->c->api.own_listen);
+	assert_null(f->c->api.token);
+	assert_false(f->c->api.read_token);
+	assert_int_equal(f->c->api.max_event_streams, 256);
+	config_free(f->c);
+	f->c = NULL;
+
+	snprintf(tok, sizeof(tok), "%s/token", f->dir);
+	fp = fopen(tok, "w");
+	assert_non_null(fp);
+	fputs("0123456789abcdef-xyz\n", fp);
+	fclose(fp);
+	chmod(tok, 0600);
+	snprintf(ini, sizeof(ini), "[api]\nlisten = 127.0.0.1:9090\ntoken-file = %s\n"
+		 "read-token = yes\nmax-event-streams = 3\n", tok);
+	write_ini(f, ini);
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_true(f->c->api.own_listen);
+	assert_int_equal(ntohs(f->c->api.listen.sin_port), 9090);
+	assert_string_equal(f->c->api.token, "0123456789abcdef-xyz");
+	assert_true(f->c->api.read_token);
+	assert_int_equal(f->c->api.max_event_streams, 3);
+	config_free(f->c);
+	f->c = NULL;
+
+	fp = fopen(tok, "w");
+	fputs("short\n", fp);
+	fclose(fp);
+	snprintf(ini, sizeof(ini), "[api]\ntoken-file = %s\n", tok);
+	write_ini(f, ini);
+	expect_file_error(f, -EINVAL, 0, "token-file", "16", NULL);
+	fp = fopen(tok, "w");
+	fputs("0123456789 abcdef-xyz\n", fp);
+	fclose(fp);
+	expect_file_error(f, -EINVAL, 0, "token-file", "spaces", NULL);
+	unlink(tok);
+	expect_file_error(f, -ENOENT, 0, "token-file", NULL);
+	snprintf(ini, sizeof(ini), "[api]\ntoken-file = %s\n", f->dir);
+	write_ini(f, ini);
+	expect_file_error(f, -EINVAL, 0, "token-file", "regular file", NULL);
+	write_ini(f, "[api]\nread-token = yes\n");
+	expect_file_error(f, -EINVAL, 0, "read-token", "token-file", NULL);
+	write_ini(f, "[api]\nmax-event-streams = 0\n");
+	expect_file_error(f, -EINVAL, 2, "max-event-streams", NULL);
+	write_ini(f, "[api]\nlisten = nowhere\n");
+	expect_file_error(f, -EINVAL, 2, "listen", NULL);
+}
+
 static void test_unknown_section(void **state)
 {
 	struct fixture *f = *state;
@@ -899,6 +957,7 @@ int main(void)
 		T(test_many_hosts),
 		T(test_unknown_key),
 		T(test_unknown_section),
+		T(test_api_keys),
 		T(test_key_in_wrong_section),
 		T(test_key_outside_section),
 		T(test_first_error_reported),
