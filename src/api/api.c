@@ -155,7 +155,8 @@ static int collect_parts(struct api *a, struct parts *p)
 	boot_events_foreach(a->src.events, add_timeline, p);
 	if (p->oom)
 		return -ENOMEM;
-	qsort(p->v, p->n, sizeof(*p->v), cmp_part);
+	if (p->n)
+		qsort(p->v, p->n, sizeof(*p->v), cmp_part);
 	return 0;
 }
 

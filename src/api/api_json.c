@@ -69,10 +69,11 @@ static json_t *json_str_or_null(const char *s)
 
 json_t *api_json_timeline(const struct boot_timeline_info *t, const struct api_clock *clk)
 {
-	json_t *steps = json_array(), *o;
+	json_t *steps, *o;
 
 	if (!t)
 		return json_null();
+	steps = json_array();
 	for (unsigned i = 0; i < t->n_steps; i++) {
 		const struct boot_step_info *s = &t->steps[i];
 		json_t *st = json_pack("{s:o, s:s, s:I, s:I}", "name", api_json_text(s->name),
