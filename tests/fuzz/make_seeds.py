@@ -242,8 +242,20 @@ def store_programs():
     write(t, "abandon", prog((lock, 0), (bind, 0x16), (submit, 0), abandon=True))
 
 
+def api_route():
+    t = "fuzz_api_route"
+    write(t, "machines", b"/api/v1/machines\0Bearer 0123456789abcdef-fuzz")
+    write(t, "machine", b"/api/v1/machines/52:54:00:12:34:56\0bearer x")
+    write(t, "next-boot", b"/api/v1/machines/525400123456/next-boot")
+    write(t, "done", b"/api/v1/machines/52-54-00-12-34-56/done\0Basic abc")
+    write(t, "host", b"/api/v1/hosts/web1\0Bearer  0123456789abcdef-fuzz")
+    write(t, "events", b"/api/v1/events")
+    write(t, "unknown", b"/api/v1/machines//x")
+
+
 def main():
     store_programs()
+    api_route()
     wire()
     path()
     sessions()
