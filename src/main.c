@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/client.h"
 #include "config.h"
 #include "fs.h"
 #include "log.h"
@@ -62,6 +63,8 @@ static void usage(FILE *out)
 		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
 		"       kidou boot --kernel FILE [--initrd FILE ...] [--cmdline TEXT]\n"
 		"                  --interface IFACE --dhcp-range \"FIRST LAST\" [--SETTING VALUE ...]\n"
+		"       kidou machines|leases|hosts|profiles [--api URL | --config FILE]\n"
+		"                  [--token-file FILE] [--json]\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -73,6 +76,9 @@ static void usage(FILE *out)
 		"no config file: BIOS and UEFI firmware chainload iPXE (Debian's ipxe\n"
 		"package), which fetches the kernel and initrds over HTTP (port 8080 unless\n"
 		"--http-listen is given).\n"
+		"\n"
+		"kidou machines, leases, hosts and profiles ask a running kidou's API and\n"
+		"print a table, or its JSON with --json (kidou machines --help).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -490,6 +496,9 @@ int main(int argc, char **argv)
 	/* SIGHUP kills by default: one sent while the config loads (an init
 	 * system reloading early) would end the daemon. Held blocked from
 	 * here, it waits for the loop's signalfd and becomes a reload. */
+	/* The CLI commands only ask a running kidou (api/client.h). */
+	if (argc > 1 && client_is_command(argv[1]))
+		return client_main(argc - 1, argv + 1);
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
 	sigprocmask(SIG_BLOCK, &hup, NULL);
