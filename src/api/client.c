@@ -254,7 +254,7 @@ static void report_http_error(const struct client_opts *o, const char *base, lon
 	const char *msg = json_string_value(json_object_get(doc, "error"));
 
 	fprintf(stderr, "kidou: the API at %s answered %ld: ", base, status);
-	print_escaped(stderr, msg ? msg : "(no JSON error text)");
+	print_escaped(stderr, msg ? msg : "no JSON error text (is this kidou's API address?)");
 	if (status == 401 && !had_token)
 		fputs(" (give --token-file FILE, or --config with [api] token-file)", stderr);
 	fputc('\n', stderr);

@@ -131,12 +131,13 @@ int client_escape(const char *s, size_t max, char **buf, size_t *len, size_t *ca
 	return (int)MIN(cols, (size_t)INT32_MAX);
 }
 
-/* The text of a scalar: "-" for missing or null. Returns malloc'd text. */
+/* The text of a scalar: "-" for missing, null or "" (an empty cell would
+ * read as a shifted column). Returns malloc'd text. */
 static char *text_of(const json_t *v)
 {
 	char *s = NULL;
 
-	if (!v || json_is_null(v))
+	if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
 		return strdup("-");
 	if (json_is_string(v))
 		return strndup(json_string_value(v), json_string_length(v));
@@ -283,10 +284,7 @@ static void row_cells(enum client_list list, const json_t *o, char *raw[COLS_MAX
 		raw[0] = field(o, "ip"); raw[1] = lease_mac_text(o);
 		raw[2] = field(o, "hostname"); raw[3] = field(o, "state");
 		raw[4] = field(o, "expires");
-		/* "" is [dhcp]'s own range */
-		raw[5] = json_is_string(json_object_get(o, "subnet")) &&
-				 !json_string_length(json_object_get(o, "subnet"))
-			 ? strdup("-") : field(o, "subnet");
+		raw[5] = field(o, "subnet"); /* "" is [dhcp]'s own range */
 		break;
 	case CLIENT_HOSTS:
 		raw[0] = field(o, "name"); raw[1] = field(o, "mac");

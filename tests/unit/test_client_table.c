@@ -76,10 +76,10 @@ static void test_hosts_and_profiles(void **state)
 	out = table(CLIENT_PROFILES,
 		"[{\"name\": \"inst\", \"kernel\": \"k\", \"initrds\": [\"a\", \"b\"], \"cmdline\": \"\"},"
 		" {\"name\": \"r\", \"kernel\": \"kk\", \"initrds\": [], \"cmdline\": \"quiet\"}]");
-	/* an empty last cell leaves no padding behind */
+	/* "" is "-" too */
 	assert_string_equal(out,
 		"NAME  KERNEL  INITRDS  CMDLINE\n"
-		"inst  k       a, b\n"
+		"inst  k       a, b     -\n"
 		"r     kk      -        quiet\n");
 	free(out);
 }

@@ -1,0 +1,224 @@
+"""The CLI read commands (issue #13): `kidou machines`, `leases`, `hosts`
+and `profiles` against a running kidou's API: tables, --json, --api and
+--config, a token file with [api] read-token = yes, and an API that is
+not there.
+
+The CLI is the same binary (KIDOU_BIN) run as a one-shot process; kidou
+serves on loopback (127.0.0.1:0, its port read from its log) or, for the
+lease and the --config cases, in the server namespace of dhcp_lib, where
+the ports are fixed and nothing else listens.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+from dhcp_lib import (  # noqa: F401  (fixtures)
+    SRV_ADDR, Udhcpc, dhcp_net, dhcpd,
+)
+from kidou_testlib import T, kidou_bin
+from test_api import FIRMWARE, TOKEN, get, http_port, mac_of, start, token_file, write_config
+
+
+def cli(*args, netns=None) -> subprocess.CompletedProcess:
+    cmd = [kidou_bin(), *[str(a) for a in args]]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=T(40))
+
+
+def rows(out: str) -> list[list[str]]:
+    """A table's lines split into cells (no cell of these tests has two
+    spaces in it)."""
+    return [re.split(r"  +", line) for line in out.splitlines()]
+
+
+def assert_aligned(out: str):
+    """Every column starts at the same offset on every line."""
+    lines = out.splitlines()
+    starts = [m.start() for m in re.finditer(r"(?<=  )\S", lines[0])]
+    for line in lines[1:]:
+        for s in starts:
+            assert line[s - 2:s] == "  " and line[s] != " ", (s, out)
+    assert all(line == line.rstrip() for line in lines), out
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_tables_and_json(kidou_factory, tmp_path):
+    cfg = write_config(tmp_path / "k.ini", hosts=3)
+    k = start(kidou_factory, tmp_path, cfg)
+    api = f"http://127.0.0.1:{http_port(k)}"
+
+    cp = cli("machines", "--api", api)
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+    assert rows(cp.stdout) == [
+        ["MAC", "IP", "HOSTNAME", "HOST", "PROFILE", "NEXT-BOOT", "LAST"],
+        [mac_of(0), "10.9.0.0", "node0", "h0", "inst", "default", "-"],
+        [mac_of(1), "10.9.0.1", "node1", "h1", "inst", "default", "-"],
+        [mac_of(2), "10.9.0.2", "node2", "h2", "inst", "default", "-"],
+    ], cp.stdout
+    assert_aligned(cp.stdout)
+
+    # --json: the API's document, pretty-printed (a trailing slash on
+    # --api is the same API)
+    cp = cli("machines", "--json", "--api", api + "/")
+    assert cp.returncode == 0, cp.stderr
+    assert json.loads(cp.stdout) == get(http_port(k), "/api/v1/machines")[2]
+    assert cp.stdout.startswith("[\n  {\n    \"mac\": ")
+
+    cp = cli("hosts", f"--api={api}")
+    assert cp.returncode == 0, cp.stderr
+    assert rows(cp.stdout)[0] == ["NAME", "MAC", "UUID", "IP", "HOSTNAME", "PROFILE", "BOOT",
+                                  "SOURCE"]
+    # file order
+    assert [r[0] for r in rows(cp.stdout)[1:]] == ["h2", "h1", "h0"]
+    assert rows(cp.stdout)[1] == ["h2", mac_of(2), "-", "10.9.0.2", "node2", "inst", "-", "config"]
+    assert_aligned(cp.stdout)
+
+    cp = cli("profiles", "--api", api)
+    assert cp.returncode == 0, cp.stderr
+    assert rows(cp.stdout) == [["NAME", "KERNEL", "INITRDS", "CMDLINE"],
+                               ["inst", "linux/vmlinuz", "linux/a.img, linux/b.img",
+                                "console=ttyS0 ip=${ip}"],
+                               ["rescue", "r/vmlinuz", "-", "-"]], cp.stdout
+
+    # no DHCP here: no leases, the header alone
+    cp = cli("leases", "--api", api)
+    assert cp.returncode == 0 and cp.stdout == "IP  MAC  HOSTNAME  STATE  EXPIRES  SUBNET\n"
+
+
+def test_read_token(kidou_factory, tmp_path):
+    tok = token_file(tmp_path)
+    cfg = write_config(tmp_path / "k.ini", api=f"token-file = {tok}\nread-token = yes")
+    k = start(kidou_factory, tmp_path, cfg)
+    api = f"http://127.0.0.1:{http_port(k)}"
+
+    cp = cli("machines", "--api", api)
+    assert cp.returncode == 1 and cp.stdout == ""
+    # one line: the status, the API's own error text, what to do
+    assert cp.stderr.count("\n") == 1, cp.stderr
+    err = get(http_port(k), "/api/v1/machines")[2]["error"]
+    assert cp.stderr.startswith(f"kidou: the API at {api} answered 401: {err}"), cp.stderr
+    assert "--token-file" in cp.stderr
+
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope-nope-nope-nope\n")
+    cp = cli("machines", "--api", api, "--token-file", wrong)
+    assert cp.returncode == 1 and "answered 401" in cp.stderr and "--token-file" not in cp.stderr
+
+    cp = cli("machines", "--api", api, "--token-file", tok)
+    assert cp.returncode == 0, cp.stderr
+    assert [r[0] for r in rows(cp.stdout)] == ["MAC", mac_of(0), mac_of(1)]
+    cp = cli("hosts", "--api", api, "--token-file", tok, "--json")
+    assert cp.returncode == 0 and [h["name"] for h in json.loads(cp.stdout)] == ["h1", "h0"]
+
+    # a token file the API would refuse to start with is refused here too
+    short = tmp_path / "short"
+    short.write_text("short\n")
+    cp = cli("machines", "--api", api, "--token-file", short)
+    assert cp.returncode == 1 and "16..512" in cp.stderr
+    assert TOKEN not in cp.stderr
+
+
+def test_unreachable_and_usage(tmp_path):
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}"
+    for cmd in ("machines", "leases", "hosts", "profiles"):
+        cp = cli(cmd, "--api", url)
+        assert cp.returncode == 1 and cp.stdout == ""
+        assert cp.stderr == (f"kidou: cannot reach the API at {url}: Couldn't connect to server "
+                             "(is kidou running, and is [http] listen or [api] listen set?)\n")
+    # the same through a config whose [http] listen is that port
+    cfg = tmp_path / "k.ini"
+    cfg.write_text(f"[http]\nlisten = 127.0.0.1:{port}\n")
+    cp = cli("leases", "--config", cfg)
+    assert cp.returncode == 1 and f"at {url}:" in cp.stderr
+    # a config that serves no API at all
+    cfg.write_text("[tftp]\nroot = /nonexistent\n")
+    cp = cli("machines", "-c", cfg)
+    assert cp.returncode == 1 and "neither [api] listen nor [http] listen" in cp.stderr
+    # a config kidou would refuse
+    cfg.write_text("[http]\nlisten = nowhere\n")
+    cp = cli("machines", "--config", cfg)
+    assert cp.returncode == 1 and "listen" in cp.stderr and cp.stderr.count("\n") == 1
+    # usage errors: exit 2
+    cp = cli("machines", "--api", "127.0.0.1:8080")
+    assert cp.returncode == 2 and "http://" in cp.stderr
+    cp = cli("machines", "--bogus")
+    assert cp.returncode == 2 and "--bogus" in cp.stderr
+    cp = cli("hosts", "--api")
+    assert cp.returncode == 2 and "needs a value" in cp.stderr
+    # a write command is not a read command: the daemon's own flags
+    # parser refuses it
+    cp = cli("next-boot")
+    assert cp.returncode == 2
+
+
+def test_help():
+    for cmd in ("machines", "leases", "hosts", "profiles"):
+        cp = cli(cmd, "--help")
+        assert cp.returncode == 0 and cp.stdout.startswith(f"Usage: kidou {cmd} ")
+        assert f"GET /api/v1/{cmd}" in cp.stdout and "--token-file" in cp.stdout
+    cp = cli("--help")
+    assert cp.returncode == 0 and "kidou machines|leases|hosts|profiles" in cp.stdout
+
+
+def test_lease_and_config(dhcp_net, dhcpd, tmp_path):
+    """A real lease (udhcpc in the client namespace) in `kidou leases` and
+    `kidou machines`, found through --config alone: [api] listen on the
+    wildcard address (reached on loopback) wins over [http] listen, and
+    the token comes from [api] token-file."""
+    root = tmp_path / "tftp"
+    root.mkdir()
+    (root / "boot.0").write_bytes(b"B" * 5000)
+    tok = token_file(tmp_path)
+    cfg = tmp_path / "k.ini"
+    cfg.write_text(f"[http]\nlisten = {SRV_ADDR}:8080\n\n"
+                   f"[api]\nlisten = 0.0.0.0:8081\ntoken-file = {tok}\nread-token = yes\n\n"
+                   "[profile inst]\nkernel = linux/vmlinuz\n\n"
+                   f"[host web1]\nmac = {mac_of(7)}\nhostname = web1\nprofile = inst\n")
+    dhcpd(config=cfg, tftp_root=root)
+    env = Udhcpc(dhcp_net, tmp_path, name="firmware").once(*FIRMWARE)
+    ip = env["ip"]
+    cp = subprocess.run(["ip", "netns", "exec", dhcp_net.cli, "curl", "-sS", "-o", "/dev/null",
+                         f"tftp://{SRV_ADDR}/boot.0"], timeout=T(20))
+    assert cp.returncode == 0
+
+    cp = cli("leases", "--config", cfg, netns=dhcp_net.srv)
+    assert cp.returncode == 0, cp.stderr
+    r = rows(cp.stdout)
+    assert r[0] == ["IP", "MAC", "HOSTNAME", "STATE", "EXPIRES", "SUBNET"]
+    assert r[1][:4] == [ip, dhcp_net.client_mac, "-", "bound"] and r[1][5] == "-", cp.stdout
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r[1][4]), cp.stdout
+    assert len(r) == 2
+
+    cp = cli("machines", "--config", cfg, netns=dhcp_net.srv)
+    assert cp.returncode == 0, cp.stderr
+    assert_aligned(cp.stdout)
+    by_mac = {x[0]: x for x in rows(cp.stdout)[1:]}
+    assert by_mac[mac_of(7)] == [mac_of(7), "-", "web1", "web1", "inst", "default", "-"]
+    assert by_mac[dhcp_net.client_mac][:6] == [dhcp_net.client_mac, ip, "-", "-", "-", "default"]
+    assert by_mac[dhcp_net.client_mac][6] == "in-progress at tftp:boot.0", cp.stdout
+
+    # without the token: 401
+    cp = cli("machines", "--api", "http://127.0.0.1:8081", netns=dhcp_net.srv)
+    assert cp.returncode == 1 and "answered 401" in cp.stderr
+    cp = cli("machines", "--api", "http://127.0.0.1:8081", "--token-file", tok,
+             netns=dhcp_net.srv)
+    assert cp.returncode == 0 and dhcp_net.client_mac in cp.stdout
+    # [http] listen serves files only, once [api] listen is set: its 404
+    # is no API answer, and the CLI says so
+    cp = cli("machines", "--api", f"http://{SRV_ADDR}:8080", netns=dhcp_net.srv)
+    assert cp.stderr == (f"kidou: the API at http://{SRV_ADDR}:8080 answered 404: no JSON "
+                         "error text (is this kidou's API address?)\n")
