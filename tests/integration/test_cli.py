@@ -222,3 +222,96 @@ def test_lease_and_config(dhcp_net, dhcpd, tmp_path):
     cp = cli("machines", "--api", f"http://{SRV_ADDR}:8080", netns=dhcp_net.srv)
     assert cp.stderr == (f"kidou: the API at http://{SRV_ADDR}:8080 answered 404: no JSON "
                          "error text (is this kidou's API address?)\n")
+
+
+class FakeApi:
+    """A stand-in API on loopback that answers every request with one
+    canned (status, headers, body) or a stream of body chunks."""
+
+    def __init__(self, status=200, body=b"[]", headers=(), chunks=None):
+        import http.server
+        import threading
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                outer.auth = self.headers.get("Authorization")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for k, v in headers:
+                    self.send_header(k, v)
+                if chunks is None:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    for c in chunks:
+                        self.wfile.write(c)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *a):
+                pass
+
+        self.auth = None
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_hostile_server(tmp_path):
+    """What a server sends reaches the terminal escaped, and its size is
+    bounded (64 MiB), announced or not."""
+    evil = [{"ip": "10.0.0.9", "mac": None, "client_id": "01", "state": "bound",
+             "hostname": "x\x1b]0;owned\x07\x1b[2J\u202eyy", "expires": None, "subnet": ""}]
+    f = FakeApi(body=json.dumps(evil).encode())
+    try:
+        cp = cli("leases", "--api", f.url)
+        assert cp.returncode == 0, cp.stderr
+        assert "\x1b" not in cp.stdout and "\x07" not in cp.stdout and "\u202e" not in cp.stdout
+        assert "x\\x1b]0;owned\\x07\\x1b[2J\\u202eyy" in cp.stdout, cp.stdout
+        cp = cli("leases", "--api", f.url, "--json")
+        assert cp.returncode == 0 and "\x1b" not in cp.stdout and "\u202e" not in cp.stdout
+        assert json.loads(cp.stdout) == evil
+        assert f.auth is None
+    finally:
+        f.close()
+
+    f = FakeApi(status=500, body=json.dumps({"error": "bad\x1b[31m\nthing"}).encode())
+    try:
+        cp = cli("hosts", "--api", f.url, "--token-file", token_file(tmp_path))
+        assert cp.returncode == 1
+        assert cp.stderr == f"kidou: the API at {f.url} answered 500: bad\\x1b[31m\\x0athing\n"
+        assert f.auth == f"Bearer {TOKEN}"
+    finally:
+        f.close()
+
+    # JSON that is no list of objects
+    f = FakeApi(body=b'{"mac": 1}')
+    try:
+        cp = cli("machines", "--api", f.url)
+        assert cp.returncode == 1 and "not a list of machines" in cp.stderr
+    finally:
+        f.close()
+
+    # too big: announced (Content-Length, refused before the body), or
+    # not (a body with no length, cut as it passes 64 MiB)
+    big = (64 << 20) + 1
+    for f in (FakeApi(chunks=[], headers=[("Content-Length", str(big))]),
+              FakeApi(chunks=[b"[" + b" " * (1 << 20)] * 65 + [b"]"])):
+        try:
+            cp = cli("machines", "--api", f.url)
+            assert cp.returncode == 1 and cp.stdout == ""
+            assert cp.stderr == f"kidou: the API at {f.url} answered more than 64 MiB; refused\n"
+        finally:
+            f.close()
