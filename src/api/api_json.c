@@ -96,8 +96,19 @@ json_t *api_json_timeline(const struct boot_timeline_info *t, const struct api_c
 	return o;
 }
 
+json_t *api_json_next_boot(const struct next_boot_record *r)
+{
+	if (r && r->mode == NEXT_BOOT_LOCAL)
+		return json_pack("{s:s}", "mode", "local");
+	if (r && r->mode == NEXT_BOOT_PROFILE)
+		return json_pack("{s:s, s:o, s:b}", "mode", "profile", "profile",
+				 api_json_text(r->profile), "once", r->once != 0);
+	return json_pack("{s:s}", "mode", "default");
+}
+
 json_t *api_json_machine(const struct api_machine *m, const struct api_clock *clk)
 {
+	const struct next_boot_record *nb = m->next_boot;
 	const struct host_config *h = m->host;
 	const struct profile_config *p = h && h->profile ? h->profile : m->default_profile;
 	uint32_t ip = m->lease_ip ? m->lease_ip : h && h->ip ? h->ip :
@@ -108,15 +119,14 @@ json_t *api_json_machine(const struct api_machine *m, const struct api_clock *cl
 		lease = json_pack("{s:o, s:s, s:o}", "ip", json_ip(m->lease_ip),
 				  "state", m->lease_state ? m->lease_state : "bound",
 				  "expires", api_json_time(m->lease_expires * 1000000));
-	/* next_boot is "default" until the write side (PUT next-boot) exists. */
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:s}, s:b, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}",
 			 "mac", json_mac(m->mac),
 			 "ip", json_ip(ip),
 			 "hostname", json_str_or_null(h ? h->hostname : NULL),
 			 "host", json_str_or_null(h ? h->name : NULL),
 			 "profile", json_str_or_null(p ? p->name : NULL),
-			 "next_boot", "mode", "default",
-			 "install_pending", false,
+			 "next_boot", api_json_next_boot(nb),
+			 "install_pending", nb && nb->mode == NEXT_BOOT_PROFILE && nb->once && nb->token[0],
 			 "lease", lease,
 			 "timeline", api_json_timeline(m->timeline, clk));
 }

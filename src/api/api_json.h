@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "boot/boot_events.h"
+#include "store/lease_store.h"
 #include "config.h"
 
 /* The clocks a document is rendered at: timelines keep monotonic times,
@@ -29,7 +30,13 @@ struct api_machine {
 	const char *lease_state;
 	int64_t lease_expires;                    /* wall-clock seconds */
 	const struct boot_timeline_info *timeline;
+	const struct next_boot_record *next_boot; /* NULL: mode default */
 };
+
+/* {"mode": "default"|"profile"|"local", "profile": NAME, "once": bool}
+ * (profile and once only in profile mode). The done token is never in
+ * it: reads may be open. */
+json_t *api_json_next_boot(const struct next_boot_record *r);
 
 json_t *api_json_machine(const struct api_machine *m, const struct api_clock *clk);
 json_t *api_json_timeline(const struct boot_timeline_info *t, const struct api_clock *clk);

@@ -157,3 +157,8 @@ int next_boot_check_done(const struct next_boot_record *r, const char *token, bo
 	*reason = NULL;
 	return 0;
 }
+
+const struct next_boot_record *next_boot_at(const struct next_boot *nb, size_t i)
+{
+	return &nb->v[i];
+}

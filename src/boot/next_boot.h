@@ -40,6 +40,8 @@ int next_boot_put(struct next_boot *nb, const struct next_boot_record *r);
 /* Forget mac's record (0 whether or not there was one). */
 void next_boot_del(struct next_boot *nb, const uint8_t mac[6]);
 size_t next_boot_count(const struct next_boot *nb);
+/* The i-th record in MAC order (i < count). */
+const struct next_boot_record *next_boot_at(const struct next_boot *nb, size_t i);
 
 /* Is an install pending (a once-profile whose done has not come)? */
 static inline bool next_boot_install_pending(const struct next_boot_record *r)
