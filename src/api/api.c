@@ -785,6 +785,9 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 
 	if (rq->resumed)
 		return write_take(a, rq->resumed, ans);
+	if (rq->body_too_large)
+		return answer_error(ans, MHD_HTTP_CONTENT_TOO_LARGE,
+				    "body too large (4 KiB at most)", NULL);
 	e = api_route_parse(rq->path, &r);
 
 	if (e == -ENAMETOOLONG)

@@ -764,6 +764,7 @@ static enum MHD_Result http_answer_api(struct http_request *rq, struct MHD_Conne
 		.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_AUTHORIZATION),
 		.body = rq->body, .body_len = rq->body_len, .resumed = rq->api_deferred,
+		.body_too_large = rq->body_too_large,
 	};
 	struct http_api_answer a = { 0 };
 	struct MHD_Response *resp;
@@ -890,10 +891,11 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 			/* A write: its body is read (bounded) and the API
 			 * answers in the last call. A Content-Length past the
 			 * bound is refused before a byte of it is read. */
-			if (h.length > HTTP_API_BODY_MAX)
-				return http_error(rq, conn, MHD_HTTP_CONTENT_TOO_LARGE,
-						  "body too large");
 			rq->api_write = true;
+			if (h.length > HTTP_API_BODY_MAX) {
+				rq->body_too_large = true;
+				return http_answer_api(rq, conn, url, method, true);
+			}
 			return MHD_YES;
 		}
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -929,11 +931,8 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;  /* cannot happen without a length; drop it */
 		return MHD_YES;
 	}
-	if (rq->api_write) {
-		if (rq->body_too_large)
-			return http_error(rq, conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
-		return http_answer_api(rq, conn, url, method, rq->body_len > 0);
-	}
+	if (rq->api_write)
+		return http_answer_api(rq, conn, url, method, rq->body_len > 0 || rq->body_too_large);
 	if (url[0] != '/' || rq->nul_in_path)
 		return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad path");
 	if (is_api_path(s, url))

@@ -33,6 +33,7 @@ struct http_api_request {
 	 * larger one is answered 413 here), NUL-terminated; NULL for none. */
 	const char *body;
 	size_t body_len;
+	bool body_too_large;        /* past HTTP_API_BODY_MAX: the API answers 413 */
 	/* Not NULL: the API deferred this request (answer.deferred) and has
 	 * resumed it; this is the call that takes its answer. */
 	void *resumed;
