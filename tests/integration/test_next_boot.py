@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dhcp_lib import SRV_ADDR, dhcp_net, dhcpd  # noqa: F401  (fixtures)
+from dhcp_lib import SRV_ADDR, Udhcpc, dhcp_net, dhcpd  # noqa: F401  (fixtures)
 from kidou_testlib import T
 
 TOKEN = "s3cret-token-0123456789abcdef"
@@ -246,3 +246,21 @@ def test_state_survives_sighup_and_restart(dhcp_net, dhcpd, tmp_path):  # noqa: 
     assert api.machine()["next_boot"] == {"mode": "local"}
     st, _ = api.call("POST", f"/api/v1/machines/{MAC}/done?token={token}", auth=None)
     assert st == 403
+
+
+def test_local_boot_outcome(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """A machine in local mode boots: DHCP as firmware, then PXELINUX asks
+    for its config without naming itself (pxelinux.cfg/default, found by
+    its lease) and gets the local form; its timeline ends outcome=local."""
+    k = start(dhcpd, tmp_path)
+    api = Api(dhcp_net)
+    mac = dhcp_net.client_mac
+    assert api.call("PUT", f"/api/v1/machines/{mac}/next-boot", {"local": True})[0] == 200
+    Udhcpc(dhcp_net, tmp_path, name="firmware").once("-x", "0x5d:0000")
+    cp = subprocess.run(["ip", "netns", "exec", dhcp_net.cli, "curl", "-sS",
+                         f"tftp://{SRV_ADDR}/pxelinux.cfg/default"], capture_output=True,
+                        timeout=T(20))
+    assert cp.returncode == 0, cp.stderr
+    text = cp.stdout.decode()
+    assert "default local" in text and "localboot 0" in text and "kernel" not in text
+    assert k.boot_summary_at_stop(mac)["outcome"] == "local"
