@@ -486,11 +486,12 @@ static void write_unlink_free(struct api_write *w)
 	free(w);
 }
 
-/* Put r (mode default: forget it) in the map; 0 or -errno. */
-static int map_apply(struct next_boot *nb, const struct next_boot_record *r, bool present)
+/* Make mac's record r, or none when !present; 0 or -errno. */
+static int map_apply(struct next_boot *nb, const uint8_t mac[6], const struct next_boot_record *r,
+		     bool present)
 {
 	if (!present) {
-		next_boot_del(nb, r->mac);
+		next_boot_del(nb, mac);
 		return 0;
 	}
 	return next_boot_put(nb, r);
@@ -540,7 +541,7 @@ static void on_write_done(struct lease_batch *b, void *data)
 	format_mac(w->new.mac, mac);
 	if (b->result < 0) {
 		if (ours)
-			map_apply(a->src.next_boot, &w->old, w->had_old);
+			map_apply(a->src.next_boot, w->new.mac, &w->old, w->had_old);
 		log_error(MOD, "store-error", "action=%s mac=%s error=\"%s\" undone=%s", w->action, mac,
 			  b->error[0] ? b->error : strerror(-b->result), ours ? "yes" : "no");
 		if (!w->answered) {
@@ -605,7 +606,7 @@ static int write_submit(struct api *a, const struct http_api_request *rq,
 				 .conn = rq->conn, .wake = rq->wake, .wake_data = rq->wake_data };
 	if (cur)
 		w->old = *cur;
-	e = map_apply(a->src.next_boot, r, r->mode != NEXT_BOOT_DEFAULT);
+	e = map_apply(a->src.next_boot, r->mac, r, r->mode != NEXT_BOOT_DEFAULT);
 	if (e == -ENOSPC) {
 		free(w);
 		return answer_error(ans, MHD_HTTP_INSUFFICIENT_STORAGE,
@@ -622,7 +623,7 @@ static int write_submit(struct api *a, const struct http_api_request *rq,
 	w->batch.changes[0].nb = *r;
 	e = st->ops->submit(st, &w->batch, on_write_done, w);
 	if (e < 0) {
-		map_apply(a->src.next_boot, &w->old, w->had_old);
+		map_apply(a->src.next_boot, w->new.mac, &w->old, w->had_old);
 		free(w);
 		return answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE,
 				    "the database is busy, retry", NULL);

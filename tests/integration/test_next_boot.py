@@ -264,3 +264,58 @@ def test_local_boot_outcome(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     text = cp.stdout.decode()
     assert "default local" in text and "localboot 0" in text and "kernel" not in text
     assert k.boot_summary_at_stop(mac)["outcome"] == "local"
+
+
+def test_store_failure_is_503_and_undone(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """The database locked by another process past the store's busy
+    timeout: the PUT waits (reads do not), then answers 503 with SQLite's
+    reason, and the change is undone in memory."""
+    from test_store_async import Locker
+    db = tmp_path / "leases.db"
+    k = start(dhcpd, tmp_path, db=db)
+    api = Api(dhcp_net)
+    lk = Locker(db)
+    try:
+        put = subprocess.Popen(
+            ["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-X", "PUT", "-w", "\n%{http_code}",
+             "-H", f"Authorization: Bearer {TOKEN}", "--data-binary", '{"local": true}',
+             f"{BASE}/api/v1/machines/{MAC}/next-boot"], stdout=subprocess.PIPE)
+        # applied in memory at once (boots see it), while the commit waits
+        k.wait_for(lambda: api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 200,
+                   timeout=T(10), what="the record in memory")
+        assert api.machine()["next_boot"] == {"mode": "local"}
+        out, _ = put.communicate(timeout=T(30))
+        text, code = out.decode().rsplit("\n", 1)
+        assert code == "503", text
+        assert "locked" in json.loads(text)["error"]
+        k.wait_event("store-error", mod="api", mac=MAC, undone="yes", timeout=T(5))
+        assert api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 404
+        assert "rescue/vmlinuz" in api.ipxe()
+    finally:
+        lk.release()
+    st, doc = api.call("PUT", f"/api/v1/machines/{MAC}/next-boot", {"local": True})
+    assert st == 200 and doc["next_boot"] == {"mode": "local"}
+
+
+def test_stop_while_a_write_waits(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """SIGTERM while a write waits for a locked database: the client gets
+    503 (kidou cannot say whether it was kept), kidou exits 0 with no
+    connection left suspended."""
+    from test_store_async import Locker
+    db = tmp_path / "leases.db"
+    k = start(dhcpd, tmp_path, db=db)
+    api = Api(dhcp_net)
+    lk = Locker(db)
+    try:
+        put = subprocess.Popen(
+            ["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-X", "PUT", "-w", "\n%{http_code}",
+             "-H", f"Authorization: Bearer {TOKEN}", "--data-binary", '{"local": true}',
+             f"{BASE}/api/v1/machines/{MAC}/next-boot"], stdout=subprocess.PIPE)
+        k.wait_for(lambda: api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 200,
+                   timeout=T(10), what="the record in memory")
+        assert k.stop(timeout=T(15)) == 0, k.text()[-3000:]
+        out, _ = put.communicate(timeout=T(30))
+        text, code = out.decode().rsplit("\n", 1)
+        assert code == "503" and "stopping" in json.loads(text)["error"], out
+    finally:
+        lk.release()
