@@ -655,79 +655,19 @@ static int make_token(char out[NEXT_BOOT_TOKEN_HEX + 1])
 	return 0;
 }
 
-static const struct profile_config *profile_named(const struct config *c, const char *name)
-{
-	for (const struct profile_config *p = c->profiles; p; p = p->next)
-		if (strcmp(p->name, name) == 0)
-			return p;
-	return NULL;
-}
-
-/* PUT /machines/{mac}/next-boot: parse and validate the body into r.
- * 0, or an answered 400 (> 0). */
+/* PUT /machines/{mac}/next-boot: the body into r (api_json.c), or an
+ * answered 400 (> 0). */
 static int parse_next_boot(struct api *a, const struct http_api_request *rq,
 			   struct next_boot_record *r, struct http_api_answer *ans)
 {
-	json_error_t jerr;
-	json_t *doc, *v;
-	const char *key, *bad = NULL, *msg = NULL;
-	int sel = 0;
-	char m[160];
+	char field[API_JSON_KEY_MAX + 1], msg[160];
+	int e;
 
-	if (!rq->body)
-		return answer_error(ans, MHD_HTTP_BAD_REQUEST, "a JSON object is required", NULL) ?: 1;
-	doc = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!doc || !json_is_object(doc)) {
-		json_decref(doc);
-		return answer_error(ans, MHD_HTTP_BAD_REQUEST,
-				    "the body is not a JSON object", NULL) ?: 1;
-	}
-	json_object_foreach(doc, key, v) {
-		if (strcmp(key, "profile") == 0) {
-			if (!json_is_string(v) || !json_string_length(v) ||
-			    json_string_length(v) >= sizeof(r->profile)) {
-				bad = key, msg = "must be a profile name";
-				break;
-			}
-			if (!profile_named(cfg_of(a), json_string_value(v))) {
-				bad = key, msg = "no such profile in the configuration";
-				break;
-			}
-			r->mode = NEXT_BOOT_PROFILE;
-			snprintf(r->profile, sizeof(r->profile), "%s", json_string_value(v));
-			sel++;
-		} else if (strcmp(key, "once") == 0) {
-			if (!json_is_boolean(v)) {
-				bad = key, msg = "must be true or false";
-				break;
-			}
-			r->once = json_is_true(v);
-		} else if (strcmp(key, "local") == 0 || strcmp(key, "default") == 0) {
-			if (!json_is_true(v)) {
-				bad = key, msg = "must be true";
-				break;
-			}
-			r->mode = key[0] == 'l' ? NEXT_BOOT_LOCAL : NEXT_BOOT_DEFAULT;
-			sel++;
-		} else {
-			bad = key, msg = "unknown key";
-			break;
-		}
-	}
-	if (!bad && sel != 1)
-		msg = "give exactly one of profile, local, default";
-	else if (!bad && r->once && r->mode != NEXT_BOOT_PROFILE)
-		bad = "once", msg = "once goes with a profile";
-	if (msg) {
-		int e;
-		/* The key is the client's: jansson has checked it is UTF-8. */
-		snprintf(m, sizeof(m), "%s%s%s", bad ? bad : "", bad ? ": " : "", msg);
-		e = answer_error(ans, MHD_HTTP_BAD_REQUEST, m, bad);
-		json_decref(doc);
-		return e ?: 1;
-	}
-	json_decref(doc);
-	return 0;
+	if (api_json_next_boot_parse(rq->body, rq->body_len, cfg_of(a), r, field, sizeof(field),
+				     msg, sizeof(msg)) == 0)
+		return 0;
+	e = answer_error(ans, MHD_HTTP_BAD_REQUEST, msg, field[0] ? field : NULL);
+	return e < 0 ? e : 1;
 }
 
 static int put_next_boot(struct api *a, const struct http_api_request *rq,

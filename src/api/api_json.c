@@ -2,6 +2,7 @@
 #include "api/api_json.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,4 +220,79 @@ char *api_json_error(const char *msg, const char *field, size_t *len)
 	if (s && len)
 		*len = strlen(s);
 	return s;
+}
+
+static const struct profile_config *profile_named(const struct config *c, const char *name)
+{
+	for (const struct profile_config *p = c->profiles; p; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* One key of the body into r; NULL, or why it is refused. */
+static const char *next_boot_key(const char *key, json_t *v, const struct config *cfg,
+				 struct next_boot_record *r, int *sel)
+{
+	if (strcmp(key, "profile") == 0) {
+		if (!json_is_string(v) || !json_string_length(v) ||
+		    json_string_length(v) >= sizeof(r->profile) ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return "must be a profile name";
+		if (!profile_named(cfg, json_string_value(v)))
+			return "no such profile in the configuration";
+		r->mode = NEXT_BOOT_PROFILE;
+		snprintf(r->profile, sizeof(r->profile), "%s", json_string_value(v));
+		(*sel)++;
+	} else if (strcmp(key, "once") == 0) {
+		if (!json_is_boolean(v))
+			return "must be true or false";
+		r->once = json_is_true(v);
+	} else if (strcmp(key, "local") == 0 || strcmp(key, "default") == 0) {
+		if (!json_is_true(v))
+			return "must be true";
+		r->mode = key[0] == 'l' ? NEXT_BOOT_LOCAL : NEXT_BOOT_DEFAULT;
+		(*sel)++;
+	} else {
+		return "unknown key";
+	}
+	return NULL;
+}
+
+int api_json_next_boot_parse(const char *body, size_t len, const struct config *cfg,
+			     struct next_boot_record *r, char *field, size_t fieldsize,
+			     char *msg, size_t msgsize)
+{
+	json_error_t jerr;
+	json_t *doc = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	const char *key, *why = NULL;
+	json_t *v;
+	int sel = 0;
+
+	field[0] = '\0';
+	if (!doc || !json_is_object(doc)) {
+		json_decref(doc);
+		snprintf(msg, msgsize, "the body must be a JSON object");
+		return -EINVAL;
+	}
+	json_object_foreach(doc, key, v) {
+		why = next_boot_key(key, v, cfg, r, &sel);
+		if (why) {
+			/* jansson has checked the key is UTF-8; a NUL in it
+			 * (\u0000) only cuts it short here. */
+			snprintf(field, fieldsize, "%s", key);
+			break;
+		}
+	}
+	json_decref(doc);
+	if (!why && sel != 1)
+		why = "give exactly one of profile, local, default";
+	else if (!why && r->once && r->mode != NEXT_BOOT_PROFILE) {
+		snprintf(field, fieldsize, "once");
+		why = "once goes with a profile";
+	}
+	if (!why)
+		return 0;
+	snprintf(msg, msgsize, "%s%s%s", field, field[0] ? ": " : "", why);
+	return -EINVAL;
 }

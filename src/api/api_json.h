@@ -45,6 +45,18 @@ json_t *api_json_profile(const struct profile_config *p);
 /* One boot event for the event stream; mac may be NULL. */
 json_t *api_json_event(const struct boot_event *ev, const uint8_t *mac, uint64_t seq,
 		       const struct api_clock *clk);
+/* The body of PUT /machines/{mac}/next-boot (body may be NULL: none) into
+ * r (mode, once, profile; the caller sets mac and makes the token).
+ * Exactly one of "profile" (a [profile] of cfg), "local": true,
+ * "default": true; "once" (boolean) only with "profile"; no other key.
+ * 0, or -EINVAL with the offending key in field ("" when no one key is
+ * to blame) and the reason in msg. Pure: the fuzz target's entry. */
+/* A key longer than this is named cut short in the error. */
+#define API_JSON_KEY_MAX 63
+int api_json_next_boot_parse(const char *body, size_t len, const struct config *cfg,
+			     struct next_boot_record *r, char *field, size_t fieldsize,
+			     char *msg, size_t msgsize);
+
 /* {"error": msg, "field": field} (field omitted when NULL), dumped. */
 char *api_json_error(const char *msg, const char *field, size_t *len);
 
