@@ -56,8 +56,11 @@ class Api:
         return subprocess.run(["ip", "netns", "exec", self.net.srv, "curl", "-sS", *args],
                               capture_output=True, timeout=T(20))
 
-    def call(self, method: str, path: str, body=None, auth: str | None = TOKEN):
+    def call(self, method: str, path: str, body=None, auth: str | None = TOKEN,
+             chunked: bool = False):
         args = ["-X", method, "-w", "\n%{http_code}", BASE + path]
+        if chunked:
+            args += ["-H", "Transfer-Encoding: chunked"]
         if auth:
             args += ["-H", f"Authorization: Bearer {auth}"]
         if body is not None:
@@ -171,8 +174,14 @@ def test_refusals(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert st == 400 and e["field"] == "local"
     st, e = api.call("PUT", path, "{}")
     assert st == 400
-    st, _ = api.call("PUT", path, "x" * 5000)
-    assert st == 413
+    st, e = api.call("PUT", path, "x" * 5000)
+    assert st == 413 and "too large" in e["error"]
+    # chunked: no length to refuse up front; read on, kept to 4 KiB, 413
+    st, e = api.call("PUT", path, " " * 5000 + '{"local": true}', chunked=True)
+    assert st == 413 and "too large" in e["error"]
+    # within the bound, chunked or not, a body is read whole
+    st, e = api.call("PUT", path, " " * 4000 + '{"local": 1}', chunked=True)
+    assert st == 400 and e["field"] == "local"
     st, e = api.call("PUT", path, {"local": True}, auth="wrong")
     assert st == 401
     st, e = api.call("PUT", path, {"local": True}, auth=None)
