@@ -495,6 +495,26 @@ static unsigned mhd_answer_take(struct http_server *s, unsigned status)
 
 /* --- per request --- */
 
+/* The URI for the access log, with the value of a token= argument (the
+ * API's done callback: a one-time credential) left out. */
+static void log_quote_uri(char *out, size_t size, const char *uri)
+{
+	const char *q = strchr(uri, '?');
+	const char *t = NULL;
+	char buf[256];
+
+	for (const char *p = q; p && !t; p = strchr(p + 1, '&'))
+		if (strncmp(p + 1, "token=", 6) == 0)
+			t = p + 7;
+	if (!t) {
+		log_quote(out, size, uri, SIZE_MAX);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.*s-%s", (int)MIN((size_t)(t - uri), (size_t)200), uri,
+		 strchr(t, '&') ? strchr(t, '&') : "");
+	log_quote(out, size, buf, SIZE_MAX);
+}
+
 static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *s = cls;
@@ -515,7 +535,7 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
 	rq->acked_at_start = conn_bytes_acked(conn);
 	rq->raw_uri = uri;
 	rq->raw_uri_len = strlen(uri);
-	log_quote(rq->uri, sizeof(rq->uri), uri, SIZE_MAX);
+	log_quote_uri(rq->uri, sizeof(rq->uri), uri);
 	/* libmicrohttpd decodes the path into a C string, so "a.txt%00.bin"
 	 * would arrive as "a.txt": a different name than the one asked for. */
 	for (const char *p = uri; *p && *p != '?'; p++)

@@ -148,6 +148,8 @@ def test_install_once_then_local(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     k.wait_event("done-refused", mod="api", mac=MAC, reason="no-pending-install", timeout=T(5))
     assert api.machine()["next_boot"] == {"mode": "local"}
     assert "localboot 0" in api.pxelinux()
+    # the one-time token stays out of the access log
+    assert token not in k.text() and "done?token=-" in k.text()
 
 
 def test_refusals(dhcp_net, dhcpd, tmp_path):  # noqa: F811
