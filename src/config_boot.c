@@ -17,7 +17,7 @@ int set_boot_target(struct config *c, void *obj, const struct config_key *k,
 		if ((unsigned char)*p <= ' ' || *p == 0x7f)
 			return set_error(err, n, "must not contain spaces or control characters");
 	if (render_check_template(v, bad, sizeof(bad)) < 0)
-		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http)", bad);
+		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http, done_url)", bad);
 	return set_string(&b->target[k->arg], v, CONFIG_BOOT_TARGET_MAX, err, n);
 }
 
@@ -155,7 +155,7 @@ int set_profile_cmdline(struct config *c, void *obj, const struct config_key *k,
 		if ((unsigned char)*p < ' ' || *p == 0x7f)
 			return set_error(err, n, "must not contain control characters");
 	if (render_check_template(v, bad, sizeof(bad)) < 0)
-		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http)", bad);
+		return set_error(err, n, "unknown variable ${%s} (known: mac, ip, hostname, server, http, done_url)", bad);
 	return set_string(&((struct profile_config *)obj)->cmdline, v, 1024, err, n);
 }
 

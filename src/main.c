@@ -27,6 +27,7 @@
 #include "boot/boot_events.h"
 #include "boot/boot_files.h"
 #include "ndp/ndp_io.h"
+#include "store/lease_store.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
 
@@ -53,6 +54,9 @@ struct daemon {
 	struct loop_timer timeline_tick;
 	int http_port;               /* its bound port, for rendered URLs */
 	struct boot_lookup boot_lookup;
+	/* Each machine's next boot (the API's, kept in the lease database):
+	 * not part of the config, so a reload keeps it. */
+	struct next_boot *next_boot;
 	bool stopping;
 	struct loop_timer grace;
 };
@@ -309,6 +313,39 @@ static int http_api(void *data, const struct http_api_request *rq, struct http_a
 	return api_handle(d->api, rq, a);
 }
 
+static int restore_next_boot(const struct next_boot_record *r, void *ctx)
+{
+	struct daemon *d = ctx;
+	char mac[MAC_STRLEN];
+	int e = next_boot_put(d->next_boot, r);
+
+	/* A row that does not fit (full, or nonsense written by hand) is
+	 * skipped with a word, not fatal: the leases matter more. */
+	if (e < 0)
+		log_warn("main", "next-boot-skipped", "mac=%s error=\"%s\"", format_mac(r->mac, mac),
+			 strerror(-e));
+	return 0;
+}
+
+/* Next-boot records from the lease database, at startup, before the
+ * loop runs (the store's contract for loads). */
+static int load_next_boot(struct daemon *d)
+{
+	struct lease_store *st = dhcp_io_store(d->dhcp);
+	int e;
+
+	if (!st)
+		return 0;
+	e = st->ops->load_next_boot(st, restore_next_boot, d);
+	if (e < 0) {
+		log_error("main", "database", "path=\"%s\" error=\"cannot load next-boot records\"",
+			  d->config->dhcp.database);
+		return e;
+	}
+	log_info("main", "next-boot-loaded", "records=%zu", next_boot_count(d->next_boot));
+	return 0;
+}
+
 static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
 {
 	struct daemon *d = data;
@@ -554,8 +591,14 @@ int main(int argc, char **argv)
 	loop_set_busy_poll(d.loop, d.config->busy_poll_usec);
 	loop_timer_init(&d.timeline_tick, on_timeline_tick, &d);
 	loop_timer_arm(d.loop, &d.timeline_tick, TIMELINE_TICK_USEC);
+	if (next_boot_new(NEXT_BOOT_MAX, &d.next_boot) < 0) {
+		fprintf(stderr, "kidou: out of memory\n");
+		r = EXIT_FAILURE;
+		goto out;
+	}
 	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
-					      .http_port = &d.http_port };
+					      .http_port = &d.http_port,
+					      .next_boot = d.next_boot, .events = d.events };
 	if (tftp_start(&d, d.config) < 0) {
 		r = EXIT_FAILURE;
 		goto out;
@@ -568,9 +611,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		dhcp_io_set_events(d.dhcp, d.events);
+		if (load_next_boot(&d) < 0) {
+			r = EXIT_FAILURE;
+			goto out;
+		}
 	}
 	if (d.config->http.enabled || d.config->api.own_listen) {
-		struct api_sources src = { .config = &d.config, .dhcp = &d.dhcp, .events = d.events };
+		struct api_sources src = { .config = &d.config, .dhcp = &d.dhcp, .events = d.events,
+					   .next_boot = d.next_boot };
 		if (api_new(d.loop, &src, &d.api) < 0) {
 			r = EXIT_FAILURE;
 			goto out;
@@ -621,6 +669,7 @@ out:
 	tftp_server_free(d.tftp);
 	api_free(d.api);  /* after the HTTP servers (their streams), before the loop */
 	loop_free(d.loop);
+	next_boot_free(d.next_boot);
 	boot_events_free(d.events);
 	config_free(d.config);
 	quick_cleanup(&quick);

@@ -140,9 +140,10 @@ int metrics_render(const struct metrics_sources *m, char **out, size_t *len)
 			   "# TYPE kidou_boots_total counter\n"
 			   "kidou_boots_total{outcome=\"booted\"} %llu\n"
 			   "kidou_boots_total{outcome=\"served\"} %llu\n"
-			   "kidou_boots_total{outcome=\"stalled\"} %llu\n",
+			   "kidou_boots_total{outcome=\"stalled\"} %llu\n"
+			   "kidou_boots_total{outcome=\"local\"} %llu\n",
 			(unsigned long long)b->booted, (unsigned long long)b->served,
-			(unsigned long long)b->stalled);
+			(unsigned long long)b->stalled, (unsigned long long)b->local);
 		fprintf(f, "# HELP kidou_boots_in_progress machines with an open boot timeline\n"
 			   "# TYPE kidou_boots_in_progress gauge\nkidou_boots_in_progress %u\n",
 			boot_events_open(m->boot));

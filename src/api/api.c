@@ -8,6 +8,7 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "api/api_events.h"
@@ -17,6 +18,7 @@
 #include "dhcp/dhcp_server.h"
 #include "log.h"
 #include "net.h"
+#include "store/lease_store.h"
 #include "util.h"
 
 #define MOD "api"
@@ -25,12 +27,34 @@
  * found out (a suspended connection sees nothing until it writes). */
 #define HEARTBEAT_USEC (15 * 1000000ull)
 
+/* A next-boot write waiting for its commit. Owned by the api (on its
+ * list) from submit until both the store is done with it and the HTTP
+ * server has taken its answer (or the api is freed). */
+struct api_write {
+	struct api *api;
+	struct api_write *next;
+	struct lease_batch batch;
+	/* For the undo when the store fails: the record before, and ours. */
+	bool had_old;
+	struct next_boot_record old, new;
+	const char *action;           /* "next-boot", "done" (for the log) */
+	struct MHD_Connection *conn;
+	void (*wake)(void *);
+	void *wake_data;
+	bool store_done, answered, taken;
+	unsigned status;
+	char *body;                   /* the answer, once answered */
+	size_t len;
+};
+
 struct api {
 	struct loop *loop;
 	struct api_sources src;
 	struct api_events *events;
 	struct loop_timer heartbeat;
 	uint64_t seq;
+	struct api_write *writes;     /* waiting for their commit or their answer */
+	unsigned writes_in_store;     /* of LEASE_STORE_QUEUE_API */
 };
 
 static void api_clock_now(struct api_clock *c)
@@ -76,7 +100,7 @@ static int answer_error(struct http_api_answer *ans, unsigned status, const char
 
 /* --- machines: every MAC kidou knows, merged --- */
 
-enum part_kind { PART_HOST, PART_LEASE, PART_TIMELINE };
+enum part_kind { PART_HOST, PART_LEASE, PART_TIMELINE, PART_NEXT_BOOT };
 
 /* One thing known about a MAC; sorted by MAC, then merged in one pass. */
 struct part {
@@ -153,6 +177,8 @@ static int collect_parts(struct api *a, struct parts *p)
 	if (*a->src.dhcp)
 		dhcp_io_foreach_lease(*a->src.dhcp, add_lease, p);
 	boot_events_foreach(a->src.events, add_timeline, p);
+	for (size_t i = 0; i < next_boot_count(a->src.next_boot); i++)
+		parts_add(p, next_boot_at(a->src.next_boot, i)->mac, PART_NEXT_BOOT);
 	if (p->oom)
 		return -ENOMEM;
 	if (p->n)
@@ -240,6 +266,7 @@ static int render_machines(struct api *a, const struct parts *p,
 		struct api_machine m = { .default_profile = c->default_profile };
 
 		memcpy(m.mac, p->v[i].mac, 6);
+		m.next_boot = next_boot_get(a->src.next_boot, m.mac);
 		for (; i < p->n && memcmp(p->v[i].mac, m.mac, 6) == 0; i++) {
 			const struct part *pt = &p->v[i];
 			if (pt->kind == PART_HOST) {
@@ -444,6 +471,248 @@ static int get_events(struct api *a, const struct http_api_request *rq, bool hea
 	return 0;
 }
 
+
+/* --- next-boot writes --- */
+
+static void write_unlink_free(struct api_write *w)
+{
+	for (struct api_write **pp = &w->api->writes; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	free(w->body);
+	free(w);
+}
+
+/* Make mac's record r, or none when !present; 0 or -errno. */
+static int map_apply(struct next_boot *nb, const uint8_t mac[6], const struct next_boot_record *r,
+		     bool present)
+{
+	if (!present) {
+		next_boot_del(nb, mac);
+		return 0;
+	}
+	return next_boot_put(nb, r);
+}
+
+/* The machine's next-boot document, as PUT and done answer it. */
+static json_t *next_boot_doc(const struct next_boot_record *r, const uint8_t mac[6],
+			     bool with_token)
+{
+	char m[MAC_STRLEN];
+	json_t *o = json_pack("{s:s, s:o, s:b}", "mac", format_mac(mac, m),
+			      "next_boot", api_json_next_boot(r),
+			      "install_pending", next_boot_install_pending(r));
+
+	/* The operator who set a once-install gets its token, for an
+	 * installer that is not told ${done_url}; reads never show it. */
+	if (o && with_token && next_boot_install_pending(r))
+		json_object_set_new(o, "done_token", json_string(r->token));
+	return o;
+}
+
+static void write_answer(struct api_write *w, unsigned status, json_t *doc)
+{
+	w->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	w->len = w->body ? strlen(w->body) : 0;
+	w->status = status;
+	w->answered = true;
+	MHD_resume_connection(w->conn);
+	w->wake(w->wake_data);
+}
+
+/* In loop context: the store committed (or failed) w's batch. The
+ * machine's change is answered only now; a failure undoes it in memory,
+ * unless a later write has changed the record since. */
+static void on_write_done(struct lease_batch *b, void *data)
+{
+	struct api_write *w = data;
+	struct api *a = w->api;
+	const struct next_boot_record *cur = next_boot_get(a->src.next_boot, w->new.mac);
+	bool ours = w->new.mode == NEXT_BOOT_DEFAULT ? !cur :
+		    cur && memcmp(cur, &w->new, sizeof(*cur)) == 0;
+	char mac[MAC_STRLEN];
+
+	a->writes_in_store--;
+	w->store_done = true;
+	format_mac(w->new.mac, mac);
+	if (b->result < 0) {
+		if (ours)
+			map_apply(a->src.next_boot, w->new.mac, &w->old, w->had_old);
+		log_error(MOD, "store-error", "action=%s mac=%s error=\"%s\" undone=%s", w->action, mac,
+			  b->error[0] ? b->error : strerror(-b->result), ours ? "yes" : "no");
+		if (!w->answered) {
+			char msg[224];
+			snprintf(msg, sizeof(msg), "the database refused the change: %s",
+				 b->error[0] ? b->error : strerror(-b->result));
+			write_answer(w, MHD_HTTP_SERVICE_UNAVAILABLE,
+				     json_pack("{s:s}", "error", msg));
+		}
+	} else {
+		log_info(MOD, w->action, "mac=%s mode=%s profile=%s once=%s", mac,
+			 w->new.mode == NEXT_BOOT_LOCAL ? "local" :
+			 w->new.mode == NEXT_BOOT_PROFILE ? "profile" : "default",
+			 w->new.profile[0] ? w->new.profile : "-", w->new.once ? "yes" : "no");
+		if (!w->answered)
+			write_answer(w, MHD_HTTP_OK,
+				     next_boot_doc(w->new.mode ? &w->new : NULL, w->new.mac,
+						   strcmp(w->action, "next-boot") == 0));
+	}
+	if (w->taken)
+		write_unlink_free(w);
+}
+
+/* The resumed request takes w's answer. */
+static int write_take(struct api *a, struct api_write *w, struct http_api_answer *ans)
+{
+	ans->status = w->status;
+	ans->body = w->body;
+	ans->len = w->len;
+	ans->content_type = JSON_TYPE;
+	w->body = NULL;
+	w->taken = true;
+	if (w->store_done)
+		write_unlink_free(w);
+	if (!ans->body)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Apply r to the map now (so the next read and boot see it), and have
+ * the store commit it; the answer waits for that (ans->deferred). */
+static int write_submit(struct api *a, const struct http_api_request *rq,
+			const struct next_boot_record *r, const char *action,
+			struct http_api_answer *ans)
+{
+	struct lease_store *st = *a->src.dhcp ? dhcp_io_store(*a->src.dhcp) : NULL;
+	const struct next_boot_record *cur = next_boot_get(a->src.next_boot, r->mac);
+	struct api_write *w;
+	int e;
+
+	if (!st)
+		return answer_error(ans, MHD_HTTP_CONFLICT,
+				    "next-boot needs the lease database ([dhcp] as a DHCP server)",
+				    NULL);
+	if (a->writes_in_store >= LEASE_STORE_QUEUE_API)
+		return answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "the database is busy with earlier writes, retry", NULL);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	*w = (struct api_write){ .api = a, .new = *r, .had_old = cur != NULL, .action = action,
+				 .conn = rq->conn, .wake = rq->wake, .wake_data = rq->wake_data };
+	if (cur)
+		w->old = *cur;
+	e = map_apply(a->src.next_boot, r->mac, r, r->mode != NEXT_BOOT_DEFAULT);
+	if (e == -ENOSPC) {
+		free(w);
+		return answer_error(ans, MHD_HTTP_INSUFFICIENT_STORAGE,
+				    "too many next-boot records (100000); set some back to default",
+				    "mac");
+	}
+	if (e < 0) {
+		free(w);
+		return e;
+	}
+	w->batch.n = 1;
+	w->batch.changes[0].op = r->mode == NEXT_BOOT_DEFAULT ? LEASE_OP_NEXT_BOOT_DEL :
+				 LEASE_OP_NEXT_BOOT_PUT;
+	w->batch.changes[0].nb = *r;
+	e = st->ops->submit(st, &w->batch, on_write_done, w);
+	if (e < 0) {
+		map_apply(a->src.next_boot, w->new.mac, &w->old, w->had_old);
+		free(w);
+		return answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "the database is busy, retry", NULL);
+	}
+	a->writes_in_store++;
+	w->next = a->writes;
+	a->writes = w;
+	ans->deferred = w;
+	return 0;
+}
+
+/* 128 bits from the kernel's CSPRNG (getrandom(2), allowed by the
+ * sandbox), in hex. */
+static int make_token(char out[NEXT_BOOT_TOKEN_HEX + 1])
+{
+	uint8_t raw[NEXT_BOOT_TOKEN_HEX / 2];
+	size_t got = 0;
+
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+/* PUT /machines/{mac}/next-boot: the body into r (api_json.c), or an
+ * answered 400 (> 0). */
+static int parse_next_boot(struct api *a, const struct http_api_request *rq,
+			   struct next_boot_record *r, struct http_api_answer *ans)
+{
+	char field[API_JSON_KEY_MAX + 1], msg[160];
+	int e;
+
+	if (api_json_next_boot_parse(rq->body, rq->body_len, cfg_of(a), r, field, sizeof(field),
+				     msg, sizeof(msg)) == 0)
+		return 0;
+	e = answer_error(ans, MHD_HTTP_BAD_REQUEST, msg, field[0] ? field : NULL);
+	return e < 0 ? e : 1;
+}
+
+static int put_next_boot(struct api *a, const struct http_api_request *rq,
+			 const struct api_route *route, struct http_api_answer *ans)
+{
+	struct next_boot_record r = { 0 };
+	int e = parse_next_boot(a, rq, &r, ans);
+
+	if (e != 0)
+		return e < 0 ? e : 0;
+	memcpy(r.mac, route->mac, 6);
+	if (r.once && (e = make_token(r.token)) < 0)
+		return e;
+	return write_submit(a, rq, &r, "next-boot", ans);
+}
+
+/* POST /machines/{mac}/done?token=T, or with the bearer token (an
+ * operator). The token is spent in memory at once, so a replay racing
+ * the commit is refused too. */
+static int post_done(struct api *a, const struct http_api_request *rq,
+		     const struct api_route *route, bool operator, struct http_api_answer *ans)
+{
+	const char *token = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "token");
+	const struct next_boot_record *cur = next_boot_get(a->src.next_boot, route->mac);
+	struct next_boot_record r;
+	const char *reason;
+	char mac[MAC_STRLEN];
+
+	if (next_boot_check_done(cur, token, operator && !token, &r, &reason) < 0) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(rq->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char peer[NET_ENDPOINT_STRLEN] = "-";
+
+		if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+			net_format_endpoint((const struct sockaddr_in *)ci->client_addr, peer);
+		log_warn(MOD, "done-refused", "mac=%s peer=%s reason=%s",
+			 format_mac(route->mac, mac), peer, reason);
+		return answer_error(ans, MHD_HTTP_FORBIDDEN,
+				    strcmp(reason, "wrong-token") == 0 ?
+				    "wrong done token" : "no install pending for this machine (or its token was used)",
+				    "token");
+	}
+	return write_submit(a, rq, &r, "done", ans);
+}
+
 /* --- the handler --- */
 
 int api_handle(void *data, const struct http_api_request *rq, struct http_api_answer *ans)
@@ -452,7 +721,15 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 	const struct config *c = cfg_of(a);
 	enum api_method m = api_method_parse(rq->method);
 	struct api_route r;
-	int e = api_route_parse(rq->path, &r);
+	int e;
+	bool operator = false;
+
+	if (rq->resumed)
+		return write_take(a, rq->resumed, ans);
+	if (rq->body_too_large)
+		return answer_error(ans, MHD_HTTP_CONTENT_TOO_LARGE,
+				    "body too large (4 KiB at most)", NULL);
+	e = api_route_parse(rq->path, &r);
 
 	if (e == -ENAMETOOLONG)
 		return answer_error(ans, MHD_HTTP_URI_TOO_LONG, "path too long", NULL);
@@ -462,7 +739,12 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 		ans->allow = r.allow;
 		return answer_error(ans, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed", NULL);
 	}
-	if (api_method_is_write(m)) {
+	if (r.endpoint == API_MACHINE_DONE && m == API_POST &&
+	    MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, "token")) {
+		/* The installer's callback: its one-time token stands in for
+		 * the bearer token, which it does not have. */
+		operator = c->api.token && api_token_check(c->api.token, rq->authorization);
+	} else if (api_method_is_write(m)) {
 		if (!c->api.token)
 			return answer_error(ans, MHD_HTTP_FORBIDDEN,
 					    "no token-file configured, writes are disabled", NULL);
@@ -471,6 +753,7 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 			return answer_error(ans, MHD_HTTP_UNAUTHORIZED,
 					    "missing or wrong bearer token", NULL);
 		}
+		operator = true;
 	} else {
 		if (rq->has_body)
 			return answer_error(ans, MHD_HTTP_BAD_REQUEST, "a read takes no body", NULL);
@@ -496,6 +779,10 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 		return get_profiles(a, ans);
 	case API_EVENTS:
 		return get_events(a, rq, m == API_HEAD, ans);
+	case API_MACHINE_NEXT_BOOT:
+		return put_next_boot(a, rq, &r, ans);
+	case API_MACHINE_DONE:
+		return post_done(a, rq, &r, operator, ans);
 	default:
 		return answer_error(ans, MHD_HTTP_NOT_IMPLEMENTED, "not implemented yet", NULL);
 	}
@@ -530,8 +817,15 @@ void api_reconfigure(struct api *a)
 
 void api_close_streams(struct api *a)
 {
-	if (a)
-		api_events_close_all(a->events);
+	if (!a)
+		return;
+	api_events_close_all(a->events);
+	/* No connection stays suspended when the HTTP servers stop. Whether
+	 * the commit happens is unknown now: the answer says so. */
+	for (struct api_write *w = a->writes; w; w = w->next)
+		if (!w->answered)
+			write_answer(w, MHD_HTTP_SERVICE_UNAVAILABLE,
+				     json_pack("{s:s}", "error", "kidou is stopping; the change may or may not be kept"));
 }
 
 unsigned api_event_streams(const struct api *a)
@@ -545,6 +839,13 @@ void api_free(struct api *a)
 		return;
 	boot_events_set_listener(a->src.events, NULL, NULL);
 	loop_timer_disarm(a->loop, &a->heartbeat);
+	/* The store is closed by now: nothing calls on_write_done again. */
+	while (a->writes) {
+		struct api_write *w = a->writes;
+		a->writes = w->next;
+		free(w->body);
+		free(w);
+	}
 	api_events_free(a->events);
 	free(a);
 }

@@ -1,11 +1,14 @@
 /* api.h - kidou's JSON API under /api/v1/, served by http_server (on the
  * [http] server, or on [api] listen alone).
  *
- * This is the read side: machines (configured hosts, leases and machines
- * seen booting, merged by MAC), leases, hosts, profiles, and the boot
- * events as Server-Sent Events. Writes are authenticated already (403
- * without a token file, 401 without the token) and answer 501 until the
- * write endpoints exist. Every error is JSON: {"error": ..., "field": ...}.
+ * Reads: machines (configured hosts, leases, machines seen booting and
+ * next-boot records, merged by MAC), leases, hosts, profiles, and the boot
+ * events as Server-Sent Events. Writes need the bearer token (403 without
+ * a token file, 401 without the token); the done callback takes its
+ * one-time token instead. PUT next-boot and done are answered only once
+ * the lease store has committed them (the connection waits suspended), so
+ * an acknowledged write is as durable as a DHCP ACK. The hosts writes
+ * answer 501 still. Every error is JSON: {"error": ..., "field": ...}.
  *
  * The API reads the daemon's state through the pointers it is given, at
  * request time, on the loop: it never keeps a copy to go stale. */
@@ -13,6 +16,7 @@
 #define KIDOU_API_H
 
 #include "boot/boot_events.h"
+#include "boot/next_boot.h"
 #include "config.h"
 #include "http/http_server.h"
 #include "loop.h"
@@ -26,6 +30,9 @@ struct api_sources {
 	struct config *const *config;
 	struct dhcp_io *const *dhcp;
 	struct boot_events *events;
+	/* The machines' next-boot records, written through PUT next-boot
+	 * and done (durably, through the DHCP adapter's lease store). */
+	struct next_boot *next_boot;
 };
 
 /* Registers itself as events' listener. */
@@ -34,10 +41,11 @@ int api_new(struct loop *loop, const struct api_sources *src, struct api **ret);
 int api_handle(void *data, const struct http_api_request *rq, struct http_api_answer *a);
 /* After a reload swapped the config in: its limits apply from now. */
 void api_reconfigure(struct api *a);
-/* End every event stream (before the HTTP servers stop). */
+/* End every event stream, and answer every write still waiting for its
+ * commit 503 (before the HTTP servers stop). */
 void api_close_streams(struct api *a);
 unsigned api_event_streams(const struct api *a);
-/* NULL is a no-op. Free after the HTTP servers. */
+/* NULL is a no-op. Free after the HTTP servers and the lease store. */
 void api_free(struct api *a);
 
 #endif

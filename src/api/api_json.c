@@ -2,6 +2,7 @@
 #include "api/api_json.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +97,19 @@ json_t *api_json_timeline(const struct boot_timeline_info *t, const struct api_c
 	return o;
 }
 
+json_t *api_json_next_boot(const struct next_boot_record *r)
+{
+	if (r && r->mode == NEXT_BOOT_LOCAL)
+		return json_pack("{s:s}", "mode", "local");
+	if (r && r->mode == NEXT_BOOT_PROFILE)
+		return json_pack("{s:s, s:o, s:b}", "mode", "profile", "profile",
+				 api_json_text(r->profile), "once", r->once != 0);
+	return json_pack("{s:s}", "mode", "default");
+}
+
 json_t *api_json_machine(const struct api_machine *m, const struct api_clock *clk)
 {
+	const struct next_boot_record *nb = m->next_boot;
 	const struct host_config *h = m->host;
 	const struct profile_config *p = h && h->profile ? h->profile : m->default_profile;
 	uint32_t ip = m->lease_ip ? m->lease_ip : h && h->ip ? h->ip :
@@ -108,15 +120,14 @@ json_t *api_json_machine(const struct api_machine *m, const struct api_clock *cl
 		lease = json_pack("{s:o, s:s, s:o}", "ip", json_ip(m->lease_ip),
 				  "state", m->lease_state ? m->lease_state : "bound",
 				  "expires", api_json_time(m->lease_expires * 1000000));
-	/* next_boot is "default" until the write side (PUT next-boot) exists. */
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:{s:s}, s:b, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}",
 			 "mac", json_mac(m->mac),
 			 "ip", json_ip(ip),
 			 "hostname", json_str_or_null(h ? h->hostname : NULL),
 			 "host", json_str_or_null(h ? h->name : NULL),
 			 "profile", json_str_or_null(p ? p->name : NULL),
-			 "next_boot", "mode", "default",
-			 "install_pending", false,
+			 "next_boot", api_json_next_boot(nb),
+			 "install_pending", nb && nb->mode == NEXT_BOOT_PROFILE && nb->once && nb->token[0],
 			 "lease", lease,
 			 "timeline", api_json_timeline(m->timeline, clk));
 }
@@ -209,4 +220,79 @@ char *api_json_error(const char *msg, const char *field, size_t *len)
 	if (s && len)
 		*len = strlen(s);
 	return s;
+}
+
+static const struct profile_config *profile_named(const struct config *c, const char *name)
+{
+	for (const struct profile_config *p = c->profiles; p; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* One key of the body into r; NULL, or why it is refused. */
+static const char *next_boot_key(const char *key, json_t *v, const struct config *cfg,
+				 struct next_boot_record *r, int *sel)
+{
+	if (strcmp(key, "profile") == 0) {
+		if (!json_is_string(v) || !json_string_length(v) ||
+		    json_string_length(v) >= sizeof(r->profile) ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return "must be a profile name";
+		if (!profile_named(cfg, json_string_value(v)))
+			return "no such profile in the configuration";
+		r->mode = NEXT_BOOT_PROFILE;
+		snprintf(r->profile, sizeof(r->profile), "%s", json_string_value(v));
+		(*sel)++;
+	} else if (strcmp(key, "once") == 0) {
+		if (!json_is_boolean(v))
+			return "must be true or false";
+		r->once = json_is_true(v);
+	} else if (strcmp(key, "local") == 0 || strcmp(key, "default") == 0) {
+		if (!json_is_true(v))
+			return "must be true";
+		r->mode = key[0] == 'l' ? NEXT_BOOT_LOCAL : NEXT_BOOT_DEFAULT;
+		(*sel)++;
+	} else {
+		return "unknown key";
+	}
+	return NULL;
+}
+
+int api_json_next_boot_parse(const char *body, size_t len, const struct config *cfg,
+			     struct next_boot_record *r, char *field, size_t fieldsize,
+			     char *msg, size_t msgsize)
+{
+	json_error_t jerr;
+	json_t *doc = body ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	const char *key, *why = NULL;
+	json_t *v;
+	int sel = 0;
+
+	field[0] = '\0';
+	if (!doc || !json_is_object(doc)) {
+		json_decref(doc);
+		snprintf(msg, msgsize, "the body must be a JSON object");
+		return -EINVAL;
+	}
+	json_object_foreach(doc, key, v) {
+		why = next_boot_key(key, v, cfg, r, &sel);
+		if (why) {
+			/* jansson has checked the key is UTF-8; a NUL in it
+			 * (\u0000) only cuts it short here. */
+			snprintf(field, fieldsize, "%s", key);
+			break;
+		}
+	}
+	json_decref(doc);
+	if (!why && sel != 1)
+		why = "give exactly one of profile, local, default";
+	else if (!why && r->once && r->mode != NEXT_BOOT_PROFILE) {
+		snprintf(field, fieldsize, "once");
+		why = "once goes with a profile";
+	}
+	if (!why)
+		return 0;
+	snprintf(msg, msgsize, "%s%s%s", field, field[0] ? ": " : "", why);
+	return -EINVAL;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "boot/boot_events.h"
+#include "store/lease_store.h"
 #include "config.h"
 
 /* The clocks a document is rendered at: timelines keep monotonic times,
@@ -29,7 +30,13 @@ struct api_machine {
 	const char *lease_state;
 	int64_t lease_expires;                    /* wall-clock seconds */
 	const struct boot_timeline_info *timeline;
+	const struct next_boot_record *next_boot; /* NULL: mode default */
 };
+
+/* {"mode": "default"|"profile"|"local", "profile": NAME, "once": bool}
+ * (profile and once only in profile mode). The done token is never in
+ * it: reads may be open. */
+json_t *api_json_next_boot(const struct next_boot_record *r);
 
 json_t *api_json_machine(const struct api_machine *m, const struct api_clock *clk);
 json_t *api_json_timeline(const struct boot_timeline_info *t, const struct api_clock *clk);
@@ -38,6 +45,18 @@ json_t *api_json_profile(const struct profile_config *p);
 /* One boot event for the event stream; mac may be NULL. */
 json_t *api_json_event(const struct boot_event *ev, const uint8_t *mac, uint64_t seq,
 		       const struct api_clock *clk);
+/* The body of PUT /machines/{mac}/next-boot (body may be NULL: none) into
+ * r (mode, once, profile; the caller sets mac and makes the token).
+ * Exactly one of "profile" (a [profile] of cfg), "local": true,
+ * "default": true; "once" (boolean) only with "profile"; no other key.
+ * 0, or -EINVAL with the offending key in field ("" when no one key is
+ * to blame) and the reason in msg. Pure: the fuzz target's entry. */
+/* A key longer than this is named cut short in the error. */
+#define API_JSON_KEY_MAX 63
+int api_json_next_boot_parse(const char *body, size_t len, const struct config *cfg,
+			     struct next_boot_record *r, char *field, size_t fieldsize,
+			     char *msg, size_t msgsize);
+
 /* {"error": msg, "field": field} (field omitted when NULL), dumped. */
 char *api_json_error(const char *msg, const char *field, size_t *len);
 

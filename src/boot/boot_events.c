@@ -56,6 +56,7 @@ struct timeline {
 	unsigned n_steps, dropped_steps;
 	unsigned rs, misses, files_ok, files_failed, open;
 	bool last_file_failed;
+	bool local_boot;        /* was handed its local-boot config (next_boot) */
 	uint64_t bytes;
 	char last_miss[LABEL_MAX];
 	char last_fail[REASON_MAX];
@@ -196,6 +197,10 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 	uint64_t cursor = t->first, largest_gap = 0;
 	size_t so = 0, lo = 0;
 
+	/* A machine sent back to its disk that got its config whole booted
+	 * from the disk, whatever its OS's DHCP did after. */
+	if (t->local_boot && strcmp(outcome, "stalled") != 0)
+		outcome = "local";
 	if (t->has_mac)
 		format_mac(t->mac, mac);
 	if (t->ip)
@@ -246,7 +251,9 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 	append(line, sizeof(line), &lo, " steps=\"%s\"", steps);
 	if (lo >= sizeof(line))
 		line[sizeof(line) - 1] = '\0';
-	if (strcmp(outcome, "booted") == 0)
+	if (strcmp(outcome, "local") == 0)
+		b->stats.local++;
+	else if (strcmp(outcome, "booted") == 0)
 		b->stats.booted++;
 	else if (strcmp(outcome, "served") == 0)
 		b->stats.served++;
@@ -589,6 +596,20 @@ void boot_events_emit(struct boot_events *b, const struct boot_event *ev)
 		return;
 	boot_events_emit_inner(b, ev);
 	notify(b, ev);
+}
+
+void boot_events_mark_local(struct boot_events *b, const uint8_t *mac, uint32_t ip)
+{
+	struct timeline *t = NULL;
+
+	if (!b)
+		return;
+	if (mac)
+		t = find_mac(b, mac);
+	if (!t && ip)
+		t = find_ip(b, ip);
+	if (t && t->used)
+		t->local_boot = true;
 }
 
 void boot_events_set_listener(struct boot_events *b, boot_events_listener fn, void *ctx)

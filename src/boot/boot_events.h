@@ -89,6 +89,12 @@ uint64_t boot_events_tick(struct boot_events *b, uint64_t now_usec);
  * daemon is stopping, and a boot in progress still gets its line. */
 void boot_events_flush(struct boot_events *b);
 
+/* The machine (by mac, else its address ip) was just handed its local-boot
+ * config (boot/next_boot.h): its open timeline ends with outcome=local
+ * instead of booted or served (a stall stays a stall). No timeline open:
+ * a no-op. NULL b is a no-op. */
+void boot_events_mark_local(struct boot_events *b, const uint8_t *mac, uint32_t ip);
+
 /* Told of every event emitted, after it was recorded: the API's event
  * stream. mac is the machine's (from the event, or for a file request
  * the timeline its address belongs to), or NULL when unknown. */
@@ -110,7 +116,7 @@ struct boot_timeline_info {
 	uint8_t mac[6];
 	uint32_t ip;             /* host order, 0: none */
 	bool open;               /* still in progress */
-	const char *outcome;     /* NULL while open: booted, served, stalled */
+	const char *outcome;     /* NULL while open: booted, served, stalled, local */
 	const char *reason;      /* the stall reason, or NULL */
 	uint64_t first_usec, last_usec;
 	unsigned n_steps, dropped_steps;
@@ -130,6 +136,7 @@ unsigned boot_events_open(const struct boot_events *b);
 /* Boots summarised so far, by outcome. */
 struct boot_events_stats {
 	uint64_t booted, served, stalled;
+	uint64_t local;          /* handed back to their disk (next_boot local) */
 };
 const struct boot_events_stats *boot_events_stats(const struct boot_events *b);
 

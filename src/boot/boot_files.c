@@ -24,11 +24,46 @@ struct machine {
 	uint8_t mac[6];
 	const struct host_config *host;
 	const struct profile_config *profile;
+	bool local;             /* next boot local: the local-boot form */
+	uint32_t peer;          /* host order */
 	char mac_str[MAC_STRLEN];
 	char ip_str[INET_ADDRSTRLEN];
 	char server_str[INET_ADDRSTRLEN];
 	char http[48];
+	char done_url[128];
 };
+
+static const struct profile_config *profile_named(const struct config *cfg, const char *name)
+{
+	for (const struct profile_config *p = cfg->profiles; p; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* The machine's next-boot record, if any, overrides what the config
+ * says. A record naming a profile a reload removed is ignored (the
+ * config's choice stands) rather than leaving the machine with nothing. */
+static void apply_next_boot(const struct config *cfg, const struct boot_lookup *lk,
+			    struct machine *m)
+{
+	const struct next_boot_record *r = m->has_mac ? next_boot_get(lk->next_boot, m->mac) : NULL;
+	const struct profile_config *p;
+
+	if (!r)
+		return;
+	if (r->mode == NEXT_BOOT_LOCAL) {
+		m->local = true;
+		return;
+	}
+	p = profile_named(cfg, r->profile);
+	if (!p)
+		return;
+	m->profile = p;
+	if (next_boot_install_pending(r) && m->http[0])
+		snprintf(m->done_url, sizeof(m->done_url), "%s/api/v1/machines/%s/done?token=%s",
+			 m->http, m->mac_str, r->token);
+}
 
 static void format_addr(uint32_t host_order, char *out, size_t size)
 {
@@ -66,9 +101,12 @@ static void machine_resolve(const struct config *cfg, const struct boot_lookup *
 	format_addr(server, m->server_str, sizeof(m->server_str));
 	if (lk->http_port && *lk->http_port)
 		snprintf(m->http, sizeof(m->http), "http://%s:%d", m->server_str, *lk->http_port);
+	m->peer = peer;
+	apply_next_boot(cfg, lk, m);
 }
 
-static int render(const struct machine *m, enum boot_format f, char **body, size_t *len)
+static int render(const struct boot_lookup *lk, const struct machine *m, enum boot_format f,
+		  char **body, size_t *len)
 {
 	struct render_vars v = {
 		.mac = m->has_mac ? m->mac_str : NULL,
@@ -76,13 +114,20 @@ static int render(const struct machine *m, enum boot_format f, char **body, size
 		.hostname = m->host ? (m->host->hostname ? m->host->hostname : m->host->name) : NULL,
 		.server = m->server_str,
 		.http = m->http,
+		.done_url = m->done_url,
 	};
 	char *buf = malloc(RENDER_MAX);
 	int n;
 
 	if (!buf)
 		return -ENOMEM;
-	switch (f) {
+	if (m->local) {
+		switch (f) {
+		case FORMAT_PXELINUX: n = render_pxelinux_local(&v, buf, RENDER_MAX); break;
+		case FORMAT_GRUB: n = render_grub_local(&v, buf, RENDER_MAX); break;
+		default: n = render_ipxe_local(&v, buf, RENDER_MAX); break;
+		}
+	} else switch (f) {
 	case FORMAT_PXELINUX: n = render_pxelinux(m->profile, &v, buf, RENDER_MAX); break;
 	case FORMAT_GRUB: n = render_grub(m->profile, &v, buf, RENDER_MAX); break;
 	default: n = render_ipxe(m->profile, &v, buf, RENDER_MAX); break;
@@ -91,6 +136,8 @@ static int render(const struct machine *m, enum boot_format f, char **body, size
 		free(buf);
 		return n;
 	}
+	if (m->local)
+		boot_events_mark_local(lk->events, m->has_mac ? m->mac : NULL, m->peer);
 	*body = buf;
 	*len = (size_t)n;
 	return 0;
@@ -147,9 +194,9 @@ static int boot_source_open(struct file_source *base, const char *path,
 	machine_resolve(s->cfg, s->lookup, &m, named,
 			req && req->client ? ntohl(req->client->sin_addr.s_addr) : 0,
 			req ? ntohl(req->local.s_addr) : 0);
-	if (!m.profile)
+	if (!m.profile && !m.local)
 		return -ENOENT;
-	r = render(&m, f, &body, &len);
+	r = render(s->lookup, &m, f, &body, &len);
 	if (r < 0)
 		return r == -ENOMEM ? r : -EIO;
 	return boot_file_new_owned(body, len, ret);
@@ -214,7 +261,7 @@ int boot_files_ipxe(const struct config *cfg, const struct boot_lookup *lk,
 	/* A named but unknown machine still gets the default profile: iPXE
 	 * asks with its MAC every time, and that is the only way it asks. */
 	machine_resolve(cfg, lk, &m, false, peer, server);
-	if (!m.profile)
+	if (!m.profile && !m.local)
 		return -ENOENT;
-	return render(&m, FORMAT_IPXE, body, len);
+	return render(lk, &m, FORMAT_IPXE, body, len);
 }

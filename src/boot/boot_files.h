@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "boot/boot_events.h"
+#include "boot/next_boot.h"
 #include "config.h"
 #include "tftp/file_source.h"
 
@@ -30,6 +32,13 @@ struct boot_lookup {
 	/* The HTTP server's bound port (0: HTTP is off); read at render
 	 * time, so it may be filled in after the source is made. */
 	const int *http_port;
+	/* The machines' next-boot records (boot/next_boot.h), or NULL: a
+	 * record's profile wins over the [host]'s and [boot]'s, local
+	 * renders the local-boot form, a once-install fills ${done_url}. */
+	const struct next_boot *next_boot;
+	/* Told when a machine is handed its local-boot form (outcome=local);
+	 * may be NULL. */
+	struct boot_events *events;
 };
 
 /* A file_source for TFTP. cfg and lk must outlive it. */

@@ -12,8 +12,8 @@
 static const char *var_value(const struct render_vars *v, const char *name, size_t len,
 			     bool *known)
 {
-	static const char *const names[] = { "mac", "ip", "hostname", "server", "http" };
-	const char *values[5];
+	static const char *const names[] = { "mac", "ip", "hostname", "server", "http", "done_url" };
+	const char *values[6];
 
 	if (v) {
 		values[0] = v->mac;
@@ -21,8 +21,9 @@ static const char *var_value(const struct render_vars *v, const char *name, size
 		values[2] = v->hostname;
 		values[3] = v->server;
 		values[4] = v->http;
+		values[5] = v->done_url;
 	}
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 6; i++) {
 		if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0) {
 			*known = true;
 			return v && values[i] ? values[i] : "";
@@ -238,5 +239,38 @@ int render_ipxe(const struct profile_config *p, const struct render_vars *v,
 			put(&t, "initrd --name initrd%u %s/%s\n", i, base, p->initrd[i]);
 	}
 	put(&t, "boot\n");
+	return finish(&t);
+}
+
+static const char *for_whom(const struct render_vars *v)
+{
+	return v && v->mac ? v->mac : "any machine";
+}
+
+int render_pxelinux_local(const struct render_vars *v, char *out, size_t size)
+{
+	struct text t = { out, size, 0, 0 };
+
+	put(&t, "# rendered by kidou for %s: next boot is local (from its disk)\n", for_whom(v));
+	put(&t, "default local\nprompt 0\ntimeout 0\n\nlabel local\n  localboot 0\n");
+	return finish(&t);
+}
+
+int render_grub_local(const struct render_vars *v, char *out, size_t size)
+{
+	struct text t = { out, size, 0, 0 };
+
+	put(&t, "# rendered by kidou for %s: next boot is local (from its disk)\n", for_whom(v));
+	put(&t, "exit\n");
+	return finish(&t);
+}
+
+int render_ipxe_local(const struct render_vars *v, char *out, size_t size)
+{
+	struct text t = { out, size, 0, 0 };
+
+	put(&t, "#!ipxe\n# rendered by kidou for %s: next boot is local (from its disk)\n",
+	    for_whom(v));
+	put(&t, "exit\n");
 	return finish(&t);
 }

@@ -7,6 +7,11 @@
  *   ${hostname}  its [host] hostname (or the [host] name), else empty
  *   ${server}    kidou's address as the machine sees it
  *   ${http}      kidou's HTTP base URL, http://SERVER:PORT (empty without HTTP)
+ *   ${done_url}  for a machine whose next boot is a once-install (see
+ *                boot/next_boot.h): ${http}/api/v1/machines/MAC/done?token=T,
+ *                the URL its installer calls when done; empty for any other
+ *                boot (an installer then has nothing to call, and the
+ *                machine keeps its setting)
  * An unknown variable is an error, found when the config is loaded; one
  * with a '/' in its name, such as ${net0/mac}, is an iPXE setting and is
  * left for iPXE to expand.
@@ -28,6 +33,7 @@ struct render_vars {
 	const char *hostname;
 	const char *server;
 	const char *http;
+	const char *done_url;
 };
 
 /* Expand ${...} in tmpl into out. Returns the length, -EINVAL for an
@@ -46,5 +52,20 @@ int render_grub(const struct profile_config *p, const struct render_vars *v,
 		char *out, size_t size);
 int render_ipxe(const struct profile_config *p, const struct render_vars *v,
 		char *out, size_t size);
+
+/* The local-boot forms: hand the machine back to its firmware's next
+ * boot device (its disk) instead of starting any kernel.
+ *   PXELINUX  DEFAULT local / LABEL local / LOCALBOOT 0: 0 is the one
+ *             value that works under BIOS PXELINUX for "boot the next
+ *             device" (-1 asks the BIOS for the next entry, which some
+ *             BIOSes do badly); syslinux.efi does not implement LOCALBOOT
+ *             and exits to the firmware, which has the same effect.
+ *   GRUB      exit: returns to the firmware's boot manager, which goes on
+ *             with the next boot entry (the disk).
+ *   iPXE      exit: likewise returns to the firmware (BIOS: INT 18h).
+ * Same returns as the renderers above. */
+int render_pxelinux_local(const struct render_vars *v, char *out, size_t size);
+int render_grub_local(const struct render_vars *v, char *out, size_t size);
+int render_ipxe_local(const struct render_vars *v, char *out, size_t size);
 
 #endif

@@ -23,7 +23,7 @@
 /* Requests decided together and committed with one fsync. */
 #define DHCP_BATCH LEASE_BATCH_MAX
 /* Batches: as many as the store takes at once, and the open one. */
-#define DHCP_COMMITS (LEASE_STORE_QUEUE_MAX + 1)
+#define DHCP_COMMITS (LEASE_STORE_QUEUE_DHCP + 1)
 /* proxyDHCP's second port (PXE 2.1): requests after the address is known. */
 #define PXE_PORT 4011
 /* Interface addresses are re-read at most this often (and on a miss). */
@@ -446,7 +446,7 @@ static void commit_submit(struct dhcp_io *d, struct commit *c)
 static struct commit *open_commit(struct dhcp_io *d)
 {
 	if (d->open && d->open->n == DHCP_BATCH) {
-		if (d->busy == LEASE_STORE_QUEUE_MAX)
+		if (d->busy == LEASE_STORE_QUEUE_DHCP)
 			return NULL;
 		commit_submit(d, d->open);  /* full: it need not wait its turn */
 	}
@@ -815,4 +815,9 @@ void dhcp_io_free(struct dhcp_io *d)
 	dhcp_server_free(d->server);
 	free(d->commits);
 	free(d);
+}
+
+struct lease_store *dhcp_io_store(const struct dhcp_io *d)
+{
+	return d ? d->store : NULL;
 }

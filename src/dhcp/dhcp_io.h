@@ -58,6 +58,9 @@ const struct dhcp_stats *dhcp_io_stats(const struct dhcp_io *d);
 void dhcp_io_set_events(struct dhcp_io *d, struct boot_events *events);
 /* See dhcp_server_set_http_port(); kept across reloads. */
 void dhcp_io_set_http_port(struct dhcp_io *d, int port);
+/* The lease store, for the API's next-boot writes (its own share of the
+ * queue, LEASE_STORE_QUEUE_API); NULL in proxy mode. */
+struct lease_store *dhcp_io_store(const struct dhcp_io *d);
 /* See dhcp_server_pool_usage(); time is now. */
 struct dhcp_pool_usage;
 void dhcp_io_pool_usage(const struct dhcp_io *d,

@@ -95,6 +95,12 @@ struct http_request {
 	bool boot_file;         /* a GET for boot content, reported to boot_events */
 	bool boot_started;      /* FILE_START reported */
 	char event_name[64];    /* normalised path */
+	/* An API write: its body (HTTP_API_BODY_MAX at most) as it arrives. */
+	bool api_write;
+	bool body_too_large;
+	char *body;
+	size_t body_len;
+	void *api_deferred;     /* the API answers later; the conn is suspended */
 };
 
 static void emit_file_event(struct http_request *rq, enum boot_event_kind kind, bool ok,
@@ -489,6 +495,26 @@ static unsigned mhd_answer_take(struct http_server *s, unsigned status)
 
 /* --- per request --- */
 
+/* The URI for the access log, with the value of a token= argument (the
+ * API's done callback: a one-time credential) left out. */
+static void log_quote_uri(char *out, size_t size, const char *uri)
+{
+	const char *q = strchr(uri, '?');
+	const char *t = NULL;
+	char buf[256];
+
+	for (const char *p = q; p && !t; p = strchr(p + 1, '&'))
+		if (strncmp(p + 1, "token=", 6) == 0)
+			t = p + 7;
+	if (!t) {
+		log_quote(out, size, uri, SIZE_MAX);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.*s-%s", (int)MIN((size_t)(t - uri), (size_t)200), uri,
+		 strchr(t, '&') ? strchr(t, '&') : "");
+	log_quote(out, size, buf, SIZE_MAX);
+}
+
 static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct http_server *s = cls;
@@ -509,7 +535,7 @@ static void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn
 	rq->acked_at_start = conn_bytes_acked(conn);
 	rq->raw_uri = uri;
 	rq->raw_uri_len = strlen(uri);
-	log_quote(rq->uri, sizeof(rq->uri), uri, SIZE_MAX);
+	log_quote_uri(rq->uri, sizeof(rq->uri), uri);
 	/* libmicrohttpd decodes the path into a C string, so "a.txt%00.bin"
 	 * would arrive as "a.txt": a different name than the one asked for. */
 	for (const char *p = uri; *p && *p != '?'; p++)
@@ -568,6 +594,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **con
 				toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? NULL : "incomplete");
 	else if (rq->boot_file && rq->status == MHD_HTTP_NOT_FOUND)
 		emit_file_event(rq, BOOT_EV_FILE_MISS, false, "not-found");
+	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
 }
@@ -756,13 +783,22 @@ static enum MHD_Result http_answer_api(struct http_request *rq, struct MHD_Conne
 		.wake = http_wake, .wake_data = s,
 		.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_AUTHORIZATION),
+		.body = rq->body, .body_len = rq->body_len, .resumed = rq->api_deferred,
+		.body_too_large = rq->body_too_large,
 	};
 	struct http_api_answer a = { 0 };
 	struct MHD_Response *resp;
 	uint64_t len;
 
+	rq->api_deferred = NULL;
 	if (s->dynamic.api(s->dynamic.data, &q, &a) < 0)
 		return http_error(rq, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+	if (a.deferred) {
+		/* Nothing queued: libmicrohttpd calls again once resumed. */
+		rq->api_deferred = a.deferred;
+		MHD_suspend_connection(conn);
+		return MHD_YES;
+	}
 	if (a.stream) {
 		resp = a.stream;
 		len = 0;  /* counted as it goes is not known here */
@@ -787,6 +823,7 @@ static enum MHD_Result http_answer_api(struct http_request *rq, struct MHD_Conne
 struct header_scan {
 	unsigned host;  /* Host header lines */
 	bool body;      /* a Transfer-Encoding, or a Content-Length other than 0 */
+	uint64_t length; /* the largest Content-Length given */
 };
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -798,8 +835,14 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
 		h->host++;
 	else if (ascii_streq_nocase(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
 		 (ascii_streq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
-		  (!value || strcmp(value, "0") != 0)))
+		  (!value || strcmp(value, "0") != 0))) {
 		h->body = true;
+		if (value && ascii_streq_nocase(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+			unsigned long long n = strtoull(value, NULL, 10);
+			if (n > h->length)
+				h->length = n;
+		}
+	}
 	return MHD_YES;
 }
 
@@ -863,7 +906,17 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 				    strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 			if (read && !h.body)
 				return MHD_YES;
-			return http_answer_api(rq, conn, url, method, h.body);
+			if (read)
+				return http_answer_api(rq, conn, url, method, h.body);
+			/* A write: its body is read (bounded) and the API
+			 * answers in the last call. A Content-Length past the
+			 * bound is refused before a byte of it is read. */
+			rq->api_write = true;
+			if (h.length > HTTP_API_BODY_MAX) {
+				rq->body_too_large = true;
+				return http_answer_api(rq, conn, url, method, true);
+			}
+			return MHD_YES;
 		}
 		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -879,10 +932,27 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 		 * iPXE fetches kernel and initrd over one. */
 		return MHD_YES;
 	}
+	if (rq->api_write && *upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (rq->body_too_large || rq->body_len + n > HTTP_API_BODY_MAX) {
+			rq->body_too_large = true;  /* chunked: read on, keep nothing */
+			return MHD_YES;
+		}
+		if (!rq->body && !(rq->body = malloc(HTTP_API_BODY_MAX + 1)))
+			return MHD_NO;
+		memcpy(rq->body + rq->body_len, upload_data, n);
+		rq->body_len += n;
+		rq->body[rq->body_len] = '\0';
+		return MHD_YES;
+	}
 	if (*upload_data_size) {
 		*upload_data_size = 0;  /* cannot happen without a length; drop it */
 		return MHD_YES;
 	}
+	if (rq->api_write)
+		return http_answer_api(rq, conn, url, method, rq->body_len > 0 || rq->body_too_large);
 	if (url[0] != '/' || rq->nul_in_path)
 		return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad path");
 	if (is_api_path(s, url))

@@ -29,6 +29,14 @@ struct http_api_request {
 	const char *path;           /* as decoded by libmicrohttpd, with its '/' */
 	const char *authorization;  /* the Authorization header, or NULL */
 	bool has_body;              /* Content-Length other than 0, or chunked */
+	/* A write's body, read whole (at most HTTP_API_BODY_MAX bytes; a
+	 * larger one is answered 413 here), NUL-terminated; NULL for none. */
+	const char *body;
+	size_t body_len;
+	bool body_too_large;        /* past HTTP_API_BODY_MAX: the API answers 413 */
+	/* Not NULL: the API deferred this request (answer.deferred) and has
+	 * resumed it; this is the call that takes its answer. */
+	void *resumed;
 	struct MHD_Connection *conn; /* for a stream's suspend and resume */
 	/* After resuming conn from outside a request callback: have the
 	 * server run soon (wake(wake_data)). */
@@ -46,7 +54,14 @@ struct http_api_answer {
 	const char *allow;            /* the Allow header (405), or NULL */
 	const char *www_authenticate; /* the WWW-Authenticate header (401), or NULL */
 	struct MHD_Response *stream;
+	/* Not NULL: the answer comes later (a write waits for its commit).
+	 * The server suspends the connection; once the API has resumed it
+	 * (and called wake), the server asks again with .resumed = deferred. */
+	void *deferred;
 };
+
+/* A write's body: what the API reads at most (413 past it). */
+#define HTTP_API_BODY_MAX 4096
 
 /* A query-string argument of the request (decoded), or NULL. */
 const char *http_query_arg(const struct http_query *q, const char *name);

@@ -46,8 +46,12 @@
 
 /* Changes in one batch (one transaction, one fsync). */
 #define LEASE_BATCH_MAX 64
-/* Batches submitted and not yet done, the one being committed included. */
-#define LEASE_STORE_QUEUE_MAX 4
+/* Batches submitted and not yet done, the one being committed included:
+ * DHCP's share and the API's (next-boot writes), each counted by its
+ * user, so that the API never takes a slot DHCP counts on. */
+#define LEASE_STORE_QUEUE_DHCP 4
+#define LEASE_STORE_QUEUE_API 2
+#define LEASE_STORE_QUEUE_MAX (LEASE_STORE_QUEUE_DHCP + LEASE_STORE_QUEUE_API)
 /* How long a commit waits on a lock another process holds before it
  * fails (it blocks only the writer now, not the loop). */
 #define LEASE_STORE_BUSY_TIMEOUT_MS 5000
@@ -69,14 +73,41 @@ struct lease_record {
 	uint8_t state;                             /* enum lease_state */
 };
 
-enum lease_op {
-	LEASE_OP_PUT = 1,    /* insert or replace the lease for rec.ip */
-	LEASE_OP_DEL = 2,    /* forget rec.ip */
+/* A machine's next boot (the API's PUT .../next-boot), kept with the
+ * leases so that an acknowledged setting survives a restart like an
+ * acknowledged lease. See boot/next_boot.h for what the modes mean. */
+#define NEXT_BOOT_PROFILE_MAX 64
+#define NEXT_BOOT_TOKEN_HEX 32   /* 128 random bits, hex */
+
+enum next_boot_mode {
+	NEXT_BOOT_DEFAULT = 0,   /* no record: the host's or [boot] profile */
+	NEXT_BOOT_PROFILE = 1,   /* profile, every boot or until done (once) */
+	NEXT_BOOT_LOCAL = 2,     /* hand the machine back to its disk */
 };
 
+struct next_boot_record {
+	uint8_t mac[6];                            /* the key */
+	uint8_t mode;                              /* enum next_boot_mode */
+	uint8_t once;                              /* profile until done, then local */
+	char profile[NEXT_BOOT_PROFILE_MAX];       /* NUL-terminated (mode profile) */
+	char token[NEXT_BOOT_TOKEN_HEX + 1];       /* the done token (once), else "" */
+};
+
+enum lease_op {
+	LEASE_OP_PUT = 1,            /* insert or replace the lease for rec.ip */
+	LEASE_OP_DEL = 2,            /* forget rec.ip */
+	LEASE_OP_NEXT_BOOT_PUT = 3,  /* insert or replace nb (by nb.mac) */
+	LEASE_OP_NEXT_BOOT_DEL = 4,  /* forget nb.mac's record */
+};
+
+/* The union keeps a change (and so a batch) the size it was: a
+ * next-boot record is smaller than a lease. */
 struct lease_change {
 	uint8_t op;          /* enum lease_op */
-	struct lease_record rec;
+	union {
+		struct lease_record rec;      /* LEASE_OP_PUT, LEASE_OP_DEL */
+		struct next_boot_record nb;   /* LEASE_OP_NEXT_BOOT_* */
+	};
 };
 
 struct lease_batch {
@@ -100,6 +131,10 @@ struct lease_store_ops {
 	int (*submit)(struct lease_store *s, struct lease_batch *b,
 		      lease_store_done_fn *done, void *data);
 	void (*close)(struct lease_store *s);
+	/* Call cb for every stored next-boot record. At startup only, like
+	 * load(). */
+	int (*load_next_boot)(struct lease_store *s,
+			      int (*cb)(const struct next_boot_record *r, void *ctx), void *ctx);
 };
 
 struct lease_store {

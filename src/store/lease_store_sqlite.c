@@ -42,6 +42,7 @@ struct sqlite_store {
 	struct lease_store base;
 	sqlite3 *db;             /* the writer's once it has started */
 	sqlite3_stmt *put, *del, *load, *begin, *commit, *rollback;
+	sqlite3_stmt *nb_put, *nb_del, *nb_load;
 	unsigned busy_timeout_ms;
 	atomic_bool stopping;    /* close(): give up waiting on locks */
 
@@ -70,7 +71,21 @@ static const char schema[] =
 	"  hostname TEXT NOT NULL DEFAULT '',"
 	"  expires INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL"
-	");";
+	");"
+	/* Schema 2 (PRAGMA user_version): next-boot records. A schema-1
+	 * database (leases only) gains the table; nothing else changed. */
+	"CREATE TABLE IF NOT EXISTS next_boot ("
+	"  mac BLOB PRIMARY KEY,"            /* 6 bytes */
+	"  mode INTEGER NOT NULL,"
+	"  once INTEGER NOT NULL DEFAULT 0,"
+	"  profile TEXT NOT NULL DEFAULT '',"
+	"  token TEXT NOT NULL DEFAULT ''"
+	");"
+	"PRAGMA user_version=2;";
+
+/* A database written by a newer kidou may mean something else by its
+ * tables: refuse it rather than guess. */
+#define SCHEMA_VERSION 2
 
 static int step_reset(sqlite3_stmt *st)
 {
@@ -101,6 +116,34 @@ static int exec_del(struct sqlite_store *s, uint32_t ip)
 	return step_reset(s->del);
 }
 
+static int exec_nb_put(struct sqlite_store *s, const struct next_boot_record *r)
+{
+	sqlite3_bind_blob(s->nb_put, 1, r->mac, 6, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s->nb_put, 2, r->mode);
+	sqlite3_bind_int(s->nb_put, 3, r->once ? 1 : 0);
+	sqlite3_bind_text(s->nb_put, 4, r->profile, (int)strnlen(r->profile, sizeof(r->profile)),
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_text(s->nb_put, 5, r->token, (int)strnlen(r->token, sizeof(r->token)),
+			  SQLITE_TRANSIENT);
+	return step_reset(s->nb_put);
+}
+
+static int exec_nb_del(struct sqlite_store *s, const uint8_t mac[6])
+{
+	sqlite3_bind_blob(s->nb_del, 1, mac, 6, SQLITE_TRANSIENT);
+	return step_reset(s->nb_del);
+}
+
+static int exec_change(struct sqlite_store *s, const struct lease_change *c)
+{
+	switch (c->op) {
+	case LEASE_OP_DEL: return exec_del(s, c->rec.ip);
+	case LEASE_OP_NEXT_BOOT_PUT: return exec_nb_put(s, &c->nb);
+	case LEASE_OP_NEXT_BOOT_DEL: return exec_nb_del(s, c->nb.mac);
+	default: return exec_put(s, &c->rec);
+	}
+}
+
 static int errno_of(int rc)
 {
 	switch (rc & 0xff) {
@@ -125,10 +168,8 @@ static void commit_batch(struct sqlite_store *s, struct lease_batch *b)
 {
 	int rc = step_reset(s->begin);
 
-	for (unsigned i = 0; rc == 0 && i < b->n; i++) {
-		const struct lease_change *c = &b->changes[i];
-		rc = c->op == LEASE_OP_DEL ? exec_del(s, c->rec.ip) : exec_put(s, &c->rec);
-	}
+	for (unsigned i = 0; rc == 0 && i < b->n; i++)
+		rc = exec_change(s, &b->changes[i]);
 	if (rc == 0)
 		rc = step_reset(s->commit);
 	if (rc == 0) {
@@ -278,6 +319,40 @@ static int store_load(struct lease_store *base,
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
+static int store_load_next_boot(struct lease_store *base,
+				int (*cb)(const struct next_boot_record *r, void *ctx), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(s->nb_load)) == SQLITE_ROW) {
+		struct next_boot_record rec = { 0 };
+		const unsigned char *text;
+		int mode = sqlite3_column_int(s->nb_load, 1);
+
+		/* A row edited by hand into something kidou never writes is
+		 * skipped, not half-trusted. */
+		if (copy_blob(s->nb_load, 0, rec.mac, 6) != 6 || sqlite3_column_bytes(s->nb_load, 0) != 6 ||
+		    (mode != NEXT_BOOT_PROFILE && mode != NEXT_BOOT_LOCAL))
+			continue;
+		rec.mode = (uint8_t)mode;
+		rec.once = sqlite3_column_int(s->nb_load, 2) ? 1 : 0;
+		text = sqlite3_column_text(s->nb_load, 3);
+		if (text)
+			snprintf(rec.profile, sizeof(rec.profile), "%s", (const char *)text);
+		text = sqlite3_column_text(s->nb_load, 4);
+		if (text)
+			snprintf(rec.token, sizeof(rec.token), "%s", (const char *)text);
+		r = cb(&rec, ctx);
+		if (r < 0)
+			break;
+	}
+	sqlite3_reset(s->nb_load);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
 static void store_close(struct lease_store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
@@ -300,6 +375,9 @@ static void store_close(struct lease_store *base)
 	sqlite3_finalize(s->begin);
 	sqlite3_finalize(s->commit);
 	sqlite3_finalize(s->rollback);
+	sqlite3_finalize(s->nb_put);
+	sqlite3_finalize(s->nb_del);
+	sqlite3_finalize(s->nb_load);
 	sqlite3_close(s->db);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
@@ -313,7 +391,21 @@ static const struct lease_store_ops sqlite_ops = {
 	.load = store_load,
 	.submit = store_submit,
 	.close = store_close,
+	.load_next_boot = store_load_next_boot,
 };
+
+static int schema_version(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
 
 static int start_writer(struct sqlite_store *s, struct loop *loop)
 {
@@ -362,6 +454,12 @@ int lease_store_sqlite_open(const char *path, struct loop *loop, unsigned busy_t
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_busy_handler(s->db, busy_handler, s);
+	if (schema_version(s->db) > SCHEMA_VERSION) {
+		snprintf(err, errsize, "%s: schema version %d is newer than this kidou's (%d)", path,
+			 schema_version(s->db), SCHEMA_VERSION);
+		store_close(&s->base);
+		return -EPROTO;
+	}
 	if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK)
 		goto fail;
 	if (sqlite3_prepare_v2(s->db,
@@ -372,7 +470,13 @@ int lease_store_sqlite_open(const char *path, struct loop *loop, unsigned busy_t
 			       -1, &s->load, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &s->rollback, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &s->rollback, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO next_boot(mac, mode, once, profile, token)"
+			       " VALUES(?1, ?2, ?3, ?4, ?5)", -1, &s->nb_put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM next_boot WHERE mac = ?1", -1, &s->nb_del,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT mac, mode, once, profile, token FROM next_boot", -1,
+			       &s->nb_load, NULL) != SQLITE_OK)
 		goto fail;
 	r = start_writer(s, loop);
 	if (r < 0) {

@@ -253,9 +253,22 @@ def api_route():
     write(t, "unknown", b"/api/v1/machines//x")
 
 
+def next_boot():
+    t = "fuzz_next_boot"
+    write(t, "once", b'{"profile": "inst", "once": true}')
+    write(t, "every", b'{"profile": "rescue"}')
+    write(t, "local", b'{"local": true}')
+    write(t, "default", b'{"default": true}')
+    write(t, "unknown-key", b'{"profile": "inst", "colour": "blue"}')
+    write(t, "unknown-profile", b'{"profile": "nope", "once": true}')
+    write(t, "dup", b'{"local": true, "local": true}')
+    write(t, "nested", b'{"profile": {"a": [1, 2, {"b": null}]}}')
+
+
 def main():
     store_programs()
     api_route()
+    next_boot()
     wire()
     path()
     sessions()

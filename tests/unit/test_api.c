@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "api/api_json.h"
@@ -235,9 +236,107 @@ static void test_error_json(void **state)
 	free(s);
 }
 
+/* The next-boot body: each accepted form, and each refusal naming its field. */
+static void test_next_boot_parse(void **state)
+{
+	struct profile_config rescue = { .name = "rescue", .kernel = "k" };
+	struct profile_config inst = { .name = "inst", .kernel = "k", .next = &rescue };
+	struct config c = { .profiles = &inst };
+	static const struct {
+		const char *body;
+		int rc;
+		const char *field;        /* on refusal */
+		uint8_t mode, once;
+	} cases[] = {
+		{ "{\"profile\": \"inst\", \"once\": true}", 0, NULL, NEXT_BOOT_PROFILE, 1 },
+		{ "{\"once\": true, \"profile\": \"rescue\"}", 0, NULL, NEXT_BOOT_PROFILE, 1 },
+		{ "{\"profile\": \"inst\"}", 0, NULL, NEXT_BOOT_PROFILE, 0 },
+		{ "{\"profile\": \"inst\", \"once\": false}", 0, NULL, NEXT_BOOT_PROFILE, 0 },
+		{ "{\"local\": true}", 0, NULL, NEXT_BOOT_LOCAL, 0 },
+		{ "{\"default\": true}", 0, NULL, NEXT_BOOT_DEFAULT, 0 },
+		{ "{\"profile\": \"nope\"}", -EINVAL, "profile", 0, 0 },
+		{ "{\"profile\": \"\"}", -EINVAL, "profile", 0, 0 },
+		{ "{\"profile\": 7}", -EINVAL, "profile", 0, 0 },
+		{ "{\"profile\": \"in\\u0000st\"}", -EINVAL, "", 0, 0 },  /* jansson: no NUL */
+		{ "{\"profile\": \"inst\", \"once\": 1}", -EINVAL, "once", 0, 0 },
+		{ "{\"local\": true, \"once\": true}", -EINVAL, "once", 0, 0 },
+		{ "{\"once\": true}", -EINVAL, "", 0, 0 },
+		{ "{\"local\": false}", -EINVAL, "local", 0, 0 },
+		{ "{\"default\": 1}", -EINVAL, "default", 0, 0 },
+		{ "{\"local\": true, \"profile\": \"inst\"}", -EINVAL, "", 0, 0 },
+		{ "{\"local\": true, \"local\": true}", -EINVAL, "", 0, 0 },  /* duplicate */
+		{ "{\"profile\": \"inst\", \"colour\": \"blue\"}", -EINVAL, "colour", 0, 0 },
+		{ "{}", -EINVAL, "", 0, 0 },
+		{ "[]", -EINVAL, "", 0, 0 },
+		{ "\"local\"", -EINVAL, "", 0, 0 },
+		{ "{\"local\": tru", -EINVAL, "", 0, 0 },
+		{ "", -EINVAL, "", 0, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct next_boot_record r = { 0 };
+		char field[API_JSON_KEY_MAX + 1], msg[160];
+		int rc = api_json_next_boot_parse(cases[i].body, strlen(cases[i].body), &c, &r,
+						  field, sizeof(field), msg, sizeof(msg));
+
+		if (rc != cases[i].rc)
+			fail_msg("case %zu (%s): rc %d", i, cases[i].body, rc);
+		if (rc == 0) {
+			assert_int_equal(r.mode, cases[i].mode);
+			assert_int_equal(r.once, cases[i].once);
+			continue;
+		}
+		if (strcmp(field, cases[i].field) != 0)
+			fail_msg("case %zu (%s): field \"%s\"", i, cases[i].body, field);
+		assert_true(msg[0] != '\0');
+	}
+	/* none at all */
+	struct next_boot_record r = { 0 };
+	char field[8], msg[160];
+	assert_rc(api_json_next_boot_parse(NULL, 0, &c, &r, field, sizeof(field), msg,
+					   sizeof(msg)), -EINVAL);
+	/* a long unknown key is named cut short, never overflowing */
+	char body[300];
+	snprintf(body, sizeof(body), "{\"%0200d\": 1}", 0);
+	assert_rc(api_json_next_boot_parse(body, strlen(body), &c, &r, field, sizeof(field), msg,
+					   sizeof(msg)), -EINVAL);
+	assert_string_equal(field, "0000000");
+}
+
+/* A machine's next_boot and install_pending from its record; the token
+ * never shows. */
+static void test_machine_next_boot_json(void **state)
+{
+	struct next_boot_record r = { .mode = NEXT_BOOT_PROFILE, .once = 1, .profile = "inst",
+				      .token = "00112233445566778899aabbccddeeff" };
+	struct api_machine m = { .mac = { 0x52, 0x54, 0, 1, 2, 3 }, .next_boot = &r };
+	struct api_clock clk = { 0 };
+	json_t *o = api_json_machine(&m, &clk);
+	char *s;
+
+	assert_non_null(o);
+	s = json_dumps(json_object_get(o, "next_boot"), JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"mode\":\"profile\",\"once\":true,\"profile\":\"inst\"}");
+	free(s);
+	assert_true(json_is_true(json_object_get(o, "install_pending")));
+	s = json_dumps(o, JSON_COMPACT);
+	assert_null(strstr(s, "00112233"));
+	free(s);
+	json_decref(o);
+	r = (struct next_boot_record){ .mode = NEXT_BOOT_LOCAL };
+	o = api_json_machine(&m, &clk);
+	s = json_dumps(json_object_get(o, "next_boot"), JSON_COMPACT);
+	assert_string_equal(s, "{\"mode\":\"local\"}");
+	free(s);
+	assert_true(json_is_false(json_object_get(o, "install_pending")));
+	json_decref(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_next_boot_parse),
+		cmocka_unit_test(test_machine_next_boot_json),
 		cmocka_unit_test(test_route_paths),
 		cmocka_unit_test(test_route_refusals),
 		cmocka_unit_test(test_route_methods),

@@ -287,6 +287,46 @@ static void test_failed_transfer(void **state)
 	assert_has(f->out.lines[0], "tftp:k@1000..!timeout");
 }
 
+/* A machine handed its local-boot config (next boot local): outcome=local,
+ * whether its OS from the disk then does DHCP (booted) or not (served);
+ * found by MAC or by its address; a stall stays a stall. */
+static void test_local_outcome(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(10, 0, 0, 5), ip2 = IP(10, 0, 0, 6);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, SEC + 10 * MS, ip, "tftp", "pxelinux.cfg/01-52", 0, NULL);
+	boot_events_mark_local(f->b, MAC_A, 0);
+	file(f, BOOT_EV_FILE_END, SEC + 20 * MS, ip, "tftp", "pxelinux.cfg/01-52", 60, NULL);
+	dhcp(f, 3 * SEC, MAC_A, "offer", ip, false);   /* the OS on the disk */
+	boot_events_tick(f->b, 3 * SEC + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=local");
+	assert_int_equal(boot_events_stats(f->b)->local, 1);
+	assert_int_equal(boot_events_stats(f->b)->booted, 0);
+
+	dhcp(f, 100 * SEC, MAC_B, "ack", ip2, true);
+	file(f, BOOT_EV_FILE_START, 100 * SEC + 10 * MS, ip2, "http", "boot.ipxe", 0, NULL);
+	boot_events_mark_local(f->b, NULL, ip2);
+	file(f, BOOT_EV_FILE_END, 100 * SEC + 20 * MS, ip2, "http", "boot.ipxe", 20, NULL);
+	boot_events_tick(f->b, 100 * SEC + 20 * MS + IDLE);
+	assert_int_equal(f->out.n, 2);
+	assert_has(f->out.lines[1], "outcome=local");
+
+	dhcp(f, 200 * SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, 200 * SEC + 10 * MS, ip, "tftp", "x", 0, NULL);
+	boot_events_mark_local(f->b, MAC_A, ip);
+	file(f, BOOT_EV_FILE_END, 200 * SEC + 20 * MS, ip, "tftp", "x", 0, "timeout");
+	boot_events_tick(f->b, 200 * SEC + 20 * MS + IDLE);
+	assert_int_equal(f->out.n, 3);
+	assert_has(f->out.lines[2], "outcome=stalled");
+	/* no timeline open: nothing happens */
+	boot_events_mark_local(f->b, MAC_A, ip);
+	boot_events_mark_local(NULL, MAC_A, ip);
+	assert_int_equal(boot_events_open(f->b), 0);
+}
+
 /* Files served to an address we never leased (a static IP, another DHCP
  * server): a timeline of its own, without a MAC. */
 static void test_address_only_timeline(void **state)
@@ -531,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_boot_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transfer_in_progress_is_not_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transfer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_outcome, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_only_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_names, setup, teardown),

@@ -1004,9 +1004,116 @@ static void test_parse_mac(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* --- next boot (the API's records) --- */
+
+static struct next_boot *next_boot_with(const char *mac, enum next_boot_mode mode,
+					const char *profile, const char *token)
+{
+	struct next_boot *nb;
+	struct next_boot_record r = { .mode = (uint8_t)mode };
+
+	assert_rc(next_boot_new(8, &nb), 0);
+	assert_rc(config_parse_mac(mac, r.mac), 0);
+	if (profile)
+		snprintf(r.profile, sizeof(r.profile), "%s", profile);
+	if (token) {
+		r.once = 1;
+		snprintf(r.token, sizeof(r.token), "%s", token);
+	}
+	assert_rc(next_boot_put(nb, &r), 0);
+	return nb;
+}
+
+#define TOKEN "00112233445566778899aabbccddeeff"
+
+/* A once-install: its profile wins over the [host]'s, ${done_url} carries
+ * the token; every other machine keeps its own, ${done_url} empty. */
+static void test_next_boot_once_install(void **state)
+{
+	struct fixture *f = *state;
+	struct next_boot *nb = next_boot_with(WEB1_MAC, NEXT_BOOT_PROFILE, "inst", TOKEN);
+	char *body;
+
+	f->lk.next_boot = nb;
+	load(f, true);
+	assert_rc(build(f, "[boot]\nprofile = inst\n\n[profile inst]\nkernel = deb/linux\n"
+			"cmdline = done=${done_url} x\n\n[profile rescue]\nkernel = rescue/vmlinuz\n"
+			"cmdline = r done=${done_url} x\n\n[host web1]\nmac = " WEB1_MAC
+			"\nprofile = rescue\n"), 0);
+	file_source_unref(f->src);
+	assert_rc(boot_files_source_new(f->c, &f->lk, &f->src), 0);
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	expect_contains(body, "kernel /deb/linux\n");
+	expect_contains(body, "done=http://" SERVER ":8080/api/v1/machines/" WEB1_MAC
+			"/done?token=" TOKEN " x\n");
+	free(body);
+	assert_rc(ipxe(f, "boot.ipxe", WEB1_MAC, OTHER, &body), 0);
+	expect_contains(body, "done=http://" SERVER ":8080/api/v1/machines/" WEB1_MAC
+			"/done?token=" TOKEN " x\n");
+	free(body);
+	/* by its lease, without naming itself */
+	lease(f, LEASED, WEB1_MAC);
+	assert_rc(tftp_open(f, "grub.cfg", LEASED, &body), 0);
+	expect_contains(body, "linux /deb/linux done=http://");
+	free(body);
+	/* another machine: its own profile, an empty ${done_url} */
+	assert_rc(ipxe(f, "boot.ipxe", STRANGER_MAC, OTHER, &body), 0);
+	expect_contains(body, "done= x\n");
+	free(body);
+	/* no HTTP: no URL to give */
+	f->http_port = 0;
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	expect_contains(body, "append done= x\n");
+	free(body);
+	next_boot_free(nb);
+}
+
+/* Local: every format renders its local form, named or found by lease,
+ * even for a machine without any profile; a profile a reload removed is
+ * ignored (the config's choice stands). */
+static void test_next_boot_local(void **state)
+{
+	struct fixture *f = *state;
+	struct next_boot *nb = next_boot_with(PLAIN_MAC, NEXT_BOOT_LOCAL, NULL, NULL);
+	struct next_boot_record gone = { .mode = NEXT_BOOT_PROFILE, .profile = "removed" };
+	char *body;
+
+	f->lk.next_boot = nb;
+	load(f, false);  /* no [boot] profile, and [host plain] has none */
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-02", OTHER, &body), 0);
+	assert_string_equal(body, "# rendered by kidou for " PLAIN_MAC
+			    ": next boot is local (from its disk)\n"
+			    "default local\nprompt 0\ntimeout 0\n\nlabel local\n  localboot 0\n");
+	free(body);
+	assert_rc(tftp_open(f, "grub.cfg-01-52-54-00-aa-bb-02", OTHER, &body), 0);
+	expect_contains(body, "\nexit\n");
+	expect_lacks(body, "linux");
+	free(body);
+	assert_rc(ipxe(f, "boot/" PLAIN_MAC ".ipxe", NULL, OTHER, &body), 0);
+	assert_string_equal(body, "#!ipxe\n# rendered by kidou for " PLAIN_MAC
+			    ": next boot is local (from its disk)\nexit\n");
+	free(body);
+	lease(f, LEASED, PLAIN_MAC);
+	assert_rc(tftp_open(f, "pxelinux.cfg/default", LEASED, &body), 0);
+	expect_contains(body, "localboot 0");
+	free(body);
+	/* web1 has no record: its own profile */
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	assert_string_equal(body, web1_pxelinux);
+	free(body);
+	assert_rc(config_parse_mac(WEB1_MAC, gone.mac), 0);
+	assert_rc(next_boot_put(nb, &gone), 0);
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	assert_string_equal(body, web1_pxelinux);
+	free(body);
+	next_boot_free(nb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_next_boot_once_install, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_boot_local, setup, teardown),
 		T(test_pxelinux_host_with_profile),
 		T(test_pxelinux_uppercase_mac),
 		T(test_pxelinux_named_without_profile),

@@ -403,6 +403,39 @@ static void test_internal_cmdline_limit(void **state)
 	assert_true(render_ipxe(&p, &full, out, sizeof(out)) > 1024);
 }
 
+/* ${done_url}: the URL for a machine with a once-install pending, empty
+ * for every other (and known to the config-time check). */
+static void test_done_url(void **state)
+{
+	struct render_vars v = full;
+	char bad[32];
+
+	v.done_url = "http://10.0.0.1:8080/api/v1/machines/" MAC "/done?token=00ff";
+	expect_expand("kidou.done=${done_url} x", &v,
+		      "kidou.done=http://10.0.0.1:8080/api/v1/machines/" MAC "/done?token=00ff x");
+	expect_expand("kidou.done=${done_url} x", &full, "kidou.done= x");
+	assert_rc(render_check_template("a ${done_url} b", bad, sizeof(bad)), 0);
+}
+
+/* The local-boot forms, exactly: nothing in them starts a kernel. */
+static void test_local_forms(void **state)
+{
+	char out[512];
+
+	assert_rc(render_pxelinux_local(&full, out, sizeof(out)), (int)strlen(out));
+	assert_string_equal(out, "# rendered by kidou for " MAC ": next boot is local (from its disk)\n"
+			    "default local\nprompt 0\ntimeout 0\n\nlabel local\n  localboot 0\n");
+	assert_rc(render_grub_local(&full, out, sizeof(out)), (int)strlen(out));
+	assert_string_equal(out, "# rendered by kidou for " MAC ": next boot is local (from its disk)\n"
+			    "exit\n");
+	assert_rc(render_ipxe_local(&full, out, sizeof(out)), (int)strlen(out));
+	assert_string_equal(out, "#!ipxe\n# rendered by kidou for " MAC
+			    ": next boot is local (from its disk)\nexit\n");
+	assert_rc(render_ipxe_local(&empty_vars, out, 20), -ENOBUFS);
+	assert_rc(render_pxelinux_local(&empty_vars, out, sizeof(out)), (int)strlen(out));
+	assert_non_null(strstr(out, "for any machine"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +458,8 @@ int main(void)
 		cmocka_unit_test(test_url_ipxe),
 		cmocka_unit_test(test_url_grub),
 		cmocka_unit_test(test_internal_cmdline_limit),
+		cmocka_unit_test(test_done_url),
+		cmocka_unit_test(test_local_forms),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
