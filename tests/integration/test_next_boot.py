@@ -277,6 +277,19 @@ def test_local_boot_outcome(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert k.boot_summary_at_stop(mac)["outcome"] == "local"
 
 
+def put_local_waiting(dhcp_net, k, api) -> subprocess.Popen:
+    """PUT {"local": true} with curl in the background, returned once the
+    record is in memory (the commit may still wait); curl prints the body,
+    a newline and the status."""
+    put = subprocess.Popen(
+        ["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-X", "PUT", "-w", "\n%{http_code}",
+         "-H", f"Authorization: Bearer {TOKEN}", "--data-binary", '{"local": true}',
+         f"{BASE}/api/v1/machines/{MAC}/next-boot"], stdout=subprocess.PIPE)
+    k.wait_for(lambda: api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 200,
+               timeout=T(10), what="the record in memory")
+    return put
+
+
 def test_store_failure_is_503_and_undone(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     """The database locked by another process past the store's busy
     timeout: the PUT waits (reads do not), then answers 503 with SQLite's
@@ -287,13 +300,8 @@ def test_store_failure_is_503_and_undone(dhcp_net, dhcpd, tmp_path):  # noqa: F8
     api = Api(dhcp_net)
     lk = Locker(db)
     try:
-        put = subprocess.Popen(
-            ["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-X", "PUT", "-w", "\n%{http_code}",
-             "-H", f"Authorization: Bearer {TOKEN}", "--data-binary", '{"local": true}',
-             f"{BASE}/api/v1/machines/{MAC}/next-boot"], stdout=subprocess.PIPE)
         # applied in memory at once (boots see it), while the commit waits
-        k.wait_for(lambda: api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 200,
-                   timeout=T(10), what="the record in memory")
+        put = put_local_waiting(dhcp_net, k, api)
         assert api.machine()["next_boot"] == {"mode": "local"}
         out, _ = put.communicate(timeout=T(30))
         text, code = out.decode().rsplit("\n", 1)
@@ -318,12 +326,7 @@ def test_stop_while_a_write_waits(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     api = Api(dhcp_net)
     lk = Locker(db)
     try:
-        put = subprocess.Popen(
-            ["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-X", "PUT", "-w", "\n%{http_code}",
-             "-H", f"Authorization: Bearer {TOKEN}", "--data-binary", '{"local": true}',
-             f"{BASE}/api/v1/machines/{MAC}/next-boot"], stdout=subprocess.PIPE)
-        k.wait_for(lambda: api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 200,
-                   timeout=T(10), what="the record in memory")
+        put = put_local_waiting(dhcp_net, k, api)
         assert k.stop(timeout=T(15)) == 0, k.text()[-3000:]
         out, _ = put.communicate(timeout=T(30))
         text, code = out.decode().rsplit("\n", 1)
