@@ -69,6 +69,8 @@ static void usage(FILE *out)
 		"                  --interface IFACE --dhcp-range \"FIRST LAST\" [--SETTING VALUE ...]\n"
 		"       kidou machines|leases|hosts|profiles [--api URL | --config FILE]\n"
 		"                  [--token-file FILE] [--json]\n"
+		"       kidou next-boot MAC (PROFILE [--once] | --local | --default)\n"
+		"                  [--api URL | --config FILE] [--token-file FILE] [--json]\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -82,7 +84,8 @@ static void usage(FILE *out)
 		"--http-listen is given).\n"
 		"\n"
 		"kidou machines, leases, hosts and profiles ask a running kidou's API and\n"
-		"print a table, or its JSON with --json (kidou machines --help).\n"
+		"print a table, or its JSON with --json (kidou machines --help). kidou\n"
+		"next-boot sets what a machine boots next (kidou next-boot --help).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);

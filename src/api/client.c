@@ -35,9 +35,17 @@ static const struct {
 	{ "profiles", CLIENT_PROFILES, "the [profile] sections" },
 };
 
+/* The one write: PUT /api/v1/machines/{mac}/next-boot. */
+#define CLIENT_NEXT_BOOT "next-boot"
+
 struct client_opts {
 	const char *name;
 	enum client_list list;
+	bool next_boot;         /* kidou next-boot, not a list */
+	const char *mac;        /* next-boot: MAC, as given */
+	const char *profile;    /* next-boot: PROFILE */
+	bool once, local, dflt; /* next-boot: --once, --local, --default */
+	char path[64];          /* under /api/v1/ */
 	const char *api;        /* --api */
 	const char *config;     /* --config */
 	const char *token_file; /* --token-file */
@@ -55,7 +63,7 @@ bool client_is_command(const char *name)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (strcmp(name, commands[i].name) == 0)
 			return true;
-	return false;
+	return strcmp(name, CLIENT_NEXT_BOOT) == 0;
 }
 
 static void usage(FILE *out, const char *name, const char *what)
@@ -82,6 +90,83 @@ static void usage(FILE *out, const char *name, const char *what)
 		name, what, name);
 }
 
+static void usage_next_boot(FILE *out)
+{
+	fprintf(out,
+		"Usage: kidou next-boot MAC (PROFILE [--once] | --local | --default)\n"
+		"                       [--api URL | --config FILE] [--token-file FILE] [--json]\n"
+		"\n"
+		"Set what the machine MAC boots next, on a running kidou\n"
+		"(PUT /api/v1/machines/MAC/next-boot; kidou must be the DHCP server).\n"
+		"\n"
+		"  PROFILE            boot this [profile] on every boot\n"
+		"  PROFILE --once     boot it until the installer reports done\n"
+		"                     (${done_url}), then from the local disk\n"
+		"  --local            boot from the local disk, until set again\n"
+		"  --default          forget the setting: the [host] profile, else\n"
+		"                     [boot] profile\n"
+		"  --api URL          the API's base URL (default: from --config, else\n"
+		"                     " CLIENT_DEFAULT_API ")\n"
+		"  -c, --config FILE  kidou's config: the API is at [api] listen, else\n"
+		"                     [http] listen; the token is its [api] token-file\n"
+		"  --token-file FILE  the API token (Authorization: Bearer); a write\n"
+		"                     needs it\n"
+		"  --json             print the JSON answer, which includes the\n"
+		"                     once-install's done_token (not shown otherwise)\n"
+		"  -h, --help         show this help\n"
+		"\n"
+		"MAC as 52:54:00:12:34:56, 52-54-00-12-34-56 or 525400123456. Prints the\n"
+		"machine's new next boot in one line.\n"
+		"\n"
+		"Exit status: 0; 1 with one line on stderr (no token, API unreachable,\n"
+		"the API's refusal with its reason and field); 2 on a usage error.\n");
+}
+
+/* next-boot's own arguments; 1 when arg was one. */
+static int parse_next_boot_arg(struct client_opts *o, const char *arg)
+{
+	if (strcmp(arg, "--once") == 0)
+		o->once = true;
+	else if (strcmp(arg, "--local") == 0)
+		o->local = true;
+	else if (strcmp(arg, "--default") == 0)
+		o->dflt = true;
+	else if (arg[0] == '-' || (o->mac && o->profile))
+		return 0;
+	else if (!o->mac)
+		o->mac = arg;
+	else
+		o->profile = arg;
+	return 1;
+}
+
+/* The rules of the body (docs/api.md), checked before anything is sent. */
+static int check_next_boot(struct client_opts *o)
+{
+	uint8_t mac[6];
+
+	if (!o->mac) {
+		fprintf(stderr, "kidou next-boot: give the machine's MAC (see --help)\n");
+		return -1;
+	}
+	if (config_parse_mac(o->mac, mac) < 0) {
+		fprintf(stderr, "kidou next-boot: '%s' is no MAC address (52:54:00:12:34:56, "
+			"52-54-00-12-34-56 or 525400123456)\n", o->mac);
+		return -1;
+	}
+	if ((o->profile != NULL) + o->local + o->dflt != 1) {
+		fprintf(stderr, "kidou next-boot: give exactly one of PROFILE, --local, --default\n");
+		return -1;
+	}
+	if (o->once && !o->profile) {
+		fprintf(stderr, "kidou next-boot: --once goes with a PROFILE\n");
+		return -1;
+	}
+	snprintf(o->path, sizeof(o->path), "machines/%02x:%02x:%02x:%02x:%02x:%02x/next-boot",
+		 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct client_opts *o)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
@@ -90,15 +175,26 @@ static int parse_opts(int argc, char **argv, struct client_opts *o)
 			o->list = commands[i].list;
 		}
 	}
+	if (strcmp(argv[0], CLIENT_NEXT_BOOT) == 0) {
+		o->name = CLIENT_NEXT_BOOT;
+		o->next_boot = true;
+	} else {
+		snprintf(o->path, sizeof(o->path), "%s", client_list_path(o->list));
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value = NULL, *eq = NULL;
 		const char **slot = NULL;
 		size_t n;
 
 		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-			usage(stdout, o->name, commands[o->list].what);
+			if (o->next_boot)
+				usage_next_boot(stdout);
+			else
+				usage(stdout, o->name, commands[o->list].what);
 			return 1;
 		}
+		if (o->next_boot && parse_next_boot_arg(o, arg))
+			continue;
 		if (strcmp(arg, "--json") == 0) {
 			o->json = true;
 			continue;
@@ -127,7 +223,7 @@ static int parse_opts(int argc, char **argv, struct client_opts *o)
 		}
 		*slot = value;
 	}
-	return 0;
+	return o->next_boot ? check_next_boot(o) : 0;
 }
 
 /* The token in path: one line of printable characters, the newline an
@@ -252,9 +348,15 @@ static void report_http_error(const struct client_opts *o, const char *base, lon
 {
 	json_t *doc = b->len ? json_loadb(b->buf, b->len, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(doc, "error"));
+	const char *field = json_string_value(json_object_get(doc, "field"));
 
 	fprintf(stderr, "kidou: the API at %s answered %ld: ", base, status);
 	print_escaped(stderr, msg ? msg : "no JSON error text (is this kidou's API address?)");
+	if (msg && field) {
+		fputs(" (field: ", stderr);
+		print_escaped(stderr, field);
+		fputc(')', stderr);
+	}
 	if (status == 401 && !had_token)
 		fputs(" (give --token-file FILE, or --config with [api] token-file)", stderr);
 	fputc('\n', stderr);
@@ -279,10 +381,17 @@ static int print_answer(const struct client_opts *o, const char *base, const str
 		 * terminal as \u escapes, still the same JSON to a tool. */
 		text = json_dumps(doc, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 		r = text ? 0 : -ENOMEM;
+	} else if (o->next_boot) {
+		r = client_next_boot_line(doc, &text);
 	} else {
 		r = client_table(o->list, doc, &text);
 	}
 	json_decref(doc);
+	if (r == -EBADMSG && o->next_boot) {
+		fprintf(stderr, "kidou: the API at %s answered JSON that is no machine's state\n",
+			base);
+		return 1;
+	}
 	if (r == -EBADMSG) {
 		fprintf(stderr, "kidou: the API at %s answered JSON that is not a list of %s\n",
 			base, o->name);
@@ -303,7 +412,9 @@ static int print_answer(const struct client_opts *o, const char *base, const str
 	return 0;
 }
 
-static int fetch(const struct client_opts *o, const char *base, const char *token)
+/* GET o->path, or PUT body there. */
+static int fetch(const struct client_opts *o, const char *base, const char *token,
+		 const char *body)
 {
 	char url[CLIENT_URL_MAX + 32], errbuf[CURL_ERROR_SIZE] = "";
 	_cleanup_free_ char *auth = NULL;
@@ -314,7 +425,7 @@ static int fetch(const struct client_opts *o, const char *base, const char *toke
 	CURL *curl;
 	int ret = 1;
 
-	snprintf(url, sizeof(url), "%s/api/v1/%s", base, client_list_path(o->list));
+	snprintf(url, sizeof(url), "%s/api/v1/%s", base, o->path);
 	curl = curl_easy_init();
 	if (!curl) {
 		fprintf(stderr, "kidou: cannot start libcurl\n");
@@ -327,6 +438,12 @@ static int fetch(const struct client_opts *o, const char *base, const char *toke
 			goto out;
 		}
 		headers = curl_slist_append(headers, auth);
+	}
+	if (body) {
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	}
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -374,7 +491,7 @@ int client_main(int argc, char **argv)
 {
 	struct client_opts o = { 0 };
 	char base[CLIENT_URL_MAX + 1] = CLIENT_DEFAULT_API, err[512];
-	char *token = NULL;
+	char *token = NULL, *body = NULL;
 	size_t n;
 	int r = parse_opts(argc, argv, &o);
 
@@ -401,6 +518,23 @@ int client_main(int argc, char **argv)
 		free(token);
 		return 1;
 	}
+	/* A write needs the token: say so rather than send it to be refused. */
+	if (o.next_boot && !token) {
+		fprintf(stderr, "kidou: next-boot needs the API token: give --token-file FILE, "
+			"or --config with [api] token-file\n");
+		return 1;
+	}
+	if (o.next_boot) {
+		json_t *doc = client_next_boot_body(o.profile, o.once, o.local, o.dflt);
+
+		body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+		if (!body) {
+			fprintf(stderr, "kidou: out of memory\n");
+			r = 1;
+			goto out;
+		}
+	}
 	/* "http://host:port/" and "http://host:port" name the same API. */
 	n = strlen(base);
 	while (n > 0 && base[n - 1] == '/')
@@ -409,9 +543,11 @@ int client_main(int argc, char **argv)
 		fprintf(stderr, "kidou: cannot start libcurl\n");
 		r = 1;
 	} else {
-		r = fetch(&o, base, token);
+		r = fetch(&o, base, token, body);
 		curl_global_cleanup();
 	}
+out:
+	free(body);
 	if (token)
 		explicit_bzero(token, strlen(token));
 	free(token);

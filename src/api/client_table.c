@@ -393,3 +393,41 @@ int client_table(enum client_list list, const json_t *doc, char **ret)
 	*ret = out;
 	return 0;
 }
+
+json_t *client_next_boot_body(const char *profile, bool once, bool local, bool dflt)
+{
+	if ((profile != NULL) + local + dflt != 1 || (once && !profile))
+		return NULL;
+	if (profile)
+		return once ? json_pack("{s:s, s:b}", "profile", profile, "once", 1)
+			    : json_pack("{s:s}", "profile", profile);
+	return json_pack("{s:b}", local ? "local" : "default", 1);
+}
+
+int client_next_boot_line(const json_t *doc, char **ret)
+{
+	const json_t *mac = json_object_get(doc, "mac");
+	_cleanup_free_ char *nb = NULL;
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	if (!json_is_object(doc) || !json_is_string(mac))
+		return -EBADMSG;
+	nb = next_boot_text(doc);
+	if (!nb)
+		return -ENOMEM;
+	r = client_escape(json_string_value(mac), CLIENT_CELL_MAX, &out, &len, &cap);
+	if (r >= 0)
+		r = put(&out, &len, &cap, ": next boot ", 12);
+	if (r >= 0)
+		r = client_escape(nb, 300, &out, &len, &cap);
+	if (r >= 0)
+		r = put(&out, &len, &cap, "\n", 1);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	return 0;
+}

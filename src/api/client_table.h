@@ -8,6 +8,7 @@
 #define KIDOU_API_CLIENT_TABLE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 enum client_list {
 	CLIENT_MACHINES,
@@ -37,5 +38,20 @@ int client_table(enum client_list list, const json_t *doc, char **ret);
  * when it cut. Returns the characters appended (terminal columns, one
  * per code point), or -ENOMEM. */
 int client_escape(const char *s, size_t max, char **buf, size_t *len, size_t *cap);
+
+/* The body of PUT /api/v1/machines/{mac}/next-boot (docs/api.md):
+ * {"profile": P, "once": true}, {"profile": P}, {"local": true} or
+ * {"default": true}. The caller has checked that exactly one of profile,
+ * local, dflt is given and once only with profile. Returns a new
+ * reference, or NULL (out of memory, or those rules broken). */
+json_t *client_next_boot_body(const char *profile, bool once, bool local, bool dflt);
+
+/* The one line `kidou next-boot` prints for the machine state the PUT
+ * answered: "52:54:00:12:34:56: next boot profile inst once (install
+ * pending)\n", the same next-boot text as `kidou machines`, escaped. The
+ * answer's done_token is never shown (--json has it). Returns 0 and a
+ * malloc'd text in *ret, -EBADMSG when doc is no object with a "mac"
+ * string, -ENOMEM. */
+int client_next_boot_line(const json_t *doc, char **ret);
 
 #endif
