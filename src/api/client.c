@@ -352,7 +352,10 @@ static void report_http_error(const struct client_opts *o, const char *base, lon
 
 	fprintf(stderr, "kidou: the API at %s answered %ld: ", base, status);
 	print_escaped(stderr, msg ? msg : "no JSON error text (is this kidou's API address?)");
-	if (msg && field) {
+	/* The field, unless the text starts with it already (the next-boot
+	 * body's refusals read "profile: no such profile ..."). */
+	if (msg && field && !(strncmp(msg, field, strlen(field)) == 0 &&
+			      msg[strlen(field)] == ':')) {
 		fputs(" (field: ", stderr);
 		print_escaped(stderr, field);
 		fputc(')', stderr);

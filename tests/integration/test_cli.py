@@ -159,10 +159,21 @@ def test_unreachable_and_usage(tmp_path):
     assert cp.returncode == 2 and "--bogus" in cp.stderr
     cp = cli("hosts", "--api")
     assert cp.returncode == 2 and "needs a value" in cp.stderr
-    # a write command is not a read command: the daemon's own flags
-    # parser refuses it
-    cp = cli("next-boot")
-    assert cp.returncode == 2
+    # next-boot: its usage is checked before anything is sent (this API
+    # is not there): exactly one of PROFILE/--local/--default, --once only
+    # with a PROFILE, the MAC parsed as kidou parses it
+    for args, text in [((), "give the machine's MAC"),
+                       (("52:54:00:12:34:56",), "exactly one of PROFILE, --local, --default"),
+                       (("52:54:00:12:34:56", "inst", "--local"), "exactly one of"),
+                       (("52:54:00:12:34:56", "--local", "--default"), "exactly one of"),
+                       (("52:54:00:12:34:56", "--local", "--once"), "--once goes with a PROFILE"),
+                       (("52:54:00:12:34:5", "inst"), "'52:54:00:12:34:5' is no MAC address"),
+                       (("52:54:00:12:34:56/x", "inst"), "is no MAC address"),
+                       (("52:54:00:12:34:56", "inst", "more"), "unknown argument 'more'"),
+                       (("52:54:00:12:34:56", "inst", "--bogus"), "unknown argument '--bogus'")]:
+        cp = cli("next-boot", *args, "--api", url)
+        assert cp.returncode == 2 and cp.stdout == "", (args, cp.stderr)
+        assert text in cp.stderr and cp.stderr.count("\n") == 1, (args, cp.stderr)
 
 
 def test_help():
@@ -170,8 +181,13 @@ def test_help():
         cp = cli(cmd, "--help")
         assert cp.returncode == 0 and cp.stdout.startswith(f"Usage: kidou {cmd} ")
         assert f"GET /api/v1/{cmd}" in cp.stdout and "--token-file" in cp.stdout
+    cp = cli("next-boot", "--help")
+    assert cp.returncode == 0 and cp.stdout.startswith(
+        "Usage: kidou next-boot MAC (PROFILE [--once] | --local | --default)\n")
+    assert "PUT /api/v1/machines/MAC/next-boot" in cp.stdout and "done_token" in cp.stdout
     cp = cli("--help")
     assert cp.returncode == 0 and "kidou machines|leases|hosts|profiles" in cp.stdout
+    assert "kidou next-boot MAC (PROFILE [--once] | --local | --default)" in cp.stdout
 
 
 def test_lease_and_config(dhcp_net, dhcpd, tmp_path):
@@ -224,6 +240,84 @@ def test_lease_and_config(dhcp_net, dhcpd, tmp_path):
                          "error text (is this kidou's API address?)\n")
 
 
+def test_next_boot(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """`kidou next-boot` against a real kidou that is the DHCP server (the
+    records live in its lease database), in the server namespace: once,
+    a profile, --local and --default, each seen through the API and
+    `kidou machines`; the token from --token-file or --config; the
+    refusals (no token, a wrong one, an unknown profile) exit 1 with the
+    API's reason."""
+    from test_next_boot import BASE, MAC, Api, done_url_of, start as nb_start
+    nb_start(dhcpd, tmp_path)
+    tok = tmp_path / "token"  # written by nb_start's config
+    api = Api(dhcp_net)
+
+    def nb(*args, token=tok):
+        extra = ("--token-file", token) if token else ()
+        return cli("next-boot", *args, "--api", BASE, *extra, netns=dhcp_net.srv)
+
+    def machines_row(mac=MAC):
+        cp = cli("machines", "--api", BASE, netns=dhcp_net.srv)
+        assert cp.returncode == 0, cp.stderr
+        return {r[0]: r for r in rows(cp.stdout)[1:]}.get(mac)
+
+    # once: one line, the next-boot words of `kidou machines`, no token
+    cp = nb(MAC, "inst", "--once")
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
+    assert cp.stdout == f"{MAC}: next boot profile inst once (install pending)\n"
+    m = api.machine()
+    assert m["next_boot"] == {"mode": "profile", "profile": "inst", "once": True}
+    assert m["install_pending"] is True
+    assert machines_row()[5] == "profile inst once (install pending)"
+    assert re.search(r"token=[0-9a-f]{32}", api.ipxe())  # it has a done token ...
+    assert not re.search(r"[0-9a-f]{32}", cp.stdout)     # ... not shown
+
+    # --json: the answer, done_token included (the one the config now
+    # carries); the MAC in any of the API's three forms
+    cp = nb("52-54-00-12-34-56", "inst", "--once", "--json")
+    assert cp.returncode == 0, cp.stderr
+    doc = json.loads(cp.stdout)
+    assert doc["mac"] == MAC and doc["install_pending"] is True
+    assert done_url_of(api.ipxe()).endswith(f"?token={doc['done_token']}")
+
+    # a profile on every boot
+    cp = nb("525400123456", "rescue")
+    assert cp.returncode == 0 and cp.stdout == f"{MAC}: next boot profile rescue\n", cp.stderr
+    assert api.machine()["next_boot"] == {"mode": "profile", "profile": "rescue", "once": False}
+
+    # --local, the token from --config's [api] token-file
+    cfg = tmp_path / "cli.ini"
+    cfg.write_text(f"[http]\nlisten = {SRV_ADDR}:8080\n\n[api]\ntoken-file = {tok}\n")
+    cp = cli("next-boot", MAC.upper(), "--local", "--config", cfg, netns=dhcp_net.srv)
+    assert cp.returncode == 0 and cp.stdout == f"{MAC}: next boot local\n", cp.stderr
+    assert api.machine()["next_boot"] == {"mode": "local"}
+    assert machines_row()[5] == "local"
+
+    # the refusals: exit 1, one line, nothing changed
+    cp = nb(MAC, "--default", token=None)
+    assert cp.returncode == 1 and cp.stdout == ""
+    assert cp.stderr == ("kidou: next-boot needs the API token: give --token-file FILE, "
+                         "or --config with [api] token-file\n")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope-nope-nope-nope\n")
+    cp = nb(MAC, "--default", token=wrong)
+    st, err = api.call("PUT", f"/api/v1/machines/{MAC}/next-boot", {"default": True}, auth="nope")
+    assert st == 401
+    assert cp.returncode == 1 and cp.stdout == ""
+    assert cp.stderr == f"kidou: the API at {BASE} answered 401: {err['error']}\n", cp.stderr
+    cp = nb(MAC, "nosuch", "--once")
+    assert cp.returncode == 1 and cp.stdout == ""
+    assert cp.stderr == (f"kidou: the API at {BASE} answered 400: profile: no such profile "
+                         "in the configuration\n"), cp.stderr
+    assert api.machine()["next_boot"] == {"mode": "local"}
+
+    # --default: the record is forgotten; the machine is known no more
+    cp = nb(MAC, "--default")
+    assert cp.returncode == 0 and cp.stdout == f"{MAC}: next boot default\n", cp.stderr
+    assert api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 404
+    assert machines_row() is None
+
+
 class FakeApi:
     """A stand-in API on loopback that answers every request with one
     canned (status, headers, body) or a stream of body chunks."""
@@ -255,10 +349,15 @@ class FakeApi:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def do_PUT(self):
+                outer.put = (self.path, self.headers.get("Content-Type"),
+                             json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.do_GET()
+
             def log_message(self, *a):
                 pass
 
-        self.auth = None
+        self.auth = self.put = None
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
         self.url = f"http://127.0.0.1:{self.srv.server_address[1]}"
         self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
@@ -315,3 +414,40 @@ def test_hostile_server(tmp_path):
             assert cp.stderr == f"kidou: the API at {f.url} answered more than 64 MiB; refused\n"
         finally:
             f.close()
+
+
+def test_next_boot_request(tmp_path):
+    """What `kidou next-boot` sends (the path with the MAC as parsed, the
+    JSON bodies of docs/api.md, the token), and a refusal whose text does
+    not name its field gets it appended."""
+    tok = token_file(tmp_path)
+    ok = {"mac": "52:54:00:12:34:56", "next_boot": {"mode": "local"}, "install_pending": False}
+    f = FakeApi(body=json.dumps(ok).encode())
+    try:
+        for args, body in [(("inst", "--once"), {"profile": "inst", "once": True}),
+                           (("--once", "inst"), {"profile": "inst", "once": True}),
+                           (("inst",), {"profile": "inst"}),
+                           (("--local",), {"local": True}),
+                           (("--default",), {"default": True})]:
+            cp = cli("next-boot", "52-54-00-12-34-56", *args, "--api", f.url, "--token-file", tok)
+            assert cp.returncode == 0 and cp.stdout == "52:54:00:12:34:56: next boot local\n"
+            assert f.put == ("/api/v1/machines/52:54:00:12:34:56/next-boot", "application/json",
+                             body), args
+            assert f.auth == f"Bearer {TOKEN}"
+    finally:
+        f.close()
+    f = FakeApi(status=400, body=b'{"error": "malformed MAC address", "field": "mac"}')
+    try:
+        cp = cli("next-boot", "525400123456", "--local", "--api", f.url, "--token-file", tok)
+        assert cp.returncode == 1 and cp.stdout == ""
+        assert cp.stderr == (f"kidou: the API at {f.url} answered 400: malformed MAC address "
+                             "(field: mac)\n")
+    finally:
+        f.close()
+    # an answer that is no machine's state
+    f = FakeApi(body=b'[]')
+    try:
+        cp = cli("next-boot", "525400123456", "--local", "--api", f.url, "--token-file", tok)
+        assert cp.returncode == 1 and "no machine's state" in cp.stderr
+    finally:
+        f.close()

@@ -148,6 +148,71 @@ static void test_not_a_list(void **state)
 	assert_null(out);
 }
 
+static void assert_body(json_t *body, const char *want)
+{
+	char *text;
+
+	assert_non_null(body);
+	text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(text, want);
+	free(text);
+	json_decref(body);
+}
+
+/* The four bodies of docs/api.md, and the combinations the CLI refuses. */
+static void test_next_boot_body(void **state)
+{
+	assert_body(client_next_boot_body("inst", true, false, false),
+		    "{\"once\":true,\"profile\":\"inst\"}");
+	assert_body(client_next_boot_body("inst", false, false, false), "{\"profile\":\"inst\"}");
+	assert_body(client_next_boot_body(NULL, false, true, false), "{\"local\":true}");
+	assert_body(client_next_boot_body(NULL, false, false, true), "{\"default\":true}");
+	assert_null(client_next_boot_body(NULL, false, false, false));
+	assert_null(client_next_boot_body("inst", false, true, false));
+	assert_null(client_next_boot_body(NULL, false, true, true));
+	assert_null(client_next_boot_body(NULL, true, true, false));
+}
+
+static char *nb_line(const char *json)
+{
+	json_t *doc = json_loads(json, 0, NULL);
+	char *out = NULL;
+
+	assert_non_null(doc);
+	assert_rc(client_next_boot_line(doc, &out), 0);
+	json_decref(doc);
+	return out;
+}
+
+/* The PUT's answer as one line: the same words as `kidou machines`'
+ * NEXT-BOOT, never the done_token, server text escaped. */
+static void test_next_boot_line(void **state)
+{
+	char *out = nb_line("{\"mac\": \"52:54:00:12:34:56\", \"next_boot\": {\"mode\": \"profile\","
+			    " \"profile\": \"inst\", \"once\": true}, \"install_pending\": true,"
+			    " \"done_token\": \"0123456789abcdef0123456789abcdef\"}");
+	json_t *doc;
+
+	assert_string_equal(out, "52:54:00:12:34:56: next boot profile inst once (install pending)\n");
+	free(out);
+	out = nb_line("{\"mac\": \"52:54:00:12:34:56\", \"next_boot\": {\"mode\": \"local\"},"
+		      " \"install_pending\": false}");
+	assert_string_equal(out, "52:54:00:12:34:56: next boot local\n");
+	free(out);
+	out = nb_line("{\"mac\": \"52:54:00:12:34:56\", \"next_boot\": {\"mode\": \"profile\","
+		      " \"profile\": \"in\\u001b[2Jst\", \"once\": false}}");
+	assert_string_equal(out, "52:54:00:12:34:56: next boot profile in\\x1b[2Jst\n");
+	free(out);
+	out = NULL;
+	doc = json_loads("[{\"mac\": \"52:54:00:12:34:56\"}]", 0, NULL);
+	assert_rc(client_next_boot_line(doc, &out), -EBADMSG);
+	json_decref(doc);
+	doc = json_loads("{\"next_boot\": {\"mode\": \"local\"}}", 0, NULL);
+	assert_rc(client_next_boot_line(doc, &out), -EBADMSG);
+	json_decref(doc);
+	assert_null(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +223,8 @@ int main(void)
 		cmocka_unit_test(test_control_characters),
 		cmocka_unit_test(test_escape_invalid_utf8),
 		cmocka_unit_test(test_not_a_list),
+		cmocka_unit_test(test_next_boot_body),
+		cmocka_unit_test(test_next_boot_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
