@@ -159,6 +159,17 @@ def test_failed_commit_leaves_no_phantom_binding(dhcp_net, dhcpd, link, locker, 
     assert read_leases(db)[ip]["hwaddr"] == bytes.fromhex(b.mac.replace(":", ""))
 
 
+def reload_then_release(k, lk, c: Client, xid: int, ip: str):
+    """SIGHUP while c's lease waits behind lk's lock, then free the lock:
+    the ACK decided before the reload leaves, for ip."""
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", timeout=T(10))
+    assert lk.held()
+    lk.release()
+    ack = c.link.expect(xid, timeout=10, what="ACK after the reload")
+    assert ack.dhcp.type == ACK and ack.dhcp.yiaddr == ip, ack.dhcp
+
+
 def test_reload_while_commit_in_flight(dhcp_net, dhcpd, link, locker, tmp_path):
     """A SIGHUP while a lease waits for the writer: the reload does not
     read the database (it keeps the leases in memory), and the lease in
@@ -172,12 +183,7 @@ def test_reload_while_commit_in_flight(dhcp_net, dhcpd, link, locker, tmp_path):
     lk = locker(db)
     xid = request_selecting(a, ip)
     wait_dhcp(k, "store-submit")
-    k.signal(signal.SIGHUP)
-    k.wait_event("reloaded", mod="main", timeout=T(10))
-    assert lk.held()
-    lk.release()
-    ack = a.link.expect(xid, timeout=10, what="ACK after the reload")
-    assert ack.dhcp.type == ACK and ack.dhcp.yiaddr == ip, ack.dhcp
+    reload_then_release(k, lk, a, xid, ip)
     r = b.link.expect(request_selecting(b, ip), timeout=10, what="B's REQUEST")
     assert r.dhcp.type == NAK, r.dhcp
 
@@ -264,11 +270,6 @@ def test_reload_frees_config_while_ack_waits(dhcp_net, dhcpd, link, locker, tmp_
     wait_dhcp(k, "store-submit")
     cfg.write_text("[boot]\nbios = second.0\n\n[host machine-b]\n"
                    f"mac = {mac}\nhostname = beta\nbios = machine-b.0\n")
-    k.signal(signal.SIGHUP)
-    k.wait_event("reloaded", mod="main", timeout=T(10))
-    assert lk.held()
-    lk.release()
-    ack = a.link.expect(xid, timeout=10, what="ACK after the reload")
-    assert ack.dhcp.type == ACK and ack.dhcp.yiaddr == ip, ack.dhcp
+    reload_then_release(k, lk, a, xid, ip)
     ev = wait_dhcp(k, "ack", mac=mac)
     assert ev["host"] == "machine-a" and ev["boot"] == "machine-a.0", ev
