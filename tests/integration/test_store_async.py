@@ -53,8 +53,12 @@ class Locker:
         self.db = db
         self.p = subprocess.Popen([exe, str(db)], stdin=subprocess.PIPE,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # WAL mode makes EXCLUSIVE a write lock that readers pass.
-        self.p.stdin.write("BEGIN EXCLUSIVE;\n"
+        # WAL mode makes EXCLUSIVE a write lock that readers pass. kidou's
+        # writer may hold the lock for a commit at this very moment: without
+        # a busy timeout the shell's BEGIN would fail at once, the INSERT
+        # would commit on its own, and no lock would ever be held.
+        self.p.stdin.write(".timeout 10000\n"
+                           "BEGIN EXCLUSIVE;\n"
                            "INSERT OR REPLACE INTO leases VALUES(1, x'00', x'00', '', 0, 1);\n")
         self.p.stdin.flush()
         deadline = time.monotonic() + T(10)
