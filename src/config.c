@@ -21,6 +21,47 @@ static const char *const section_names[] = {
 	[SEC_PROFILE] = "profile", [SEC_API] = "api",
 };
 
+/* One paragraph per section for the generated documents (config_doc.c):
+ * the man page kidou.ini(5), docs/configuration.md, docs/kidou.ini. */
+static const char *const section_help[] = {
+	[SEC_DAEMON] = "The process itself: logging, privileges, the event loop.",
+	[SEC_TFTP] = "The TFTP server (RFC 1350 with the blksize, tsize, timeout and "
+		     "windowsize options of RFC 2347-2349 and 7440). It is always on.",
+	[SEC_HTTP] = "The HTTP server for iPXE, UEFI HTTP boot and rendered boot configs; "
+		     "off unless listen is set. It also carries the API unless [api] listen "
+		     "gives the API an address of its own.",
+	[SEC_API] = "The JSON API under /api/v1/ and the status page (docs/api.md): reads, "
+		    "next-boot and host writes, the boot event stream.",
+	[SEC_DHCP] = "The DHCP server, or proxyDHCP beside another server (mode = proxy), "
+		     "on the listed interfaces; off without an interface. The keys range, "
+		     "router, dns, domain, lease-time and option describe the interfaces' own "
+		     "subnet.",
+	[SEC_SUBNET] = "A subnet behind a DHCP relay (giaddr), one section per subnet.",
+	[SEC_BOOT] = "What firmware is told to boot, by client architecture (option 93), and "
+		     "the profile rendered for machines without one of their own.",
+	[SEC_HOST] = "One machine, matched by MAC (or SMBIOS UUID): its fixed address, host "
+		     "name, profile and boot files. Hosts can also be added at runtime through "
+		     "the API.",
+	[SEC_PROFILE] = "A kernel, its initrds and command line, rendered per machine into "
+			"PXELINUX, GRUB and iPXE configs. The command line may use ${mac}, "
+			"${ip}, ${hostname}, ${server}, ${http} and ${done_url}.",
+};
+
+const char *config_section_name(enum section_kind s)
+{
+	return (size_t)s < ARRAY_SIZE(section_names) ? section_names[s] : "?";
+}
+
+const char *config_section_help(enum section_kind s)
+{
+	return (size_t)s < ARRAY_SIZE(section_help) && section_help[s] ? section_help[s] : "";
+}
+
+bool config_section_named(enum section_kind s)
+{
+	return s == SEC_SUBNET || s == SEC_HOST || s == SEC_PROFILE;
+}
+
 /* --- [daemon] --- */
 
 static int set_log_level(struct config *c, void *obj, const struct config_key *k,
@@ -180,158 +221,164 @@ static int set_api_max_event_streams(struct config *c, void *obj, const struct c
 #define BOOT_KEYS(sec, with_flag)                                                       \
 	{ sec, "bios", with_flag ? "boot-bios" : NULL,                                  \
 	  "boot file for BIOS PXE clients (option 93 = 0; default pxelinux/pxelinux.0)", \
-	  set_boot_target, BOOT_TARGET_BIOS, false },                                   \
+	  set_boot_target, BOOT_TARGET_BIOS, false, "pxelinux/pxelinux.0" },                                   \
 	{ sec, "uefi-ia32", with_flag ? "boot-uefi-ia32" : NULL,                        \
-	  "boot file for 32-bit UEFI (arch 6)", set_boot_target, BOOT_TARGET_UEFI_IA32, false }, \
+	  "boot file for 32-bit UEFI (arch 6)", set_boot_target, BOOT_TARGET_UEFI_IA32, false, "efi32/syslinux.efi" }, \
 	{ sec, "uefi-x64", with_flag ? "boot-uefi-x64" : NULL,                          \
-	  "boot file for x64 UEFI (arch 7, 9)", set_boot_target, BOOT_TARGET_UEFI_X64, false }, \
+	  "boot file for x64 UEFI (arch 7, 9)", set_boot_target, BOOT_TARGET_UEFI_X64, false, "efi64/syslinux.efi" }, \
 	{ sec, "uefi-arm32", with_flag ? "boot-uefi-arm32" : NULL,                      \
-	  "boot file for ARM32 UEFI (arch 10)", set_boot_target, BOOT_TARGET_UEFI_ARM32, false }, \
+	  "boot file for ARM32 UEFI (arch 10)", set_boot_target, BOOT_TARGET_UEFI_ARM32, false, "arm32/grubarm.efi" }, \
 	{ sec, "uefi-arm64", with_flag ? "boot-uefi-arm64" : NULL,                      \
-	  "boot file for ARM64 UEFI (arch 11)", set_boot_target, BOOT_TARGET_UEFI_ARM64, false }, \
+	  "boot file for ARM64 UEFI (arch 11)", set_boot_target, BOOT_TARGET_UEFI_ARM64, false, "arm64/grubaa64.efi" }, \
 	{ sec, "http-x64", with_flag ? "boot-http-x64" : NULL,                          \
-	  "URL for x64 UEFI HTTP boot (arch 16)", set_boot_target, BOOT_TARGET_HTTP_X64, false }, \
+	  "URL for x64 UEFI HTTP boot (arch 16)", set_boot_target, BOOT_TARGET_HTTP_X64, false, "http://10.0.0.1:8080/ipxe.efi" }, \
 	{ sec, "http-arm64", with_flag ? "boot-http-arm64" : NULL,                      \
-	  "URL for ARM64 UEFI HTTP boot (arch 19)", set_boot_target, BOOT_TARGET_HTTP_ARM64, false }, \
+	  "URL for ARM64 UEFI HTTP boot (arch 19)", set_boot_target, BOOT_TARGET_HTTP_ARM64, false, "http://10.0.0.1:8080/arm64/grubaa64.efi" }, \
 	{ sec, "ipxe", with_flag ? "boot-ipxe" : NULL,                                  \
 	  "file or URL for clients already running iPXE (default: served as their firmware)", \
-	  set_boot_target, BOOT_TARGET_IPXE, false }
+	  set_boot_target, BOOT_TARGET_IPXE, false, "ipxe/boot.ipxe" }
 
 static const struct config_key config_keys[] = {
 	{ SEC_DAEMON, "log-level", "log-level",
-	  "debug | info | warn | error (default info)", set_log_level, 0, false },
+	  "debug | info | warn | error (default info)", set_log_level, 0, false, "info" },
 	{ SEC_DAEMON, "user", "user",
 	  "when started as root, drop to this user after opening sockets (default: stay)",
-	  set_user, 0, false },
+	  set_user, 0, false, "kidou" },
 	{ SEC_DAEMON, "timeline-idle", "timeline-idle",
 	  "seconds of quiet after which a machine's boot is summarised as done or stalled (default 20)",
-	  set_timeline_idle, 0, false },
+	  set_timeline_idle, 0, false, "20" },
 	{ SEC_DAEMON, "busy-poll", "busy-poll",
 	  "microseconds the event loop may spin for the next packet before sleeping, "
 	  "while packets come that fast (0: never; default 100)",
-	  set_busy_poll, 0, false },
+	  set_busy_poll, 0, false, "100" },
 	{ SEC_DAEMON, "seccomp", "seccomp",
 	  "yes | no: once started, allow only the system calls kidou serves with; "
 	  "any other kills it (default yes)",
-	  set_seccomp, 0, false },
+	  set_seccomp, 0, false, "yes" },
 	{ SEC_TFTP, "root", "tftp-root",
-	  "directory served over TFTP (default ./tftpboot)", set_tftp_root, 0, false },
+	  "directory served over TFTP (default ./tftpboot)", set_tftp_root, 0, false, "/srv/tftp" },
 	{ SEC_TFTP, "listen", "tftp-listen",
-	  "ADDR:PORT the TFTP server listens on (default 0.0.0.0:69)", set_tftp_listen, 0, false },
+	  "ADDR:PORT the TFTP server listens on (default 0.0.0.0:69)", set_tftp_listen, 0, false, "0.0.0.0:69" },
 	{ SEC_TFTP, "max-transfers", "tftp-max-transfers",
 	  "concurrent transfers; more are refused with an error (default 1000)",
-	  set_tftp_max_transfers, 0, false },
+	  set_tftp_max_transfers, 0, false, "1000" },
 	{ SEC_TFTP, "retransmit-ms", "tftp-retransmit-ms",
 	  "milliseconds before unacknowledged data is resent, unless the client negotiates a timeout (10..255000, default 1000)",
-	  set_tftp_retransmit_ms, 0, false },
+	  set_tftp_retransmit_ms, 0, false, "1000" },
 	{ SEC_TFTP, "retries", "tftp-retries",
-	  "retransmissions before a transfer is abandoned (default 6)", set_tftp_retries, 0, false },
+	  "retransmissions before a transfer is abandoned (default 6)", set_tftp_retries, 0, false, "6" },
 	{ SEC_TFTP, "max-blksize", "tftp-max-blksize",
 	  "larger blksize requests are clamped to this (512..65464, default 65464)",
-	  set_tftp_max_blksize, 0, false },
+	  set_tftp_max_blksize, 0, false, "65464" },
 	{ SEC_TFTP, "max-windowsize", "tftp-max-windowsize",
 	  "larger windowsize requests are clamped to this (1..1024, default 64)",
-	  set_tftp_max_windowsize, 0, false },
+	  set_tftp_max_windowsize, 0, false, "64" },
 
 	{ SEC_HTTP, "listen", "http-listen",
-	  "ADDR:PORT the HTTP server listens on (HTTP is off unless set)", set_http_listen, 0, false },
+	  "ADDR:PORT the HTTP server listens on (HTTP is off unless set)", set_http_listen, 0, false, "0.0.0.0:8080" },
 	{ SEC_HTTP, "root", "http-root",
-	  "directory served over HTTP (default: the TFTP root)", set_http_root, 0, false },
+	  "directory served over HTTP (default: the TFTP root)", set_http_root, 0, false, "/srv/tftp" },
 	{ SEC_HTTP, "max-connections", "http-max-connections",
-	  "concurrent HTTP connections (default 1000)", set_http_max_connections, 0, false },
+	  "concurrent HTTP connections (default 1000)", set_http_max_connections, 0, false, "1000" },
 	{ SEC_HTTP, "idle-timeout", "http-idle-timeout",
 	  "seconds before a silent connection is closed, complete request or not (default 30)",
-	  set_http_idle_timeout, 0, false },
+	  set_http_idle_timeout, 0, false, "30" },
 	{ SEC_HTTP, "header-timeout", "http-header-timeout",
 	  "seconds a request's headers may take, from the connection's start or the end of its previous request (default 10)",
-	  set_http_header_timeout, 0, false },
+	  set_http_header_timeout, 0, false, "10" },
 	{ SEC_HTTP, "max-connections-per-address", "http-max-connections-per-address",
 	  "concurrent HTTP connections from one client address; more get 503 (default 16)",
-	  set_http_max_per_address, 0, false },
+	  set_http_max_per_address, 0, false, "16" },
 
 	{ SEC_API, "listen", "api-listen",
-	  "ADDR:PORT for the API alone (default: on the [http] server)", set_api_listen, 0, false },
+	  "ADDR:PORT for the API alone (default: on the [http] server)", set_api_listen, 0, false, "10.0.0.1:8081" },
 	{ SEC_API, "token-file", "api-token-file",
 	  "file holding the bearer token (16+ chars, not world-readable); none: writes disabled",
-	  set_api_token_file, 0, false },
+	  set_api_token_file, 0, false, "/etc/kidou/api-token" },
 	{ SEC_API, "read-token", "api-read-token",
-	  "yes: reads need the token too (default no)", set_api_read_token, 0, false },
+	  "yes: reads need the token too (default no)", set_api_read_token, 0, false, "no" },
 	{ SEC_API, "max-event-streams", "api-max-event-streams",
-	  "concurrent /api/v1/events subscribers (default 256)", set_api_max_event_streams, 0, false },
+	  "concurrent /api/v1/events subscribers (default 256)", set_api_max_event_streams, 0, false, "256" },
 	{ SEC_DHCP, "interface", "dhcp-interface",
 	  "serve DHCP on this interface; repeatable or comma-separated (DHCP is off without one)",
-	  set_dhcp_interface, 0, true },
+	  set_dhcp_interface, 0, true, "eth1" },
 	{ SEC_DHCP, "mode", "dhcp-mode",
 	  "server | proxy: proxy answers only network boot firmware, with where to boot "
 	  "from, beside another DHCP server that hands out the addresses (default server)",
-	  set_dhcp_mode, 0, false },
+	  set_dhcp_mode, 0, false, "server" },
 	{ SEC_DHCP, "listen", "dhcp-listen",
-	  "ADDR:PORT the DHCP server binds (default 0.0.0.0:67)", set_dhcp_listen, 0, false },
+	  "ADDR:PORT the DHCP server binds (default 0.0.0.0:67)", set_dhcp_listen, 0, false, "0.0.0.0:67" },
 	{ SEC_DHCP, "range", "dhcp-range",
-	  "FIRST LAST: addresses handed out on the interfaces' subnet", set_subnet_range, 0, false },
+	  "FIRST LAST: addresses handed out on the interfaces' subnet", set_subnet_range, 0, false, "10.0.0.100 10.0.0.199" },
 	{ SEC_DHCP, "lease-time", "dhcp-lease-time",
-	  "lease length in seconds (60.., default 3600)", set_subnet_lease_time, 0, false },
-	{ SEC_DHCP, "router", "dhcp-router", "default gateway (option 3)", set_subnet_router, 0, false },
+	  "lease length in seconds (60.., default 3600)", set_subnet_lease_time, 0, false, "3600" },
+	{ SEC_DHCP, "router", "dhcp-router", "default gateway (option 3)", set_subnet_router, 0, false, "10.0.0.1" },
 	{ SEC_DHCP, "dns", "dhcp-dns", "DNS servers (option 6), comma-separated, up to 4",
-	  set_subnet_dns, 0, true },
-	{ SEC_DHCP, "domain", "dhcp-domain", "domain name (option 15)", set_subnet_domain, 0, false },
+	  set_subnet_dns, 0, true, "10.0.0.1" },
+	{ SEC_DHCP, "domain", "dhcp-domain", "domain name (option 15)", set_subnet_domain, 0, false, "lab.example" },
 	{ SEC_DHCP, "database", "dhcp-database",
-	  "SQLite lease database (default ./kidou-leases.db)", set_dhcp_database, 0, false },
+	  "SQLite lease database (default ./kidou-leases.db)", set_dhcp_database, 0, false, "/var/lib/kidou/leases.db" },
 	{ SEC_DHCP, "database-busy-timeout", "dhcp-database-busy-timeout",
 	  "seconds a lease commit waits for a lock another process holds on the database before it fails (0..3600, default 5); only the lease writer waits",
-	  set_dhcp_busy_timeout, 0, false },
+	  set_dhcp_busy_timeout, 0, false, "5" },
 	{ SEC_DHCP, "offer-hold", "dhcp-offer-hold",
 	  "seconds an offered address is reserved for its client (default 30)",
-	  set_dhcp_offer_hold, 0, false },
+	  set_dhcp_offer_hold, 0, false, "30" },
 	{ SEC_DHCP, "decline-hold", "dhcp-decline-hold",
-	  "seconds a declined address is not offered (default 600)", set_dhcp_decline_hold, 0, false },
+	  "seconds a declined address is not offered (default 600)", set_dhcp_decline_hold, 0, false, "600" },
 	{ SEC_DHCP, "authoritative", "dhcp-authoritative",
 	  "yes | no: kidou is the only DHCP server here, so a REQUEST from a client it has no "
 	  "record of (its database was lost) is ACKed when the address is free in the range "
 	  "and NAKed when it is not; no stays silent, as RFC 2131 4.3.2 asks (default no)",
-	  set_dhcp_authoritative, 0, false },
+	  set_dhcp_authoritative, 0, false, "no" },
 	{ SEC_DHCP, "next-server", "dhcp-next-server",
 	  "TFTP server told to clients (siaddr, option 66; default: the receiving interface's address)",
-	  set_dhcp_next_server, 0, false },
+	  set_dhcp_next_server, 0, false, "10.0.0.1" },
 	{ SEC_DHCP, "ipv6-ra", "dhcp-ipv6-ra",
 	  "auto | off | always: answer IPv6 router solicitations with \"no router here\" so iPXE stops waiting; auto stays silent where another router advertises (default auto)",
-	  set_dhcp_ipv6_ra, 0, false },
+	  set_dhcp_ipv6_ra, 0, false, "auto" },
 
 	{ SEC_DHCP, "option", NULL,
 	  "CODE TYPE VALUE: another DHCP option, sent when the client asks for it; TYPE is "
 	  "ip, string, u8, u16, u32 or hex; repeatable (also in [subnet] and [host])",
-	  set_option, 0, true },
+	  set_option, 0, true, "42 ip 10.0.0.1" },
 
 	{ SEC_SUBNET, "network", NULL, "ADDRESS/BITS of a subnet behind a relay (required)",
-	  set_subnet_network, 0, false },
-	{ SEC_SUBNET, "range", NULL, "FIRST LAST", set_subnet_range, 0, false },
-	{ SEC_SUBNET, "router", NULL, "default gateway", set_subnet_router, 0, false },
-	{ SEC_SUBNET, "dns", NULL, "DNS servers", set_subnet_dns, 0, true },
-	{ SEC_SUBNET, "domain", NULL, "domain name", set_subnet_domain, 0, false },
-	{ SEC_SUBNET, "lease-time", NULL, "seconds", set_subnet_lease_time, 0, false },
+	  set_subnet_network, 0, false, "10.1.0.0/24" },
+	{ SEC_SUBNET, "range", NULL, "FIRST LAST", set_subnet_range, 0, false, "10.1.0.100 10.1.0.199" },
+	{ SEC_SUBNET, "router", NULL, "default gateway", set_subnet_router, 0, false, "10.1.0.1" },
+	{ SEC_SUBNET, "dns", NULL, "DNS servers", set_subnet_dns, 0, true, "10.1.0.1" },
+	{ SEC_SUBNET, "domain", NULL, "domain name", set_subnet_domain, 0, false, "rack1.lab.example" },
+	{ SEC_SUBNET, "lease-time", NULL, "seconds", set_subnet_lease_time, 0, false, "3600" },
 	{ SEC_SUBNET, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over [dhcp]'s",
-	  set_option, 0, true },
+	  set_option, 0, true, "26 u16 9000" },
 
 	BOOT_KEYS(SEC_BOOT, true),
 	{ SEC_BOOT, "profile", "boot-profile",
 	  "the [profile] for machines without one of their own (default: none, they get no rendered config)",
-	  set_boot_profile, 0, false },
+	  set_boot_profile, 0, false, "install" },
 
-	{ SEC_HOST, "mac", NULL, "the machine's MAC address (required)", set_host_mac, 0, false },
-	{ SEC_HOST, "ip", NULL, "fixed address", set_host_ip, 0, false },
-	{ SEC_HOST, "hostname", NULL, "host name sent in option 12", set_host_hostname, 0, false },
-	{ SEC_HOST, "uuid", NULL, "SMBIOS UUID (option 97), matched when the MAC is not", set_host_uuid, 0, false },
-	{ SEC_HOST, "profile", NULL, "the [profile] this machine boots", set_host_profile, 0, false },
+	{ SEC_HOST, "mac", NULL, "the machine's MAC address (required)", set_host_mac, 0, false, "52:54:00:12:34:56" },
+	{ SEC_HOST, "ip", NULL, "fixed address", set_host_ip, 0, false, "10.0.0.21" },
+	{ SEC_HOST, "hostname", NULL, "host name sent in option 12", set_host_hostname, 0, false, "web1" },
+	{ SEC_HOST, "uuid", NULL, "SMBIOS UUID (option 97), matched when the MAC is not", set_host_uuid, 0, false, "4c4c4544-0042-3510-8052-b4c04f4b4e31" },
+	{ SEC_HOST, "profile", NULL, "the [profile] this machine boots", set_host_profile, 0, false, "install" },
 	{ SEC_HOST, "option", NULL, "CODE TYPE VALUE, as in [dhcp]; wins over its subnet's",
-	  set_option, 0, true },
+	  set_option, 0, true, "17 string /srv/nfs/web1" },
 	{ SEC_PROFILE, "kernel", NULL, "kernel: a path under the root or an http(s) URL (required)",
-	  set_profile_kernel, 0, false },
+	  set_profile_kernel, 0, false, "debian/vmlinuz" },
 	{ SEC_PROFILE, "initrd", NULL, "initrd(s): paths or URLs, repeatable or comma-separated",
-	  set_profile_initrd, 0, true },
+	  set_profile_initrd, 0, true, "debian/initrd.gz" },
 	{ SEC_PROFILE, "cmdline", NULL, "kernel command line; ${mac} ${ip} ${hostname} ${server} ${http}",
-	  set_profile_cmdline, 0, false },
+	  set_profile_cmdline, 0, false, "auto=true url=${http}/preseed.cfg hostname=${hostname}" },
 	BOOT_KEYS(SEC_HOST, false),
 };
+
+const struct config_key *config_key_table(size_t *count)
+{
+	*count = ARRAY_SIZE(config_keys);
+	return config_keys;
+}
 
 const char *boot_target_key(enum boot_target t)
 {

@@ -41,7 +41,16 @@ struct config_key {
 	config_setter set;
 	int arg;            /* setter-specific (a boot target) */
 	bool repeatable;    /* values accumulate; a flag replaces the file's list */
+	const char *example; /* a value for the sample config (docs/kidou.ini); NULL: none */
 };
+
+/* The settings table, for the documents generated from it (config_doc.c). */
+const struct config_key *config_key_table(size_t *count);
+const char *config_section_name(enum section_kind s);
+/* What a section is for, one paragraph. */
+const char *config_section_help(enum section_kind s);
+/* Whether the section is [KIND NAME], given once per NAME. */
+bool config_section_named(enum section_kind s);
 
 /* Value helpers every setter uses: inline, so each file keeps them
  * private. Messages go into err; failures return -EINVAL. */
