@@ -495,6 +495,8 @@ struct ini_state {
 	struct host_config **host_tail;
 	struct profile_config **profile_tail;
 	struct dhcp_subnet_config **subnet_tail;
+	config_trace_fn trace;
+	void *trace_ctx;
 };
 
 static uint64_t hash_section(unsigned kind, const char *name)
@@ -761,6 +763,19 @@ static int ini_on_key(void *user, const char *section, const char *name,
 				 st->line, section, name, r == -ENOMEM ? "out of memory" : msg);
 			return 0;
 		}
+		if (st->trace) {
+			const char *sp = strchr(section, ' ');
+			struct config_origin o = {
+				.section = config_section_name(kind), .name = sp ? sp + 1 : "",
+				.key = name, .value = value, .file = st->path, .line = st->line };
+			r = st->trace(st->trace_ctx, &o);
+			if (r < 0) {
+				st->error = r;
+				snprintf(st->err, st->errsize, "%s:%u: out of memory", st->path,
+					 st->line);
+				return 0;
+			}
+		}
 		st->error = 0;
 		return 1;
 	}
@@ -860,9 +875,10 @@ fail_fd:
 }
 
 static int config_read_file(struct config *c, const char *path, char *err,
-			    size_t errsize)
+			    size_t errsize, config_trace_fn trace, void *trace_ctx)
 {
 	struct ini_state st = { .config = c, .path = path, .err = err,
+				.trace = trace, .trace_ctx = trace_ctx,
 				.errsize = errsize, .host_tail = &c->hosts,
 				.profile_tail = &c->profiles, .subnet_tail = &c->dhcp.subnets };
 	const char *nul;
@@ -985,6 +1001,13 @@ static int set_default_string(char **slot, const char *value)
 int config_build(const char *path, const struct config_override *overrides,
 		 size_t n_overrides, struct config **ret, char *err, size_t errsize)
 {
+	return config_build_traced(path, overrides, n_overrides, ret, err, errsize, NULL, NULL);
+}
+
+int config_build_traced(const char *path, const struct config_override *overrides,
+			size_t n_overrides, struct config **ret, char *err, size_t errsize,
+			config_trace_fn trace, void *trace_ctx)
+{
 	struct config *c = calloc(1, sizeof(*c));
 	bool cleared[ARRAY_SIZE(config_keys)] = { false };
 	char msg[256];
@@ -999,7 +1022,7 @@ int config_build(const char *path, const struct config_override *overrides,
 			r = -ENOMEM;
 			goto fail;
 		}
-		r = config_read_file(c, path, err, errsize);
+		r = config_read_file(c, path, err, errsize, trace, trace_ctx);
 		if (r < 0)
 			goto fail;
 	}
@@ -1019,6 +1042,16 @@ int config_build(const char *path, const struct config_override *overrides,
 		if (r < 0) {
 			snprintf(err, errsize, "--%s: %s", k->flag, msg);
 			goto fail;
+		}
+		if (trace) {
+			struct config_origin o = { .section = config_section_name(k->section),
+						   .name = "", .key = k->key,
+						   .value = overrides[i].value, .flag = k->flag };
+			r = trace(trace_ctx, &o);
+			if (r < 0) {
+				snprintf(err, errsize, "--%s: out of memory", k->flag);
+				goto fail;
+			}
 		}
 	}
 	if (set_default_string(&c->tftp.root, "./tftpboot") < 0 ||

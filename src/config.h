@@ -218,6 +218,25 @@ int config_flag_known(const char *flag);
 int config_build(const char *path, const struct config_override *overrides,
 		 size_t n_overrides, struct config **ret, char *err, size_t errsize);
 
+/* Where a setting came from (kidou check-config): a line of the file, or
+ * a flag. The strings are valid during the callback only. */
+struct config_origin {
+	const char *section;  /* "tftp", "host", ... */
+	const char *name;     /* the NAME of [host NAME] etc., "" for plain sections */
+	const char *key;
+	const char *value;
+	const char *file;     /* NULL for a flag */
+	unsigned line;
+	const char *flag;     /* the flag (without dashes), NULL for a file line */
+};
+typedef int (*config_trace_fn)(void *ctx, const struct config_origin *o);
+
+/* config_build(), telling trace (if not NULL) every setting applied, in
+ * order; a negative return from trace stops the build with it. */
+int config_build_traced(const char *path, const struct config_override *overrides,
+			size_t n_overrides, struct config **ret, char *err, size_t errsize,
+			config_trace_fn trace, void *trace_ctx);
+
 void config_free(struct config *c);
 
 const char *boot_target_key(enum boot_target t);

@@ -16,6 +16,7 @@
 #include "api/api.h"
 #include "api/client.h"
 #include "config.h"
+#include "config_show.h"
 #include "fs.h"
 #include "log.h"
 #include "loop.h"
@@ -71,6 +72,7 @@ static void usage(FILE *out)
 		"                  [--token-file FILE] [--json]\n"
 		"       kidou next-boot MAC (PROFILE [--once] | --local | --default)\n"
 		"                  [--api URL | --config FILE] [--token-file FILE] [--json]\n"
+		"       kidou check-config [FILE] [--SETTING VALUE ...]\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -86,6 +88,9 @@ static void usage(FILE *out)
 		"kidou machines, leases, hosts and profiles ask a running kidou's API and\n"
 		"print a table, or its JSON with --json (kidou machines --help). kidou\n"
 		"next-boot sets what a machine boots next (kidou next-boot --help).\n"
+		"\n"
+		"kidou check-config validates the config as startup does, without opening\n"
+		"a socket, and prints the settings in force with where each came from.\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -543,6 +548,22 @@ int main(int argc, char **argv)
 	sigaddset(&hup, SIGHUP);
 	sigprocmask(SIG_BLOCK, &hup, NULL);
 
+	/* kidou check-config [FILE] [--SETTING VALUE ...]: no socket, no loop. */
+	if (argc > 1 && strcmp(argv[1], "check-config") == 0) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+		if (argc > 1 && argv[1][0] != '-') {
+			d.config_path = argv[1];
+			argv[1] = argv[0];
+			argv++;
+			argc--;
+		}
+		r = parse_args(&d, argc, argv);
+		if (r != 0)
+			return r > 0 ? EXIT_SUCCESS : 2;
+		return config_check_run(d.config_path, d.overrides, d.n_overrides, stdout, stderr);
+	}
 	if (argc > 1 && strcmp(argv[1], "boot") == 0) {
 		int qargc = argc - 1;
 		if (quick_prepare(&qargc, argv + 1, &quick, err, sizeof(err)) < 0) {
