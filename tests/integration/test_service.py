@@ -25,7 +25,6 @@ import secrets
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -386,7 +385,7 @@ def installed(tmp_path_factory) -> Path:
     sanitized pass of `make check` reruns this file: the install is the
     same there, so it runs once, in the plain pass."""
     if SANITIZED:
-        pytest.skip("install layout: checked in the plain (unsanitized) pass")
+        pytest.skip("install layout and unit: checked in the plain (unsanitized) pass")
     for tool in ("meson", "ninja"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed")
@@ -524,19 +523,27 @@ def test_unit_starts_under_systemd(installed, tmp_path, root):
         if section != "[Service]" or not line or line.startswith("#"):
             continue
         key, _, val = line.partition("=")
+        # A transient unit: a throwaway dynamic user instead of kidou, and
+        # the host's /tmp (where the test's root is) instead of a private one.
         if key in ("ExecStart", "ExecReload", "User", "Group", "Restart",
-                   "ReadOnlyPaths", "Type"):
+                   "ReadOnlyPaths", "Type", "PrivateTmp"):
             continue
         props += ["-p", f"{key}={val}"]
     name = f"kidou-test-{secrets.token_hex(3)}"
-    os.chmod(tmp_path, 0o755)
-    cmd = ["systemd-run", f"--unit={name}", "-p", "Type=notify", "-p", "DynamicUser=yes",
-           *props, kidou_bin(), "--tftp-root", str(root), "--tftp-listen", "127.0.0.1:0"]
-    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=T(30))
+    base = Path(tempfile.mkdtemp(prefix="kidou-run-"))
     try:
-        assert cp.returncode == 0, cp.stderr
-        active = subprocess.run(["systemctl", "is-active", name], capture_output=True,
-                                text=True).stdout.strip()
-        assert active == "active", active
+        os.chmod(base, 0o755)
+        shutil.copytree(root, base / "tftp")
+        cmd = ["systemd-run", f"--unit={name}", "-p", "Type=notify", "-p", "DynamicUser=yes",
+               *props, kidou_bin(), "--tftp-root", str(base / "tftp"),
+               "--tftp-listen", "127.0.0.1:0"]
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=T(30))
+        try:
+            assert cp.returncode == 0, cp.stderr
+            active = subprocess.run(["systemctl", "is-active", name], capture_output=True,
+                                    text=True).stdout.strip()
+            assert active == "active", active
+        finally:
+            subprocess.run(["systemctl", "stop", name], capture_output=True)
     finally:
-        subprocess.run(["systemctl", "stop", name], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
