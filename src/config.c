@@ -317,7 +317,7 @@ static const struct config_key config_keys[] = {
 	  set_subnet_dns, 0, true, "10.0.0.1" },
 	{ SEC_DHCP, "domain", "dhcp-domain", "domain name (option 15)", set_subnet_domain, 0, false, "lab.example" },
 	{ SEC_DHCP, "database", "dhcp-database",
-	  "SQLite lease database (default ./kidou-leases.db)", set_dhcp_database, 0, false, "/var/lib/kidou/leases.db" },
+	  "SQLite lease database (default $STATE_DIRECTORY/leases.db under systemd, else ./kidou-leases.db)", set_dhcp_database, 0, false, "/var/lib/kidou/leases.db" },
 	{ SEC_DHCP, "database-busy-timeout", "dhcp-database-busy-timeout",
 	  "seconds a lease commit waits for a lock another process holds on the database before it fails (0..3600, default 5); only the lease writer waits",
 	  set_dhcp_busy_timeout, 0, false, "5" },
@@ -998,6 +998,25 @@ static int set_default_string(char **slot, const char *value)
 	return *slot ? 0 : -ENOMEM;
 }
 
+/* The lease database when none is configured: under systemd's
+ * StateDirectory= ($STATE_DIRECTORY, the first of a ':'-separated list)
+ * when the service runs with one, else beside the working directory. */
+static int default_database(char **slot)
+{
+	const char *dir = getenv("STATE_DIRECTORY");
+	size_t n = dir ? strcspn(dir, ":") : 0;
+
+	if (*slot)
+		return 0;
+	if (n == 0 || dir[0] != '/')
+		return set_default_string(slot, "./kidou-leases.db");
+	if (asprintf(slot, "%.*s/leases.db", (int)n, dir) < 0) {
+		*slot = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int config_build(const char *path, const struct config_override *overrides,
 		 size_t n_overrides, struct config **ret, char *err, size_t errsize)
 {
@@ -1056,7 +1075,7 @@ int config_build_traced(const char *path, const struct config_override *override
 	}
 	if (set_default_string(&c->tftp.root, "./tftpboot") < 0 ||
 	    set_default_string(&c->http.root, c->tftp.root) < 0 ||
-	    set_default_string(&c->dhcp.database, "./kidou-leases.db") < 0 ||
+	    default_database(&c->dhcp.database) < 0 ||
 	    set_default_string(&c->boot.target[BOOT_TARGET_BIOS], "pxelinux/pxelinux.0") < 0 ||
 	    set_default_string(&c->dhcp.local.name, "") < 0) {
 		r = -ENOMEM;

@@ -5,11 +5,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* The one piece of process-wide state outside the daemon object: the log
  * threshold, because every module logs and threading a logger through each
  * call would add nothing but noise. */
 static enum log_level threshold = LOG_LEVEL_INFO;
+/* Set once at startup, before any thread starts: prefix lines with <N>. */
+static bool journal_prefix;
 
 static const char *const level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -34,6 +37,38 @@ int log_level_from_string(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+void log_set_journal(bool on)
+{
+	journal_prefix = on;
+}
+
+int log_syslog_priority(enum log_level level)
+{
+	/* syslog(3) numbers: LOG_ERR 3, LOG_WARNING 4, LOG_INFO 6, LOG_DEBUG 7. */
+	static const int prio[] = {
+		[LOG_LEVEL_DEBUG] = 7,
+		[LOG_LEVEL_INFO] = 6,
+		[LOG_LEVEL_WARN] = 4,
+		[LOG_LEVEL_ERROR] = 3,
+	};
+
+	return (size_t)level < sizeof(prio) / sizeof(prio[0]) ? prio[level] : 6;
+}
+
+bool log_journal_stream_matches(const char *value, int fd)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	/* systemd writes "DEV:INODE" in decimal (systemd.exec(5), $JOURNAL_STREAM). */
+	if (!value || sscanf(value, "%llu:%llu%n", &dev, &ino, &end) != 2 || value[end] != '\0')
+		return false;
+	if (fstat(fd, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 bool log_enabled(enum log_level level)
 {
 	return level >= threshold;
@@ -43,12 +78,17 @@ void log_event(enum log_level level, const char *mod, const char *event,
 	       const char *fmt, ...)
 {
 	char line[4096];  /* a boot timeline summary is the longest line */
+	char prefix[8] = "";
 	int n;
 	va_list ap;
 
 	if (!log_enabled(level))
 		return;
-	n = snprintf(line, sizeof(line), "level=%s mod=%s event=%s",
+	/* Under journald, "<N>" tells it the priority (SyslogLevelPrefix=,
+	 * on by default) and is stripped: the journal keeps the logfmt line. */
+	if (journal_prefix)
+		snprintf(prefix, sizeof(prefix), "<%d>", log_syslog_priority(level));
+	n = snprintf(line, sizeof(line), "%slevel=%s mod=%s event=%s", prefix,
 		     level_names[level], mod, event);
 	if (n < 0)
 		return;

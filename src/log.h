@@ -23,6 +23,16 @@ void log_set_level(enum log_level level);
 int log_level_from_string(const char *s, enum log_level *out);
 bool log_enabled(enum log_level level);
 
+/* Under systemd, stderr goes to the journal: with on, every line starts
+ * with "<N>", its syslog priority (debug 7, info 6, warn 4, error 3),
+ * which journald turns into the entry's PRIORITY and strips. */
+void log_set_journal(bool on);
+int log_syslog_priority(enum log_level level);
+/* True when value ($JOURNAL_STREAM, "DEV:INODE") names the file fd is
+ * open on: stderr really is the journal stream, not a pipe or a file it
+ * was redirected to after systemd set the variable. */
+bool log_journal_stream_matches(const char *value, int fd);
+
 /* Emit "level=L mod=MOD event=EVENT <body>" as one line. */
 void log_event(enum log_level level, const char *mod, const char *event,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -23,6 +25,7 @@
 #include "dhcp/dhcp_io.h"
 #include "http/http_server.h"
 #include "metrics.h"
+#include "notify.h"
 #include "quick.h"
 #include "sandbox.h"
 #include "boot/boot_events.h"
@@ -60,6 +63,7 @@ struct daemon {
 	struct next_boot *next_boot;
 	bool stopping;
 	struct loop_timer grace;
+	struct notify notify;        /* the service manager's, when there is one */
 };
 
 static void usage(FILE *out)
@@ -173,8 +177,14 @@ static int drop_privileges(const char *user)
 {
 	struct passwd *pw;
 
-	if (!user || geteuid() != 0)
+	if (!user)
 		return 0;
+	if (geteuid() != 0) {
+		/* Started unprivileged (a systemd User= with ambient
+		 * capabilities): already that user, or one chosen for us. */
+		log_info("main", "privileges", "user=\"%s\" state=not-root action=none", user);
+		return 0;
+	}
 	pw = getpwnam(user);
 	if (!pw) {
 		log_error("main", "privileges", "user=\"%s\" error=\"no such user\"", user);
@@ -189,6 +199,42 @@ static int drop_privileges(const char *user)
 	log_info("main", "privileges", "user=\"%s\" uid=%u gid=%u", user,
 		 (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
 	return 1;
+}
+
+/* Started as a user other than root with capabilities (systemd's
+ * AmbientCapabilities=, or setpriv/capsh): CAP_NET_BIND_SERVICE and
+ * CAP_NET_RAW served to open the sockets, which are open now; a process
+ * that serves hostile input keeps none. As root (no [daemon] user), kidou
+ * stays root as before: a reload may re-read files only root can read.
+ * Returns 0 or -errno. */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+	bool any = false;
+
+	if (geteuid() == 0)
+		return 0;
+	/* EINVAL: a kernel before 4.3 has no ambient set to clear. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		goto fail;
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		goto fail;
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		any |= data[i].permitted || data[i].effective || data[i].inheritable;
+	if (!any)
+		return 0;
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		goto fail;
+	log_info("main", "capabilities", "state=dropped uid=%u", (unsigned)geteuid());
+	return 0;
+fail:
+	{
+		int r = -errno;
+		log_error("main", "capabilities", "error=\"%s\"", strerror(errno));
+		return r;
+	}
 }
 
 /* The served roots, opened (O_PATH) before the drop as the servers opened
@@ -438,6 +484,7 @@ static void on_stop_signal(struct loop *l, int signo, void *data)
 		return;
 	}
 	d->stopping = true;
+	notify_send(&d->notify, NOTIFY_STOPPING, "stopping: letting transfers finish");
 	log_info("main", "stopping", "signal=%s active=%u", sigabbrev_np(signo),
 		 tftp_server_active(d->tftp));
 	loop_timer_arm(l, &d->grace, SHUTDOWN_GRACE_USEC);
@@ -478,11 +525,15 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 
 	if (d->stopping)
 		return;
+	/* systemd holds `systemctl reload` until READY=1 follows; every way
+	 * out of this function sends it. */
+	notify_send(&d->notify, NOTIFY_RELOADING, "reloading");
 	if (config_build(d->config_path, d->overrides, d->n_overrides, &c, err,
 			 sizeof(err)) < 0) {
 		char q[600];
 		log_error("main", "reload", "error=%s action=keep-old",
 			  log_quote(q, sizeof(q), err, sizeof(err)));
+		notify_send(&d->notify, NOTIFY_READY, "reload failed: running the old config");
 		return;
 	}
 	log_set_level(c->log_level);
@@ -518,6 +569,7 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	d->config = c;
 	api_reconfigure(d->api);
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
+	notify_send(&d->notify, NOTIFY_READY, "reloaded");
 	return;
 abort:
 	log_error("main", "reload", "error=\"%s refused the new config\" action=keep-old", failed);
@@ -527,11 +579,23 @@ abort:
 keep_old:
 	log_set_level(d->config->log_level);
 	config_free(c);
+	notify_send(&d->notify, NOTIFY_READY, "reload failed: running the old config");
+}
+
+/* One line for `systemctl status`: what this kidou serves. */
+static void notify_ready(struct daemon *d)
+{
+	char status[256];
+
+	snprintf(status, sizeof(status), "serving TFTP%s%s%s",
+		 !d->dhcp ? "" : d->config->dhcp.mode == DHCP_MODE_PROXY ? ", proxyDHCP" : ", DHCP",
+		 d->http ? ", HTTP" : "", d->api_http ? ", API" : "");
+	notify_send(&d->notify, NOTIFY_READY, status);
 }
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { 0 };
+	struct daemon d = { .notify = { .fd = -1 } };
 	struct quick quick = { 0 };
 	struct root_probe probes[2] = { { .fd = -1 }, { .fd = -1 } };
 	char err[512];
@@ -544,6 +608,7 @@ int main(int argc, char **argv)
 	/* The CLI commands only ask a running kidou (api/client.h). */
 	if (argc > 1 && client_is_command(argv[1]))
 		return client_main(argc - 1, argv + 1);
+	log_set_journal(log_journal_stream_matches(getenv("JOURNAL_STREAM"), STDERR_FILENO));
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
 	sigprocmask(SIG_BLOCK, &hup, NULL);
@@ -669,11 +734,17 @@ int main(int argc, char **argv)
 		if (d.dhcp)
 			dhcp_io_set_http_port(d.dhcp, d.http_port);
 	}
+	/* Connected before the drop: connect() is where a path socket's
+	 * permissions are checked (notify.h). */
+	r = notify_open(&d.notify, getenv("NOTIFY_SOCKET"));
+	if (r < 0)
+		log_warn("notify", "open-error", "socket=\"%s\" error=\"%s\"",
+			 getenv("NOTIFY_SOCKET"), strerror(-r));
 	if (d.config->user && geteuid() == 0)
 		root_probes_open(d.config, probes);
 	r = drop_privileges(d.config->user);
-	if (r < 0 || (r > 0 && check_as_user(&d, probes) < 0) || no_new_privs() < 0 ||
-	    confine(d.config) < 0) {
+	if (r < 0 || (r > 0 && check_as_user(&d, probes) < 0) || drop_capabilities() < 0 ||
+	    no_new_privs() < 0 || confine(d.config) < 0) {
 		root_probes_close(probes);
 		r = EXIT_FAILURE;
 		goto out;
@@ -681,6 +752,7 @@ int main(int argc, char **argv)
 	root_probes_close(probes);
 	log_info("main", "ready", "version=%s config=\"%s\"", KIDOU_VERSION,
 		 d.config_path ? d.config_path : "");
+	notify_ready(&d);
 	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	boot_events_flush(d.events);  /* boots still in progress get their line */
 	log_busy_poll_stats(d.loop);
@@ -696,6 +768,7 @@ out:
 	next_boot_free(d.next_boot);
 	boot_events_free(d.events);
 	config_free(d.config);
+	notify_close(&d.notify);
 	quick_cleanup(&quick);
 	return r;
 }

@@ -218,6 +218,47 @@ static void test_dhcp_database_busy_timeout(void **state)
 	expect_file_error(f, -EINVAL, 2, "[dhcp] database-busy-timeout", "0..3600", NULL);
 }
 
+/* Under systemd's StateDirectory= the lease database goes there by
+ * default (kidou.service sets StateDirectory=kidou); the file and flags
+ * still win, and without the variable the old default stays. */
+static void test_dhcp_database_state_directory(void **state)
+{
+	struct fixture *f = *state;
+	const struct config_override flag[] = { { "dhcp-database", "/srv/flag.db" } };
+
+	unsetenv("STATE_DIRECTORY");
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_string_equal(f->c->dhcp.database, "./kidou-leases.db");
+	config_free(f->c);
+	f->c = NULL;
+	setenv("STATE_DIRECTORY", "/var/lib/kidou", 1);
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_string_equal(f->c->dhcp.database, "/var/lib/kidou/leases.db");
+	config_free(f->c);
+	f->c = NULL;
+	/* several StateDirectory= entries: the first */
+	setenv("STATE_DIRECTORY", "/var/lib/kidou:/var/lib/other", 1);
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_string_equal(f->c->dhcp.database, "/var/lib/kidou/leases.db");
+	config_free(f->c);
+	f->c = NULL;
+	/* not an absolute path: ignored */
+	setenv("STATE_DIRECTORY", "relative", 1);
+	assert_rc(build(f, false, NULL, 0), 0);
+	assert_string_equal(f->c->dhcp.database, "./kidou-leases.db");
+	config_free(f->c);
+	f->c = NULL;
+	setenv("STATE_DIRECTORY", "/var/lib/kidou", 1);
+	write_ini(f, "[dhcp]\ndatabase = /srv/file.db\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_string_equal(f->c->dhcp.database, "/srv/file.db");
+	config_free(f->c);
+	f->c = NULL;
+	assert_rc(build(f, true, flag, 1), 0);
+	assert_string_equal(f->c->dhcp.database, "/srv/flag.db");
+	unsetenv("STATE_DIRECTORY");
+}
+
 static void test_range_edges_accepted(void **state)
 {
 	struct fixture *f = *state;
@@ -946,6 +987,7 @@ int main(void)
 		T(test_every_key),
 		T(test_http_limits),
 		T(test_dhcp_database_busy_timeout),
+		T(test_dhcp_database_state_directory),
 		T(test_range_edges_accepted),
 		T(test_whitespace_comments_crlf),
 		T(test_duplicate_key_refused),

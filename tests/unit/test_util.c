@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -373,6 +374,85 @@ static void test_log_event_long_line(void **state)
 	free(s);
 }
 
+/* --- under systemd: <N> priority prefixes and $JOURNAL_STREAM --- */
+
+static void emit_journal(void)
+{
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_set_journal(true);
+	log_debug("dhcp", "drop", "reason=%s", "short");
+	log_info("tftp", "rrq", "file=%s", "\"a\"");
+	log_warn("tftp", "slow", "x=%d", 1);
+	log_error("main", "reload", "action=%s", "keep-old");
+	log_set_journal(false);
+	log_info("tftp", "rrq", "plain=%s", "again");
+	log_set_level(LOG_LEVEL_INFO);
+}
+
+static void test_log_journal_prefix(void **state)
+{
+	size_t len;
+	char *s = capture_stderr(emit_journal, &len);
+
+	/* syslog priorities debug 7, info 6, warning 4, err 3; the rest of
+	 * each line is the same logfmt as without the prefix */
+	assert_string_equal(s,
+		"<7>level=debug mod=dhcp event=drop reason=short\n"
+		"<6>level=info mod=tftp event=rrq file=\"a\"\n"
+		"<4>level=warn mod=tftp event=slow x=1\n"
+		"<3>level=error mod=main event=reload action=keep-old\n"
+		"level=info mod=tftp event=rrq plain=again\n");
+	free(s);
+}
+
+static void emit_journal_long(void)
+{
+	log_set_journal(true);
+	emit_long();
+	log_set_journal(false);
+}
+
+static void test_log_journal_long_line(void **state)
+{
+	size_t len;
+	char *s = capture_stderr(emit_journal_long, &len);
+
+	assert_int_equal(len, 4095);
+	assert_int_equal(s[len - 1], '\n');
+	assert_null(memchr(s, '\n', len - 1));
+	assert_memory_equal(s, "<3>level=error mod=m event=e v=xxx", 34);
+	free(s);
+}
+
+static void test_journal_stream_matches(void **state)
+{
+	FILE *tmp = tmpfile();
+	struct stat st;
+	char v[64];
+
+	assert_non_null(tmp);
+	assert_rc(fstat(fileno(tmp), &st), 0);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	assert_true(log_journal_stream_matches(v, fileno(tmp)));
+	/* another file: stderr was redirected after systemd set the variable */
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + 1);
+	assert_false(log_journal_stream_matches(v, fileno(tmp)));
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev + 1,
+		 (unsigned long long)st.st_ino);
+	assert_false(log_journal_stream_matches(v, fileno(tmp)));
+	snprintf(v, sizeof(v), "%llu:%llux", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino);
+	assert_false(log_journal_stream_matches(v, fileno(tmp)));
+	assert_false(log_journal_stream_matches(NULL, fileno(tmp)));
+	assert_false(log_journal_stream_matches("", fileno(tmp)));
+	assert_false(log_journal_stream_matches("12", fileno(tmp)));
+	assert_false(log_journal_stream_matches("a:b", fileno(tmp)));
+	assert_false(log_journal_stream_matches("1:2", -1));
+	fclose(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -392,6 +472,9 @@ int main(void)
 		cmocka_unit_test(test_log_event_line),
 		cmocka_unit_test(test_log_event_filtered),
 		cmocka_unit_test(test_log_event_long_line),
+		cmocka_unit_test(test_log_journal_prefix),
+		cmocka_unit_test(test_log_journal_long_line),
+		cmocka_unit_test(test_journal_stream_matches),
 	};
 
 	return cmocka_run_group_tests_name("util", tests, NULL, NULL);
