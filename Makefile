@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 
-.PHONY: all setup build run check unit integration asan fuzz bench bench-boot demo clean
+.PHONY: all setup build run check unit integration asan fuzz package bench bench-boot demo clean
 
 all: build
 
@@ -46,8 +46,12 @@ fuzz:
 	ninja -C $(FUZZ_BUILD)
 	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
+# The Debian package: build, lintian, install, check, purge (as root).
+package:
+	$(PYTHON) tests/package/check_package.py
+
 check: setup
-	$(MAKE) build unit integration asan fuzz
+	$(MAKE) build unit integration asan fuzz package
 
 bench:
 	scripts/setup.sh bench
