@@ -47,9 +47,9 @@ def write_config(tmp: Path, token: bool = True, extra: str = "") -> Path:
     return p
 
 
-def start(dhcpd, tmp_path, token=True, db=None, extra=""):  # noqa: F811
+def start(dhcpd, tmp_path, *flags, token=True, db=None, extra=""):  # noqa: F811
     return dhcpd("--config", write_config(tmp_path, token, extra), "--http-listen",
-                 f"{SRV_ADDR}:8080", db=db)
+                 f"{SRV_ADDR}:8080", *flags, db=db)
 
 
 def hosts(api) -> dict:
@@ -267,3 +267,56 @@ def test_schema2_database_upgrades(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     con.close()
     start(dhcpd, tmp_path, db=db)
     assert "n" in hosts(api)
+
+
+def write_waiting(dhcp_net, k, api, method, path, body, until) -> subprocess.Popen:
+    """method path with curl in the background, returned once until(hosts)
+    holds (the change is in memory; the commit may still wait)."""
+    args = ["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-X", method, "-w",
+            "\n%{http_code}", "-H", f"Authorization: Bearer {TOKEN}", BASE + path]
+    if body is not None:
+        args += ["--data-binary", json.dumps(body)]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE)
+    k.wait_for(lambda: until(hosts(api)), timeout=T(10), what="the change in memory")
+    return p
+
+
+def answer_of(p: subprocess.Popen) -> tuple[int, dict]:
+    out, _ = p.communicate(timeout=T(30))
+    text, code = out.decode().rsplit("\n", 1)
+    return int(code), json.loads(text)
+
+
+def test_store_failure_is_503_and_undone(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """The database locked by another process past the store's busy
+    timeout: a PUT (and a DELETE) is applied in memory at once, then
+    answered 503 with SQLite's reason, and undone: the host as it was."""
+    from test_store_async import Locker
+    db = tmp_path / "leases.db"
+    k = start(dhcpd, tmp_path, "--dhcp-database-busy-timeout", "1", db=db)
+    api = Api(dhcp_net)
+    mac = "52:54:00:00:00:41"
+    assert api.call("PUT", "/api/v1/hosts/a", {"mac": mac, "profile": "inst"})[0] == 201
+    lk = Locker(db)
+    try:
+        p = write_waiting(dhcp_net, k, api, "PUT", "/api/v1/hosts/a",
+                          {"mac": mac, "profile": "rescue"},
+                          lambda hs: hs["a"]["profile"] == "rescue")
+        st, doc = answer_of(p)
+        assert st == 503 and "locked" in doc["error"], doc
+        k.wait_event("store-error", mod="api", host="a", undone="yes", timeout=T(5))
+        assert hosts(api)["a"]["profile"] == "inst"
+        assert "inst/vmlinuz" in api.ipxe(mac)
+
+        p = write_waiting(dhcp_net, k, api, "DELETE", "/api/v1/hosts/a", None,
+                          lambda hs: "a" not in hs)
+        st, doc = answer_of(p)
+        assert st == 503, doc
+        k.wait_event("store-error", mod="api", host="a", undone="yes", count=2, timeout=T(5))
+        assert hosts(api)["a"]["profile"] == "inst"
+        assert "inst/vmlinuz" in api.ipxe(mac)
+    finally:
+        lk.release()
+    assert db_hosts(db) == {"a": {"mac": mac, "profile": "inst"}}
+    assert api.call("DELETE", "/api/v1/hosts/a")[0] == 200
+    assert db_hosts(db) == {}
