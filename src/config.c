@@ -602,6 +602,54 @@ static void free_subnet_fields(struct dhcp_subnet_config *s)
 	free_options(s->options);
 }
 
+bool config_host_name_valid(const char *name)
+{
+	return *name && strlen(name) <= 63 && valid_domain(name);
+}
+
+struct host_config *config_host_new(const char *name)
+{
+	struct host_config *h = calloc(1, sizeof(*h));
+
+	if (!h || !(h->name = strdup(name))) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void free_boot_targets(struct boot_targets *b);
+
+void config_host_free(struct host_config *h)
+{
+	if (!h)
+		return;
+	free(h->name);
+	free(h->hostname);
+	free(h->profile_name);
+	free_boot_targets(&h->boot);
+	free_options(h->options);
+	free(h->inactive);
+	free(h);
+}
+
+/* The [host] keys of the table, for the API: the very setters the file's
+ * sections go through. They only read the config (parsing_line, 0 for
+ * the API), hence the cast. */
+int config_host_set(const struct config *c, struct host_config *h, const char *key,
+		    const char *value, char *err, size_t errsize)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		if (k->section == SEC_HOST && strcmp(k->key, key) == 0)
+			return k->set((struct config *)c, h, k, value, err, errsize);
+	}
+	snprintf(err, errsize, "unknown key (a [host] has mac, uuid, ip, hostname, profile, "
+		 "option and the boot files bios, uefi-ia32, uefi-x64, uefi-arm32, uefi-arm64, "
+		 "http-x64, http-arm64, ipxe)");
+	return -ENOENT;
+}
+
 /* A new [host]/[profile]/[subnet] NAME, appended in file order. */
 static void *add_named(struct ini_state *st, enum section_kind kind, const char *name)
 {
@@ -617,11 +665,9 @@ static void *add_named(struct ini_state *st, enum section_kind kind, const char 
 		return p;
 	}
 	if (kind == SEC_HOST) {
-		struct host_config *h = calloc(1, sizeof(*h));
-		if (!h || !(h->name = strdup(name))) {
-			free(h);
+		struct host_config *h = config_host_new(name);
+		if (!h)
 			return NULL;
-		}
 		h->line = st->section_line;
 		*st->host_tail = h;
 		st->host_tail = &h->next;
@@ -664,7 +710,7 @@ static int parse_section(const char *section, enum section_kind *kind, const cha
 			const char *nm = section + n + 1;
 			while (*nm == ' ')
 				nm++;
-			if (!*nm || strlen(nm) > 63 || !valid_domain(nm))
+			if (!config_host_name_valid(nm))
 				return -EINVAL;
 			*kind = (enum section_kind)i;
 			*name = nm;
@@ -964,15 +1010,11 @@ void config_free(struct config *c)
 	free(c->hosts_by_uuid);
 	free(c->hosts_by_ip);
 	free(c->profiles_by_name);
+	free(c->hosts_by_name);
 	while (c->hosts) {
 		struct host_config *h = c->hosts;
 		c->hosts = h->next;
-		free(h->name);
-		free(h->hostname);
-		free(h->profile_name);
-		free_boot_targets(&h->boot);
-		free_options(h->options);
-		free(h);
+		config_host_free(h);
 	}
 	free_boot_targets(&c->boot);
 	free(c);

@@ -131,6 +131,10 @@ struct host_config {
 	struct boot_targets boot;  /* overrides of [boot] for this machine */
 	struct dhcp_option_config *options; /* win over its subnet's and [dhcp]'s */
 	struct host_config *next;
+	/* A host written through the API (host_table.h) rather than the file. */
+	bool from_api;
+	uint64_t api_gen;          /* which write made it (undo after a failed commit) */
+	char *inactive;            /* API host the current config overrides: why; NULL: used */
 };
 
 /* [dhcp] ipv6-ra: router advertisements that end iPXE's IPv6 wait. */
@@ -164,6 +168,8 @@ struct dhcp_config {
 	struct dhcp_subnet_config *subnets; /* [subnet NAME], in file order */
 };
 
+struct host_table;
+
 struct config {
 	char *path;                /* config file, NULL when none */
 	unsigned parsing_line;     /* while reading the file: the current line */
@@ -188,14 +194,59 @@ struct config {
 	size_t n_by_mac, n_by_uuid, n_by_ip;
 	const struct profile_config **profiles_by_name;
 	size_t n_profiles;
+	const struct host_config **hosts_by_name;  /* the file's, sorted by name */
+	size_t n_by_name;
+	/* The hosts written through the API (not owned: the daemon's, kept
+	 * across reloads; see config_attach_api_hosts). NULL: none. */
+	struct host_table *api_hosts;
 };
 
-/* The [host] whose MAC is mac, or NULL. */
+/* The host whose MAC is mac, or NULL: a [host] of the file, else an
+ * active host of the API (the file's win, see config_attach_api_hosts). */
 const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6]);
-/* The [host] with the fixed address ip (host byte order), or NULL. */
+/* The host with the fixed address ip (host byte order), or NULL. */
 const struct host_config *config_host_by_ip(const struct config *c, uint32_t ip);
-/* The [host] whose SMBIOS UUID is uuid, or NULL. */
+/* The host whose SMBIOS UUID is uuid, or NULL. */
 const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16]);
+/* The same lookups among the file's [host] sections only. */
+const struct host_config *config_file_host_by_mac(const struct config *c, const uint8_t mac[6]);
+const struct host_config *config_file_host_by_ip(const struct config *c, uint32_t ip);
+const struct host_config *config_file_host_by_uuid(const struct config *c, const uint8_t uuid[16]);
+const struct host_config *config_file_host_by_name(const struct config *c, const char *name);
+
+/* --- one host, key by key: the file's [host NAME] sections and the API's
+ * PUT /api/v1/hosts/NAME go through the same code, so both accept and
+ * refuse exactly the same things. --- */
+
+/* Is name a [host NAME] name: 1..63 letters, digits, '-' and '.'? */
+bool config_host_name_valid(const char *name);
+/* A new empty host called name (NULL: out of memory). */
+struct host_config *config_host_new(const char *name);
+/* NULL is a no-op. */
+void config_host_free(struct host_config *h);
+/* Set one [host] key (mac, ip, hostname, uuid, profile, option, bios,
+ * uefi-x64, ...) from its text. 0; -ENOENT for a key [host] does not
+ * have; -EINVAL with the reason in err; -ENOMEM. option may be given
+ * more than once; any other key once (the caller checks). */
+int config_host_set(const struct config *c, struct host_config *h, const char *key,
+		    const char *value, char *err, size_t errsize);
+/* The checks of a whole host against c, as config_build makes them: mac
+ * or uuid given, no fixed ip in proxy mode, the profile exists (resolved
+ * into h->profile). 0, or -EINVAL with the key at fault in *field and the
+ * reason in err. */
+int config_host_check(const struct config *c, struct host_config *h, const char **field,
+		      char *err, size_t errsize);
+/* Is ip (host order) inside a dynamic range of c? */
+bool config_ip_in_range(const struct config *c, uint32_t ip);
+/* Use t's hosts with c (at start, and on reload before anything reads
+ * the new config): each one's profile is resolved in c, and a host c
+ * overrides is marked inactive (kept, not used): one with the name, MAC,
+ * UUID or ip of a [host] of the file, a profile c lacks, an ip inside a
+ * range, or an ip in proxy mode. Logs each inactive host. Returns how
+ * many are inactive. */
+size_t config_attach_api_hosts(struct config *c, struct host_table *t);
+/* The same for one host of t (after it was put back). */
+void config_refresh_api_host(const struct config *c, struct host_config *h, bool log);
 /* Parse "52:54:00:12:34:56", "52-54-00-12-34-56" or "525400123456" (any
  * case). Returns 0 or -EINVAL. */
 int config_parse_mac(const char *s, uint8_t mac[6]);

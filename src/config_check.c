@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host_table.h"
+
 /* --- whole-config checks, after file and flags --- */
 
 static bool in_subnet(uint32_t ip, uint32_t network, uint32_t mask)
@@ -56,9 +58,17 @@ static int cmp_by_name(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static int cmp_host_by_name(const void *a, const void *b)
+{
+	const struct host_config *x = *(const struct host_config *const *)a;
+	const struct host_config *y = *(const struct host_config *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
 static int build_indexes(struct config *c)
 {
-	size_t n = 0, np = 0;
+	size_t n = 0, np = 0, n_names = 0;
 
 	for (const struct host_config *h = c->hosts; h; h = h->next)
 		n++;
@@ -68,9 +78,12 @@ static int build_indexes(struct config *c)
 	c->hosts_by_uuid = calloc(n ? n : 1, sizeof(*c->hosts_by_uuid));
 	c->hosts_by_ip = calloc(n ? n : 1, sizeof(*c->hosts_by_ip));
 	c->profiles_by_name = calloc(np ? np : 1, sizeof(*c->profiles_by_name));
-	if (!c->hosts_by_mac || !c->hosts_by_uuid || !c->hosts_by_ip || !c->profiles_by_name)
+	c->hosts_by_name = calloc(n ? n : 1, sizeof(*c->hosts_by_name));
+	if (!c->hosts_by_mac || !c->hosts_by_uuid || !c->hosts_by_ip || !c->profiles_by_name ||
+	    !c->hosts_by_name)
 		return -ENOMEM;
 	for (const struct host_config *h = c->hosts; h; h = h->next) {
+		c->hosts_by_name[n_names++] = h;
 		if (h->has_mac)
 			c->hosts_by_mac[c->n_by_mac++] = h;
 		if (h->has_uuid)
@@ -84,6 +97,9 @@ static int build_indexes(struct config *c)
 	qsort(c->hosts_by_uuid, c->n_by_uuid, sizeof(*c->hosts_by_uuid), cmp_by_uuid);
 	qsort(c->hosts_by_ip, c->n_by_ip, sizeof(*c->hosts_by_ip), cmp_by_ip);
 	qsort(c->profiles_by_name, c->n_profiles, sizeof(*c->profiles_by_name), cmp_by_name);
+	/* Section names are unique (a repeated [host] is refused). */
+	c->n_by_name = n_names;
+	qsort(c->hosts_by_name, n_names, sizeof(*c->hosts_by_name), cmp_host_by_name);
 	return 0;
 }
 
@@ -139,7 +155,7 @@ static const struct profile_config *config_profile_by_name(const struct config *
 	return NULL;
 }
 
-const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6])
+const struct host_config *config_file_host_by_mac(const struct config *c, const uint8_t mac[6])
 {
 	size_t lo = 0, hi = c->n_by_mac;
 
@@ -156,7 +172,7 @@ const struct host_config *config_host_by_mac(const struct config *c, const uint8
 	return NULL;
 }
 
-const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16])
+const struct host_config *config_file_host_by_uuid(const struct config *c, const uint8_t uuid[16])
 {
 	size_t lo = 0, hi = c->n_by_uuid;
 
@@ -173,7 +189,7 @@ const struct host_config *config_host_by_uuid(const struct config *c, const uint
 	return NULL;
 }
 
-const struct host_config *config_host_by_ip(const struct config *c, uint32_t ip)
+const struct host_config *config_file_host_by_ip(const struct config *c, uint32_t ip)
 {
 	size_t lo = 0, hi = c->n_by_ip;
 
@@ -188,6 +204,152 @@ const struct host_config *config_host_by_ip(const struct config *c, uint32_t ip)
 			hi = mid;
 	}
 	return NULL;
+}
+
+const struct host_config *config_file_host_by_name(const struct config *c, const char *name)
+{
+	size_t lo = 0, hi = c->n_by_name;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(c->hosts_by_name[mid]->name, name);
+		if (r == 0)
+			return c->hosts_by_name[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* An API host is seen only when active: one the file overrides is kept
+ * but never answers (see config_attach_api_hosts). The file's index
+ * comes first, so a DHCP packet of a file host costs what it did. */
+static const struct host_config *active(const struct host_config *h)
+{
+	return h && !h->inactive ? h : NULL;
+}
+
+const struct host_config *config_host_by_mac(const struct config *c, const uint8_t mac[6])
+{
+	const struct host_config *h = config_file_host_by_mac(c, mac);
+
+	return h ? h : active(host_table_by_mac(c->api_hosts, mac));
+}
+
+const struct host_config *config_host_by_uuid(const struct config *c, const uint8_t uuid[16])
+{
+	const struct host_config *h = config_file_host_by_uuid(c, uuid);
+
+	return h ? h : active(host_table_by_uuid(c->api_hosts, uuid));
+}
+
+const struct host_config *config_host_by_ip(const struct config *c, uint32_t ip)
+{
+	const struct host_config *h = config_file_host_by_ip(c, ip);
+
+	return h ? h : active(host_table_by_ip(c->api_hosts, ip));
+}
+
+int config_host_check(const struct config *c, struct host_config *h, const char **field,
+		      char *err, size_t errsize)
+{
+	if (!h->has_mac && !h->has_uuid) {
+		*field = "mac";
+		return set_error(err, errsize, "mac (or uuid) is required");
+	}
+	if (h->ip && c->dhcp.mode == DHCP_MODE_PROXY) {
+		*field = "ip";
+		return set_error(err, errsize, "a proxy hands out no addresses (give the fixed "
+				 "address in the other DHCP server)");
+	}
+	h->profile = NULL;
+	if (h->profile_name) {
+		h->profile = config_profile_by_name(c, h->profile_name);
+		if (!h->profile) {
+			*field = "profile";
+			return set_error(err, errsize, "no [profile %s]", h->profile_name);
+		}
+	}
+	return 0;
+}
+
+static bool span_has(uint32_t first, uint32_t last, uint32_t ip)
+{
+	return first && ip >= first && ip <= last;
+}
+
+bool config_ip_in_range(const struct config *c, uint32_t ip)
+{
+	if (span_has(c->dhcp.local.range_first, c->dhcp.local.range_last, ip))
+		return true;
+	for (const struct dhcp_subnet_config *s = c->dhcp.subnets; s; s = s->next)
+		if (span_has(s->range_first, s->range_last, ip))
+			return true;
+	return false;
+}
+
+/* Why c overrides the API host h, into why; false when it does not. */
+static bool api_host_overridden(const struct config *c, struct host_config *h, char *why,
+				size_t size)
+{
+	const struct host_config *f = config_file_host_by_name(c, h->name);
+	const char *field;
+	char msg[160];
+
+	if (f || (h->has_mac && (f = config_file_host_by_mac(c, h->mac))) ||
+	    (h->has_uuid && (f = config_file_host_by_uuid(c, h->uuid))) ||
+	    (h->ip && (f = config_file_host_by_ip(c, h->ip)))) {
+		const char *what = strcmp(f->name, h->name) == 0 ? "name" :
+				   h->has_mac && f->has_mac && memcmp(f->mac, h->mac, 6) == 0 ? "mac" :
+				   h->has_uuid && f->has_uuid && memcmp(f->uuid, h->uuid, 16) == 0 ?
+				   "uuid" : "ip";
+		snprintf(why, size, "the config file's [host %s] has the same %s", f->name, what);
+		return true;
+	}
+	if (config_host_check(c, h, &field, msg, sizeof(msg)) < 0) {
+		snprintf(why, size, "%s: %s", field, msg);
+		return true;
+	}
+	if (h->ip && config_ip_in_range(c, h->ip)) {
+		snprintf(why, size, "ip: inside a dynamic range");
+		return true;
+	}
+	return false;
+}
+
+void config_refresh_api_host(const struct config *c, struct host_config *h, bool log)
+{
+	char why[200];
+
+	free(h->inactive);
+	h->inactive = NULL;
+	if (!api_host_overridden(c, h, why, sizeof(why)))
+		return;
+	h->profile = NULL;
+	h->inactive = strdup(why);
+	if (!h->inactive)
+		h->inactive = strdup("out of memory");  /* still marked, if at all possible */
+	if (log) {
+		char q[256];
+		log_warn("config", "api-host-inactive", "host=%s reason=%s note=\"kept in the "
+			 "database, not used; change or delete it through the API\"", h->name,
+			 log_quote(q, sizeof(q), why, sizeof(why)));
+	}
+}
+
+size_t config_attach_api_hosts(struct config *c, struct host_table *t)
+{
+	size_t n = host_table_count(t), inactive = 0;
+
+	c->api_hosts = t;
+	for (size_t i = 0; i < n; i++) {
+		struct host_config *h = host_table_at(t, i);
+		config_refresh_api_host(c, h, true);
+		inactive += h->inactive != NULL;
+	}
+	return inactive;
 }
 
 /* The subnet setting a proxy cannot honour, or NULL. */
@@ -418,25 +580,16 @@ int config_validate(struct config *c, char *err, size_t errsize)
 		}
 	}
 	for (struct host_config *h = c->hosts; h; h = h->next) {
-		if (!h->has_mac && !h->has_uuid) {
-			snprintf(err, errsize, "%s:%u: [host %s]: mac (or uuid) is required", file,
-				 h->line, h->name);
+		const char *field;
+		char msg[200];
+
+		if (config_host_check(c, h, &field, msg, sizeof(msg)) < 0) {
+			bool prof = strcmp(field, "profile") == 0;
+			snprintf(err, errsize, "%s:%u: [host %s]%s%s: %s", file,
+				 prof && h->profile_line ? h->profile_line : h->line, h->name,
+				 strcmp(field, "mac") == 0 ? "" : prof ? " " : ": ",
+				 strcmp(field, "mac") == 0 ? "" : field, msg);
 			return -EINVAL;
-		}
-		if (h->ip && c->dhcp.mode == DHCP_MODE_PROXY) {
-			snprintf(err, errsize, "%s:%u: [host %s]: ip: a proxy hands out no "
-				 "addresses (give the fixed address in the other DHCP server)",
-				 file, h->line, h->name);
-			return -EINVAL;
-		}
-		if (h->profile_name) {
-			h->profile = config_profile_by_name(c, h->profile_name);
-			if (!h->profile) {
-				snprintf(err, errsize, "%s:%u: [host %s] profile: no [profile %s]",
-					 file, h->profile_line ? h->profile_line : h->line, h->name,
-					 h->profile_name);
-				return -EINVAL;
-			}
 		}
 	}
 	if (first_duplicate(c->hosts_by_mac, c->n_by_mac, same_mac, &first, &dup)) {

@@ -32,6 +32,8 @@
 #include "boot/boot_files.h"
 #include "ndp/ndp_io.h"
 #include "store/lease_store.h"
+#include "api/api_hosts.h"
+#include "host_table.h"
 #include "tftp/tftp_server.h"
 #include "util.h"
 
@@ -61,6 +63,9 @@ struct daemon {
 	/* Each machine's next boot (the API's, kept in the lease database):
 	 * not part of the config, so a reload keeps it. */
 	struct next_boot *next_boot;
+	/* The hosts written through the API (kept in the same database),
+	 * attached to each config in turn: a reload keeps them. */
+	struct host_table *api_hosts;
 	bool stopping;
 	struct loop_timer grace;
 	struct notify notify;        /* the service manager's, when there is one */
@@ -400,6 +405,62 @@ static int load_next_boot(struct daemon *d)
 	return 0;
 }
 
+/* One stored API host: parsed as the API parsed it; checked against the
+ * config by config_attach_api_hosts (a host the file now overrides is
+ * kept, inactive). A row that does not parse, or that clashes with one
+ * already loaded (only a hand edit makes one), is skipped with a word. */
+static int restore_host(const char *name, const char *json, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct host_config *h = NULL, *old = NULL;
+	char field[64], msg[256], q[300];
+	const char *clash = NULL;
+	int e = api_host_parse(json, strlen(json), d->config, name, false, &h, NULL, field,
+			       sizeof(field), msg, sizeof(msg));
+
+	if (e == 0 && host_table_by_name(d->api_hosts, h->name))
+		clash = "name";
+	else if (e == 0 && h->has_mac && host_table_by_mac(d->api_hosts, h->mac))
+		clash = "mac";
+	else if (e == 0 && h->has_uuid && host_table_by_uuid(d->api_hosts, h->uuid))
+		clash = "uuid";
+	else if (e == 0 && h->ip && host_table_by_ip(d->api_hosts, h->ip))
+		clash = "ip";
+	if (clash) {
+		snprintf(msg, sizeof(msg), "%s: another stored host has it", clash);
+		e = -EEXIST;
+	}
+	if (e == 0)
+		e = host_table_put(d->api_hosts, h, &old);
+	if (e < 0) {
+		config_host_free(h);
+		log_warn("main", "host-skipped", "host=%s error=%s", name,
+			 log_quote(q, sizeof(q), e == -EINVAL || e == -EEXIST ? msg : strerror(-e),
+				   sizeof(msg)));
+	}
+	return 0;
+}
+
+static int load_hosts(struct daemon *d)
+{
+	struct lease_store *st = dhcp_io_store(d->dhcp);
+	size_t inactive;
+	int e;
+
+	if (!st)
+		return 0;
+	e = st->ops->load_hosts(st, restore_host, d);
+	if (e < 0) {
+		log_error("main", "database", "path=\"%s\" error=\"cannot load API hosts\"",
+			  d->config->dhcp.database);
+		return e;
+	}
+	inactive = config_attach_api_hosts(d->config, d->api_hosts);
+	log_info("main", "hosts-loaded", "hosts=%zu inactive=%zu", host_table_count(d->api_hosts),
+		 inactive);
+	return 0;
+}
+
 static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
 {
 	struct daemon *d = data;
@@ -537,6 +598,10 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 		return;
 	}
 	log_set_level(c->log_level);
+	/* The API's hosts against the new config, before anything reads it
+	 * (the DHCP server below is built from it); back on the old one if
+	 * the reload fails. */
+	config_attach_api_hosts(c, d->api_hosts);
 	if (c->dhcp.enabled != (d->dhcp != NULL) || c->http.enabled != (d->http != NULL) ||
 	    c->api.own_listen != (d->api_http != NULL)) {
 		log_error("main", "reload", "error=\"turning DHCP, HTTP or [api] listen on or off needs a restart\" action=keep-old");
@@ -578,6 +643,7 @@ abort:
 	safe_close(http_root);
 keep_old:
 	log_set_level(d->config->log_level);
+	config_attach_api_hosts(d->config, d->api_hosts);
 	config_free(c);
 	notify_send(&d->notify, NOTIFY_READY, "reload failed: running the old config");
 }
@@ -680,7 +746,8 @@ int main(int argc, char **argv)
 	loop_set_busy_poll(d.loop, d.config->busy_poll_usec);
 	loop_timer_init(&d.timeline_tick, on_timeline_tick, &d);
 	loop_timer_arm(d.loop, &d.timeline_tick, TIMELINE_TICK_USEC);
-	if (next_boot_new(NEXT_BOOT_MAX, &d.next_boot) < 0) {
+	if (next_boot_new(NEXT_BOOT_MAX, &d.next_boot) < 0 ||
+	    host_table_new(HOST_TABLE_MAX, &d.api_hosts) < 0) {
 		fprintf(stderr, "kidou: out of memory\n");
 		r = EXIT_FAILURE;
 		goto out;
@@ -700,14 +767,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		dhcp_io_set_events(d.dhcp, d.events);
-		if (load_next_boot(&d) < 0) {
+		if (load_next_boot(&d) < 0 || load_hosts(&d) < 0) {
 			r = EXIT_FAILURE;
 			goto out;
 		}
 	}
 	if (d.config->http.enabled || d.config->api.own_listen) {
 		struct api_sources src = { .config = &d.config, .dhcp = &d.dhcp, .events = d.events,
-					   .next_boot = d.next_boot };
+					   .next_boot = d.next_boot, .hosts = d.api_hosts };
 		if (api_new(d.loop, &src, &d.api) < 0) {
 			r = EXIT_FAILURE;
 			goto out;
@@ -769,6 +836,7 @@ out:
 	boot_events_free(d.events);
 	config_free(d.config);
 	notify_close(&d.notify);
+	host_table_free(d.api_hosts);  /* after the config that points at it */
 	quick_cleanup(&quick);
 	return r;
 }

@@ -12,10 +12,12 @@
 #include <time.h>
 
 #include "api/api_events.h"
+#include "api/api_hosts.h"
 #include "api/api_json.h"
 #include "api/api_route.h"
 #include "dhcp/dhcp_io.h"
 #include "dhcp/dhcp_server.h"
+#include "host_table.h"
 #include "log.h"
 #include "net.h"
 #include "store/lease_store.h"
@@ -45,6 +47,16 @@ struct api_write {
 	unsigned status;
 	char *body;                   /* the answer, once answered */
 	size_t len;
+	/* A hosts write: the host it replaced or deleted (ours until done,
+	 * to put back if the commit fails), the new one's generation, the
+	 * stored JSON text and the answer on success. */
+	bool is_host, deleting;
+	char host_name[HOST_NAME_MAX_LEN + 1];
+	struct host_config *host_old;
+	uint64_t gen;
+	char *json;
+	json_t *ok_doc;
+	unsigned ok_status;
 };
 
 struct api {
@@ -55,6 +67,7 @@ struct api {
 	uint64_t seq;
 	struct api_write *writes;     /* waiting for their commit or their answer */
 	unsigned writes_in_store;     /* of LEASE_STORE_QUEUE_API */
+	uint64_t host_gen;            /* the last hosts write's */
 };
 
 static void api_clock_now(struct api_clock *c)
@@ -173,6 +186,17 @@ static int collect_parts(struct api *a, struct parts *p)
 		struct part *pt = parts_add(p, c->hosts_by_mac[i]->mac, PART_HOST);
 		if (pt)
 			pt->host = c->hosts_by_mac[i];
+	}
+	/* The API's hosts, as if in the file; one the file overrides is not
+	 * this machine's host (GET /hosts shows it, inactive). */
+	for (size_t i = 0; i < host_table_count(a->src.hosts); i++) {
+		const struct host_config *h = host_table_at(a->src.hosts, i);
+		struct part *pt;
+		if (!h->has_mac || h->inactive)
+			continue;
+		pt = parts_add(p, h->mac, PART_HOST);
+		if (pt)
+			pt->host = h;
 	}
 	if (*a->src.dhcp)
 		dhcp_io_foreach_lease(*a->src.dhcp, add_lease, p);
@@ -390,6 +414,8 @@ static int get_hosts(struct api *a, struct http_api_answer *ans)
 
 	for (const struct host_config *h = cfg_of(a)->hosts; arr && h; h = h->next)
 		json_array_append_new(arr, api_json_host(h));
+	for (size_t i = 0; arr && i < host_table_count(a->src.hosts); i++)
+		json_array_append_new(arr, api_json_host(host_table_at(a->src.hosts, i)));
 	return answer_json(ans, MHD_HTTP_OK, arr);
 }
 
@@ -713,6 +739,237 @@ static int post_done(struct api *a, const struct http_api_request *rq,
 	return write_submit(a, rq, &r, "done", ans);
 }
 
+/* --- hosts writes: PUT and DELETE /hosts/{name} --- */
+
+static void write_free_host_parts(struct api_write *w)
+{
+	config_host_free(w->host_old);
+	w->host_old = NULL;
+	free(w->json);
+	w->json = NULL;
+	json_decref(w->ok_doc);
+	w->ok_doc = NULL;
+}
+
+/* In loop context: the store committed (or failed) a hosts write. On a
+ * failure the table gets the old host back, unless a later write has
+ * changed that name since (then the later write's outcome stands). */
+static void on_host_write_done(struct lease_batch *b, void *data)
+{
+	struct api_write *w = data;
+	struct api *a = w->api;
+	struct host_table *t = a->src.hosts;
+	struct host_config *cur = host_table_by_name(t, w->host_name);
+	bool ours = w->deleting ? !cur : cur && cur->api_gen == w->gen;
+	const char *action = w->deleting ? "host-delete" : "host-put";
+
+	a->writes_in_store--;
+	w->store_done = true;
+	if (b->result < 0) {
+		if (ours) {
+			struct host_config *replaced = NULL;
+			if (!w->deleting)
+				config_host_free(host_table_take(t, w->host_name));
+			if (w->host_old && host_table_put(t, w->host_old, &replaced) == 0) {
+				config_refresh_api_host(cfg_of(a), w->host_old, false);
+				w->host_old = NULL;
+			}
+			config_host_free(replaced);
+		}
+		log_error(MOD, "store-error", "action=%s host=%s error=\"%s\" undone=%s", action,
+			  w->host_name, b->error[0] ? b->error : strerror(-b->result),
+			  ours ? "yes" : "no");
+		if (!w->answered) {
+			char msg[224];
+			snprintf(msg, sizeof(msg), "the database refused the change: %s",
+				 b->error[0] ? b->error : strerror(-b->result));
+			write_answer(w, MHD_HTTP_SERVICE_UNAVAILABLE,
+				     json_pack("{s:s}", "error", msg));
+		}
+	} else {
+		log_info(MOD, action, "host=%s", w->host_name);
+		if (!w->answered) {
+			write_answer(w, w->ok_status, w->ok_doc);
+			w->ok_doc = NULL;
+		}
+	}
+	write_free_host_parts(w);
+	if (w->taken)
+		write_unlink_free(w);
+}
+
+/* The common part of both hosts writes: the store is there and has room.
+ * 0 to go on, or an answered refusal (> 0). */
+static int host_store(struct api *a, struct lease_store **st, struct http_api_answer *ans)
+{
+	int e;
+
+	*st = *a->src.dhcp ? dhcp_io_store(*a->src.dhcp) : NULL;
+	if (!*st)
+		e = answer_error(ans, MHD_HTTP_CONFLICT,
+				 "hosts writes need the database ([dhcp] as a DHCP server)", NULL);
+	else if (a->writes_in_store >= LEASE_STORE_QUEUE_API)
+		e = answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE,
+				 "the database is busy with earlier writes, retry", NULL);
+	else
+		return 0;
+	return e < 0 ? e : 1;
+}
+
+/* Queue w's one change; the answer waits for the commit. On failure w is
+ * freed and the caller puts the table back. */
+static int host_submit(struct api *a, struct lease_store *st, struct api_write *w,
+		       struct http_api_answer *ans)
+{
+	int e = st->ops->submit(st, &w->batch, on_host_write_done, w);
+
+	if (e < 0)
+		return e;
+	a->writes_in_store++;
+	w->next = a->writes;
+	a->writes = w;
+	ans->deferred = w;
+	return 0;
+}
+
+static struct api_write *host_write_new(struct api *a, const struct http_api_request *rq,
+					const char *name, bool deleting)
+{
+	struct api_write *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	*w = (struct api_write){ .api = a, .action = deleting ? "host-delete" : "host-put",
+				 .conn = rq->conn, .wake = rq->wake, .wake_data = rq->wake_data,
+				 .is_host = true, .deleting = deleting };
+	snprintf(w->host_name, sizeof(w->host_name), "%s", name);
+	w->batch.n = 1;
+	w->batch.changes[0].op = deleting ? LEASE_OP_HOST_DEL : LEASE_OP_HOST_PUT;
+	snprintf(w->batch.changes[0].host.name, sizeof(w->batch.changes[0].host.name), "%s", name);
+	return w;
+}
+
+/* PUT /hosts/{name}: the body checked as the file's [host name] would be
+ * (api_hosts.c), then against the file's hosts (409: config wins) and the
+ * API's other hosts (400); in the table at once (the next DHCP packet
+ * sees it), answered once committed. */
+static int put_host(struct api *a, const struct http_api_request *rq,
+		    const struct api_route *route, struct http_api_answer *ans)
+{
+	const struct config *c = cfg_of(a);
+	char field[API_HOST_FIELD_MAX + 1], msg[256];
+	struct host_config *h = NULL, *old = NULL;
+	struct lease_store *st;
+	struct api_write *w;
+	const char *f = NULL;
+	char *json = NULL;
+	unsigned status;
+	int e;
+
+	if (config_host_name_valid(route->name) && config_file_host_by_name(c, route->name)) {
+		snprintf(msg, sizeof(msg), "[host %s] is in the config file, read-only through "
+			 "the API (edit the file and reload)", route->name);
+		return answer_error(ans, MHD_HTTP_CONFLICT, msg, "name");
+	}
+	e = api_host_parse(rq->has_body ? rq->body : NULL, rq->body_len, c, route->name, true, &h,
+			   &json, field, sizeof(field), msg, sizeof(msg));
+	if (e == -ENOMEM)
+		return e;
+	if (e < 0)
+		return answer_error(ans, MHD_HTTP_BAD_REQUEST, msg, field[0] ? field : NULL);
+	status = api_host_conflict(c, a->src.hosts, h, &f, msg, sizeof(msg));
+	if (status) {
+		config_host_free(h);
+		free(json);
+		return answer_error(ans, status, msg, f);
+	}
+	e = host_store(a, &st, ans);
+	if (e != 0) {
+		config_host_free(h);
+		free(json);
+		return e < 0 ? e : 0;
+	}
+	w = host_write_new(a, rq, route->name, false);
+	if (!w) {
+		config_host_free(h);
+		free(json);
+		return -ENOMEM;
+	}
+	w->json = json;
+	w->batch.changes[0].host.json = json;
+	h->api_gen = w->gen = ++a->host_gen;
+	w->ok_doc = api_json_host(h);
+	e = host_table_put(a->src.hosts, h, &old);
+	if (e < 0) {
+		config_host_free(h);
+		write_free_host_parts(w);
+		free(w);
+		if (e == -ENOSPC)
+			return answer_error(ans, MHD_HTTP_INSUFFICIENT_STORAGE,
+					    "too many API hosts (100000); delete some", "name");
+		return e;
+	}
+	w->host_old = old;
+	w->ok_status = old ? MHD_HTTP_OK : MHD_HTTP_CREATED;
+	e = host_submit(a, st, w, ans);
+	if (e < 0) {
+		struct host_config *back = NULL;
+		config_host_free(host_table_take(a->src.hosts, route->name));
+		if (old && host_table_put(a->src.hosts, old, &back) == 0)
+			w->host_old = NULL;
+		write_free_host_parts(w);
+		free(w);
+		return answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE, "the database is busy, retry",
+				    NULL);
+	}
+	return 0;
+}
+
+/* DELETE /hosts/{name}: an API host only (a host the file overrides by
+ * name included: that is how it is got rid of). */
+static int delete_host(struct api *a, const struct http_api_request *rq,
+		       const struct api_route *route, struct http_api_answer *ans)
+{
+	const struct config *c = cfg_of(a);
+	struct host_config *old;
+	struct lease_store *st;
+	struct api_write *w;
+	char msg[160];
+	int e;
+
+	if (rq->has_body)
+		return answer_error(ans, MHD_HTTP_BAD_REQUEST, "a DELETE takes no body", NULL);
+	if (!host_table_by_name(a->src.hosts, route->name)) {
+		if (config_host_name_valid(route->name) && config_file_host_by_name(c, route->name)) {
+			snprintf(msg, sizeof(msg), "[host %s] is in the config file, read-only "
+				 "through the API (edit the file and reload)", route->name);
+			return answer_error(ans, MHD_HTTP_CONFLICT, msg, "name");
+		}
+		return answer_error(ans, MHD_HTTP_NOT_FOUND, "no such API host", "name");
+	}
+	e = host_store(a, &st, ans);
+	if (e != 0)
+		return e < 0 ? e : 0;
+	w = host_write_new(a, rq, route->name, true);
+	if (!w)
+		return -ENOMEM;
+	w->ok_doc = json_pack("{s:s, s:b}", "name", route->name, "deleted", 1);
+	w->ok_status = MHD_HTTP_OK;
+	old = host_table_take(a->src.hosts, route->name);
+	w->host_old = old;
+	e = host_submit(a, st, w, ans);
+	if (e < 0) {
+		struct host_config *back = NULL;
+		if (host_table_put(a->src.hosts, old, &back) == 0)
+			w->host_old = NULL;
+		write_free_host_parts(w);
+		free(w);
+		return answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE, "the database is busy, retry",
+				    NULL);
+	}
+	return 0;
+}
+
 /* --- the handler --- */
 
 int api_handle(void *data, const struct http_api_request *rq, struct http_api_answer *ans)
@@ -783,6 +1040,8 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 		return put_next_boot(a, rq, &r, ans);
 	case API_MACHINE_DONE:
 		return post_done(a, rq, &r, operator, ans);
+	case API_HOST:
+		return m == API_PUT ? put_host(a, rq, &r, ans) : delete_host(a, rq, &r, ans);
 	default:
 		return answer_error(ans, MHD_HTTP_NOT_IMPLEMENTED, "not implemented yet", NULL);
 	}
@@ -843,6 +1102,7 @@ void api_free(struct api *a)
 	while (a->writes) {
 		struct api_write *w = a->writes;
 		a->writes = w->next;
+		write_free_host_parts(w);
 		free(w->body);
 		free(w);
 	}

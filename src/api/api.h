@@ -7,8 +7,9 @@
  * a token file, 401 without the token); the done callback takes its
  * one-time token instead. PUT next-boot and done are answered only once
  * the lease store has committed them (the connection waits suspended), so
- * an acknowledged write is as durable as a DHCP ACK. The hosts writes
- * answer 501 still. Every error is JSON: {"error": ..., "field": ...}.
+ * an acknowledged write is as durable as a DHCP ACK; so are PUT and
+ * DELETE /hosts/NAME (api_hosts.h has the rules). Every error is JSON:
+ * {"error": ..., "field": ...}.
  *
  * The API reads the daemon's state through the pointers it is given, at
  * request time, on the loop: it never keeps a copy to go stale. */
@@ -33,6 +34,9 @@ struct api_sources {
 	/* The machines' next-boot records, written through PUT next-boot
 	 * and done (durably, through the DHCP adapter's lease store). */
 	struct next_boot *next_boot;
+	/* The hosts written through PUT /hosts/NAME (kept in the same
+	 * database); the config in use has them attached. */
+	struct host_table *hosts;
 };
 
 /* Registers itself as events' listener. */

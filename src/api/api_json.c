@@ -156,7 +156,12 @@ json_t *api_json_host(const struct host_config *h)
 		      "hostname", json_str_or_null(h->hostname),
 		      "profile", json_str_or_null(h->profile_name),
 		      "boot", boot,
-		      "source", "config");
+		      "source", h->from_api ? "api" : "config");
+	/* An API host the config file overrides is kept, not used: why. */
+	if (o)
+		json_object_set_new(o, "active", json_boolean(!h->inactive));
+	if (o && h->inactive)
+		json_object_set_new(o, "inactive_reason", json_string(h->inactive));
 	return o;
 }
 

@@ -157,6 +157,20 @@ static char *field(const json_t *o, const char *key)
 	return text_of(json_object_get(o, key));
 }
 
+/* "config", "api", or "api (inactive)" for an API host the config file
+ * overrides (docs/api.md). */
+static char *source_text(const json_t *h)
+{
+	char *s = NULL;
+
+	if (!json_is_false(json_object_get(h, "active")))
+		return field(h, "source");
+	if (asprintf(&s, "%s (inactive)", json_string_value(json_object_get(h, "source")) ?
+		     json_string_value(json_object_get(h, "source")) : "-") < 0)
+		return NULL;
+	return s;
+}
+
 /* "default", "local", "profile install once (install pending)". */
 static char *next_boot_text(const json_t *m)
 {
@@ -290,7 +304,7 @@ static void row_cells(enum client_list list, const json_t *o, char *raw[COLS_MAX
 		raw[0] = field(o, "name"); raw[1] = field(o, "mac");
 		raw[2] = field(o, "uuid"); raw[3] = field(o, "ip");
 		raw[4] = field(o, "hostname"); raw[5] = field(o, "profile");
-		raw[6] = boot_text(o); raw[7] = field(o, "source");
+		raw[6] = boot_text(o); raw[7] = source_text(o);
 		break;
 	case CLIENT_PROFILES:
 		raw[0] = field(o, "name"); raw[1] = field(o, "kernel");

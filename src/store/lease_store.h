@@ -98,6 +98,16 @@ enum lease_op {
 	LEASE_OP_DEL = 2,            /* forget rec.ip */
 	LEASE_OP_NEXT_BOOT_PUT = 3,  /* insert or replace nb (by nb.mac) */
 	LEASE_OP_NEXT_BOOT_DEL = 4,  /* forget nb.mac's record */
+	LEASE_OP_HOST_PUT = 5,       /* insert or replace host (by host.name) */
+	LEASE_OP_HOST_DEL = 6,       /* forget host.name */
+};
+
+/* A host written through the API (PUT /api/v1/hosts/NAME), kept as the
+ * JSON body it was accepted as (api/api_hosts.h parses it back). */
+#define HOST_NAME_MAX_LEN 63
+struct host_change {
+	char name[HOST_NAME_MAX_LEN + 1];         /* the key, NUL-terminated */
+	const char *json;                          /* PUT: the caller's, until done() */
 };
 
 /* The union keeps a change (and so a batch) the size it was: a
@@ -107,6 +117,7 @@ struct lease_change {
 	union {
 		struct lease_record rec;      /* LEASE_OP_PUT, LEASE_OP_DEL */
 		struct next_boot_record nb;   /* LEASE_OP_NEXT_BOOT_* */
+		struct host_change host;      /* LEASE_OP_HOST_* */
 	};
 };
 
@@ -135,6 +146,10 @@ struct lease_store_ops {
 	 * load(). */
 	int (*load_next_boot)(struct lease_store *s,
 			      int (*cb)(const struct next_boot_record *r, void *ctx), void *ctx);
+	/* Call cb with every stored API host (name, JSON text). At startup
+	 * only, like load(). */
+	int (*load_hosts)(struct lease_store *s,
+			  int (*cb)(const char *name, const char *json, void *ctx), void *ctx);
 };
 
 struct lease_store {

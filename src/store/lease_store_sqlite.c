@@ -43,6 +43,7 @@ struct sqlite_store {
 	sqlite3 *db;             /* the writer's once it has started */
 	sqlite3_stmt *put, *del, *load, *begin, *commit, *rollback;
 	sqlite3_stmt *nb_put, *nb_del, *nb_load;
+	sqlite3_stmt *host_put, *host_del, *host_load;
 	unsigned busy_timeout_ms;
 	atomic_bool stopping;    /* close(): give up waiting on locks */
 
@@ -81,11 +82,18 @@ static const char schema[] =
 	"  profile TEXT NOT NULL DEFAULT '',"
 	"  token TEXT NOT NULL DEFAULT ''"
 	");"
-	"PRAGMA user_version=2;";
+	/* Schema 3: hosts written through the API, each the JSON body it
+	 * was accepted as. A schema-2 database gains the table; nothing
+	 * else changed. */
+	"CREATE TABLE IF NOT EXISTS hosts ("
+	"  name TEXT PRIMARY KEY,"
+	"  body TEXT NOT NULL"
+	");"
+	"PRAGMA user_version=3;";
 
 /* A database written by a newer kidou may mean something else by its
  * tables: refuse it rather than guess. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static int step_reset(sqlite3_stmt *st)
 {
@@ -134,9 +142,26 @@ static int exec_nb_del(struct sqlite_store *s, const uint8_t mac[6])
 	return step_reset(s->nb_del);
 }
 
+static int exec_host_put(struct sqlite_store *s, const struct host_change *h)
+{
+	sqlite3_bind_text(s->host_put, 1, h->name, (int)strnlen(h->name, sizeof(h->name)),
+			  SQLITE_TRANSIENT);
+	sqlite3_bind_text(s->host_put, 2, h->json ? h->json : "{}", -1, SQLITE_TRANSIENT);
+	return step_reset(s->host_put);
+}
+
+static int exec_host_del(struct sqlite_store *s, const struct host_change *h)
+{
+	sqlite3_bind_text(s->host_del, 1, h->name, (int)strnlen(h->name, sizeof(h->name)),
+			  SQLITE_TRANSIENT);
+	return step_reset(s->host_del);
+}
+
 static int exec_change(struct sqlite_store *s, const struct lease_change *c)
 {
 	switch (c->op) {
+	case LEASE_OP_HOST_PUT: return exec_host_put(s, &c->host);
+	case LEASE_OP_HOST_DEL: return exec_host_del(s, &c->host);
 	case LEASE_OP_DEL: return exec_del(s, c->rec.ip);
 	case LEASE_OP_NEXT_BOOT_PUT: return exec_nb_put(s, &c->nb);
 	case LEASE_OP_NEXT_BOOT_DEL: return exec_nb_del(s, c->nb.mac);
@@ -353,6 +378,28 @@ static int store_load_next_boot(struct lease_store *base,
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
+static int store_load_hosts(struct lease_store *base,
+			    int (*cb)(const char *name, const char *json, void *ctx), void *ctx)
+{
+	struct sqlite_store *s = (struct sqlite_store *)base;
+	int rc, r = 0;
+
+	while ((rc = sqlite3_step(s->host_load)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(s->host_load, 0);
+		const char *json = (const char *)sqlite3_column_text(s->host_load, 1);
+
+		if (!name || !json)
+			continue;
+		r = cb(name, json, ctx);
+		if (r < 0)
+			break;
+	}
+	sqlite3_reset(s->host_load);
+	if (r < 0)
+		return r;
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
 static void store_close(struct lease_store *base)
 {
 	struct sqlite_store *s = (struct sqlite_store *)base;
@@ -378,6 +425,9 @@ static void store_close(struct lease_store *base)
 	sqlite3_finalize(s->nb_put);
 	sqlite3_finalize(s->nb_del);
 	sqlite3_finalize(s->nb_load);
+	sqlite3_finalize(s->host_put);
+	sqlite3_finalize(s->host_del);
+	sqlite3_finalize(s->host_load);
 	sqlite3_close(s->db);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
@@ -392,6 +442,7 @@ static const struct lease_store_ops sqlite_ops = {
 	.submit = store_submit,
 	.close = store_close,
 	.load_next_boot = store_load_next_boot,
+	.load_hosts = store_load_hosts,
 };
 
 static int schema_version(sqlite3 *db)
@@ -476,7 +527,13 @@ int lease_store_sqlite_open(const char *path, struct loop *loop, unsigned busy_t
 	    sqlite3_prepare_v2(s->db, "DELETE FROM next_boot WHERE mac = ?1", -1, &s->nb_del,
 			       NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT mac, mode, once, profile, token FROM next_boot", -1,
-			       &s->nb_load, NULL) != SQLITE_OK)
+			       &s->nb_load, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO hosts(name, body) VALUES(?1, ?2)", -1,
+			       &s->host_put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM hosts WHERE name = ?1", -1, &s->host_del,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT name, body FROM hosts ORDER BY name", -1,
+			       &s->host_load, NULL) != SQLITE_OK)
 		goto fail;
 	r = start_writer(s, loop);
 	if (r < 0) {

@@ -265,7 +265,22 @@ def next_boot():
     write(t, "nested", b'{"profile": {"a": [1, 2, {"b": null}]}}')
 
 
+def api_hosts():
+    t = "fuzz_api_hosts"
+    write(t, "full", b'{"mac": "52:54:00:12:34:56", "ip": "10.0.0.9", "hostname": "web1",'
+                     b' "profile": "inst", "bios": "pxelinux/lpxelinux.0",'
+                     b' "uefi-x64": "ipxe/${mac}.efi", "option": ["252 string http://x/w"]}')
+    write(t, "uuid", b'{"uuid": "4c4c4544-0042-3510-8052-b4c04f335731", "ipxe": "http://s/b"}')
+    write(t, "option-one", b'{"mac": "525400123456", "option": "224 hex 01:02"}')
+    write(t, "unknown-key", b'{"mac": "52:54:00:12:34:56", "colour": "blue"}')
+    write(t, "unknown-profile", b'{"mac": "52:54:00:12:34:56", "profile": "nope"}')
+    write(t, "bad-ip", b'{"mac": "52:54:00:12:34:56", "ip": "127.0.0.1"}')
+    write(t, "dup", b'{"mac": "52:54:00:12:34:56", "mac": "52:54:00:12:34:57"}')
+    write(t, "nested", b'{"mac": {"a": [1, 2, {"b": null}]}}')
+
+
 def main():
+    api_hosts()
     store_programs()
     api_route()
     next_boot()

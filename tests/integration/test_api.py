@@ -1,6 +1,6 @@
 """The JSON API, read side (issue #13, first step): /api/v1/machines,
 /machines/{mac}, /leases, /hosts, /profiles and the /events stream, the
-[api] keys, and every refusal (400, 401, 403, 404, 405, 501, 503).
+[api] keys, and every refusal (400, 401, 403, 404, 405, 409, 503).
 
 kidou serves the API on its HTTP server (127.0.0.1:0, the port read from
 its `mod=http event=listening` line) or on [api] listen. Clients are
@@ -180,7 +180,7 @@ def test_machines_hosts_profiles(kidou_factory, tmp_path):
     assert st == 200 and [x["name"] for x in hosts] == ["h2", "h1", "h0"]   # file order
     assert hosts[0] == {"name": "h2", "mac": mac_of(2), "uuid": None, "ip": "10.9.0.2",
                         "hostname": "node2", "profile": "inst", "boot": {},
-                        "source": "config"}
+                        "source": "config", "active": True}
 
     st, _, profiles = get(port, "/api/v1/profiles")
     assert st == 200
@@ -279,7 +279,7 @@ def test_writes_need_the_token(kidou_factory, tmp_path):
     assert st == 409 and "lease database" in e["error"]
     st, _, e = request(port, "PUT", "/api/v1/hosts/h9", body=b'{"mac": "52:54:00:00:00:09"}',
                        headers={"Authorization": f"bearer {TOKEN}"})   # scheme: any case
-    assert st == 501 and e == {"error": "not implemented yet"}
+    assert st == 409 and "database" in e["error"]   # hosts writes need it too
     # the token checked, a bad MAC is still a 400
     st, _, e = request(port, "POST", "/api/v1/machines/nope/done",
                        headers={"Authorization": f"Bearer {TOKEN}"})
@@ -330,7 +330,7 @@ def test_token_file_checks(kidou_factory, tmp_path):
     assert k.events("token-file-readable", mod="config")
     st, _, _ = request(http_port(k), "DELETE", "/api/v1/hosts/h1",
                        headers={"Authorization": f"Bearer {TOKEN}"})
-    assert st == 501
+    assert st == 409   # past the token: h1 is the config file's, read-only
 
 
 def test_token_reload(kidou_factory, tmp_path):
@@ -346,7 +346,7 @@ def test_token_reload(kidou_factory, tmp_path):
     k.wait_event("reloaded", mod="main", timeout=T(10))
     path = "/api/v1/hosts/h1"
     assert request(port, "DELETE", path, headers={"Authorization": f"Bearer {TOKEN}"})[0] == 401
-    assert request(port, "DELETE", path, headers={"Authorization": f"Bearer {new}"})[0] == 501
+    assert request(port, "DELETE", path, headers={"Authorization": f"Bearer {new}"})[0] == 409
 
 
 def test_api_listen(kidou_factory, tmp_path):

@@ -73,6 +73,15 @@ static void test_hosts_and_profiles(void **state)
 		"db1   52:54:00:00:00:02  -     10.9.0.2  db1       -        bios=pxelinux.0 uefi-x64=grubx64.efi"
 		"  config\n");
 	free(out);
+	/* an API host, and one the config file overrides */
+	out = table(CLIENT_HOSTS,
+		"[{\"name\": \"a\", \"mac\": \"52:54:00:00:00:03\", \"source\": \"api\", \"active\": true},"
+		" {\"name\": \"b\", \"mac\": \"52:54:00:00:00:04\", \"source\": \"api\", \"active\": false}]");
+	assert_string_equal(out,
+		"NAME  MAC                UUID  IP  HOSTNAME  PROFILE  BOOT  SOURCE\n"
+		"a     52:54:00:00:00:03  -     -   -         -        -     api\n"
+		"b     52:54:00:00:00:04  -     -   -         -        -     api (inactive)\n");
+	free(out);
 	out = table(CLIENT_PROFILES,
 		"[{\"name\": \"inst\", \"kernel\": \"k\", \"initrds\": [\"a\", \"b\"], \"cmdline\": \"\"},"
 		" {\"name\": \"r\", \"kernel\": \"kk\", \"initrds\": [], \"cmdline\": \"quiet\"}]");

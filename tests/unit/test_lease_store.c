@@ -314,7 +314,7 @@ static void test_next_boot_round_trip(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
 	sqlite3_finalize(st);
 	/* a row kidou never writes (bad MAC length, unknown mode) is skipped */
 	assert_int_equal(sqlite3_exec(db, "INSERT INTO next_boot VALUES(x'0102', 1, 0, 'x', '');"
@@ -334,12 +334,104 @@ static void test_newer_schema_refused(void **state)
 	sqlite3 *db;
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=3", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(lease_store_sqlite_open(f->path, f->loop, 100, &f->store, err, sizeof(err)),
 		  -EPROTO);
 	assert_null(f->store);
-	assert_non_null(strstr(err, "schema version 3"));
+	assert_non_null(strstr(err, "schema version 4"));
+}
+
+struct host_rows {
+	unsigned n;
+	char name[4][64];
+	char json[4][128];
+};
+
+static int collect_host(const char *name, const char *json, void *ctx)
+{
+	struct host_rows *h = ctx;
+
+	if (h->n < 4) {
+		snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
+		snprintf(h->json[h->n], sizeof(h->json[0]), "%s", json);
+	}
+	h->n++;
+	return 0;
+}
+
+/* API hosts go through a batch like leases, are replaced and deleted by
+ * name, and come back from load_hosts (in name order) after a reopen. */
+static void test_hosts_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct tagged t = { 0 };
+	struct host_rows got = { 0 };
+
+	open_store(f, 1000);
+	fill(&t, f, 1, 1);
+	t.b.n = 4;
+	t.b.changes[1] = (struct lease_change){ .op = LEASE_OP_HOST_PUT,
+		.host = { .name = "web2", .json = "{\"mac\":\"52:54:00:00:00:02\"}" } };
+	t.b.changes[2] = (struct lease_change){ .op = LEASE_OP_HOST_PUT,
+		.host = { .name = "web1", .json = "{\"mac\":\"52:54:00:00:00:01\"}" } };
+	t.b.changes[3] = (struct lease_change){ .op = LEASE_OP_HOST_PUT,
+		.host = { .name = "gone", .json = "{}" } };
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, 0);
+	t.b.n = 2;
+	t.b.changes[0] = (struct lease_change){ .op = LEASE_OP_HOST_PUT,
+		.host = { .name = "web2", .json = "{\"mac\":\"52:54:00:00:00:22\"}" } };
+	t.b.changes[1] = (struct lease_change){ .op = LEASE_OP_HOST_DEL, .host = { .name = "gone" } };
+	f->n_done = 0;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, 0);
+	lease_store_close(f->store);
+	f->store = NULL;
+
+	open_store(f, 1000);
+	assert_int_equal(f->store->ops->load_hosts(f->store, collect_host, &got), 0);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(got.name[0], "web1");
+	assert_string_equal(got.json[0], "{\"mac\":\"52:54:00:00:00:01\"}");
+	assert_string_equal(got.name[1], "web2");
+	assert_string_equal(got.json[1], "{\"mac\":\"52:54:00:00:00:22\"}");
+}
+
+/* A schema-2 database (leases and next-boot, no hosts) opens: its rows
+ * stay, it gains the hosts table and becomes version 3. */
+static void test_schema2_migrates(void **state)
+{
+	struct fixture *f = *state;
+	struct host_rows got = { 0 };
+	unsigned leases = 0;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"CREATE TABLE leases (ip INTEGER PRIMARY KEY, client_id BLOB NOT NULL,"
+		" hwaddr BLOB NOT NULL, hostname TEXT NOT NULL DEFAULT '', expires INTEGER NOT NULL,"
+		" state INTEGER NOT NULL);"
+		"CREATE TABLE next_boot (mac BLOB PRIMARY KEY, mode INTEGER NOT NULL,"
+		" once INTEGER NOT NULL DEFAULT 0, profile TEXT NOT NULL DEFAULT '',"
+		" token TEXT NOT NULL DEFAULT '');"
+		"INSERT INTO leases VALUES(167772170, x'01', x'525400000001', 'a', 99999999999, 1);"
+		"PRAGMA user_version=2;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	open_store(f, 1000);
+	assert_int_equal(f->store->ops->load(f->store, count_lease, &leases), 0);
+	assert_int_equal(leases, 1);
+	assert_int_equal(f->store->ops->load_hosts(f->store, collect_host, &got), 0);
+	assert_int_equal(got.n, 0);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 int main(void)
@@ -352,6 +444,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_with_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_boot_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hosts_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema2_migrates, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
