@@ -117,7 +117,7 @@ def test_install_once_then_local(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert m["install_pending"] is True and "done_token" not in m
 
     px = api.pxelinux()
-    assert "kernel /inst/vmlinuz" in px
+    assert "kernel ::inst/vmlinuz" in px
     url = done_url_of(px)
     assert url == f"{BASE}/api/v1/machines/{MAC}/done?token={token}"
     ipxe = api.ipxe()
@@ -247,7 +247,7 @@ def test_operator_done_local_default(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert st == 200 and doc["next_boot"]["once"] is False and "done_token" not in doc
     assert doc["install_pending"] is False
     px = api.pxelinux()
-    assert "kernel /inst/vmlinuz" in px and "kidou.done=\n" in px
+    assert "kernel ::inst/vmlinuz" in px and "kidou.done=\n" in px
     assert api.call("POST", f"/api/v1/machines/{MAC}/done")[0] == 403
     # default: the record is gone, the [boot] profile is back
     st, doc = api.call("PUT", path, {"default": True})

@@ -234,15 +234,15 @@ static void expect_tftp(struct fixture *f, const char *path, const char *peer, i
 static const char *const web1_pxelinux =
 	"# rendered by kidou from [profile rescue] for " WEB1_MAC "\n"
 	"default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
-	"  kernel /rescue/vmlinuz\n"
-	"  initrd /rescue/a.img,/rescue/b.img,/rescue/c.img\n"
+	"  kernel ::rescue/vmlinuz\n"
+	"  initrd ::rescue/a.img,::rescue/b.img,::rescue/c.img\n"
 	"  append rescue mac=" WEB1_MAC " host=web1.example ip=" OTHER "\n";
 
 static const char *const default_pxelinux =
 	"# rendered by kidou from [profile inst] for any machine\n"
 	"default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
-	"  kernel /deb/linux\n"
-	"  initrd /deb/initrd.gz\n"
+	"  kernel ::deb/linux\n"
+	"  initrd ::deb/initrd.gz\n"
 	"  append auto url=http://" SERVER ":8080/seed mac= ip=" OTHER " host= srv=" SERVER "\n";
 
 static void test_pxelinux_host_with_profile(void **state)
@@ -1043,7 +1043,7 @@ static void test_next_boot_once_install(void **state)
 	file_source_unref(f->src);
 	assert_rc(boot_files_source_new(f->c, &f->lk, &f->src), 0);
 	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
-	expect_contains(body, "kernel /deb/linux\n");
+	expect_contains(body, "kernel ::deb/linux\n");
 	expect_contains(body, "done=http://" SERVER ":8080/api/v1/machines/" WEB1_MAC
 			"/done?token=" TOKEN " x\n");
 	free(body);
