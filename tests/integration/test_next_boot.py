@@ -227,6 +227,28 @@ def test_refusals(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 404
 
 
+def test_done_token_is_per_machine(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """Two machines installing at once: each one's done token works only
+    at its own URL; a swapped one is refused and spends nothing."""
+    k = start(dhcpd, tmp_path)
+    api = Api(dhcp_net)
+    tokens = {}
+    for mac in (MAC, OTHER):
+        st, doc = api.call("PUT", f"/api/v1/machines/{mac}/next-boot",
+                           {"profile": "inst", "once": True})
+        assert st == 200, doc
+        tokens[mac] = doc["done_token"]
+    assert tokens[MAC] != tokens[OTHER]
+    st, e = api.call("POST", f"/api/v1/machines/{OTHER}/done?token={tokens[MAC]}", auth=None)
+    assert st == 403 and e["field"] == "token"
+    k.wait_event("done-refused", mod="api", mac=OTHER, reason="wrong-token", timeout=T(5))
+    assert api.machine(OTHER)["install_pending"] is True
+    assert api.machine(MAC)["install_pending"] is True
+    for mac in (MAC, OTHER):
+        st, doc = api.call("POST", f"/api/v1/machines/{mac}/done?token={tokens[mac]}", auth=None)
+        assert st == 200 and doc["next_boot"] == {"mode": "local"}, doc
+
+
 def test_no_token_file(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     start(dhcpd, tmp_path, token=False)
     api = Api(dhcp_net)
