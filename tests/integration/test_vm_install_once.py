@@ -19,6 +19,11 @@ by kidou for the machine's MAC (pxelinux.cfg/01-<mac>).
    the MAC ends with outcome=local.
 4. A third boot stays local.
 
+The same with iPXE (test_ipxe_install_once_then_local, two boots: install
+and one local): QEMU's iPXE ROM gets kidou's boot.ipxe?mac= script over
+HTTP, the install profile's kernel and initrd over HTTP, and for the local
+boot the script `exit`, back to SeaBIOS.
+
 Nothing here waits on a clock except the hard limits (vm_lib.boot_timeout
 for a boot, T() for kidou): each step waits for what it expects to see.
 kidou runs with --timeline-idle 2 so that a boot's timeline closes (and
@@ -45,17 +50,31 @@ API = f"http://{V.SERVER_IP}:{V.HTTP_PORT}/api/v1"
 #   No more network devices           (QEMU's iPXE ROM, asked again)
 #   Booting from Floppy... / DVD/CD... / Hard Disk... Boot failed: ...
 #   No bootable device.               (SeaBIOS; it would retry in 60 s)
+# With iPXE the script (`exit`) ends the ROM's boot, and from "No more
+# network devices" on the console is the same.
 NO_DISK_RE = re.compile(r"No bootable device")
 
+# What each loader does: the [boot] lines, what its local boot shows on the
+# console before SeaBIOS gives up, and the timeline step that handed it
+# the local form.
+LOADERS = {
+    "pxelinux": {"boot": [f"bios = {V.BOOT_BIOS}"],
+                 "console": ["PXELINUX", "Booting from local disk"],
+                 "step": f"tftp:pxelinux/pxelinux.cfg/{V.mac_config_name(MAC)}"},
+    "ipxe": {"boot": [f"bios = {V.IPXE_BIOS}", f"ipxe = {V.IPXE_TARGET}"],
+             "console": [f"/boot.ipxe?mac={MAC}", "[script]"],
+             "step": "http:boot.ipxe"},
+}
 
-def config(tmp) -> str:
+
+def config(tmp, loader: str) -> str:
     tok = tmp / "api-token"
     tok.write_text(TOKEN + "\n")
     tok.chmod(0o600)
     return "\n".join([
         "; written by test_vm_install_once.py",
         "[boot]",
-        f"bios = {V.BOOT_BIOS}",
+        *LOADERS[loader]["boot"],
         "",
         "[profile install]",
         f"kernel = {V.KERNEL}",
@@ -126,34 +145,30 @@ def wait_local_timeline(k, api: Api, after: str | None) -> dict:
     return k.wait_for(closed, timeout=T(60), what="a new timeline with outcome=local")
 
 
-def local_boot(vmnet, k, api: Api, tap: str, name: str, after: str | None) -> dict:
+def local_boot(vmnet, k, api: Api, loader: str, tap: str, name: str,
+               after: str | None) -> dict:
     """Start the VM again; it must get the local form and fall back to the
     BIOS, which finds no disk; returns its (closed) timeline."""
     vm = vmnet.vm("bios", MAC, tap=tap, name=name).start()
     wait_console(vm, k, NO_DISK_RE, f"{name}: SeaBIOS's 'No bootable device'")
     console = V.plain(vm.console())
     vm.stop()
-    # PXELINUX ran its config, the local form, and no kernel started
-    assert "PXELINUX" in console and "Booting from local disk" in console, console[-3000:]
+    # the loader ran its config, the local form, and no kernel started
+    for text in LOADERS[loader]["console"]:
+        assert text in console, (text, console[-3000:])
     assert "KIDOU-GREETING" not in console and "Linux version" not in console, console[-3000:]
     t = wait_local_timeline(k, api, after)
     labels = [s["name"] for s in t["steps"]]
-    assert f"tftp:pxelinux/pxelinux.cfg/{V.mac_config_name(MAC)}" in labels, t
+    assert any(n.startswith(LOADERS[loader]["step"]) for n in labels), t
     assert not any("vmlinuz" in n or "initrd" in n for n in labels), t
     m = api.machine()
     assert m["next_boot"] == {"mode": "local"} and m["install_pending"] is False, m
     return t
 
 
-def test_install_once_then_local(vmnet, vm_tree, tmp_path):
-    t0 = time.monotonic()
-    cfg = tmp_path / "kidou.ini"
-    cfg.write_text(config(tmp_path))
-    args = V.kidou_args(vm_tree, tmp_path, log_level="info", config=cfg)
-    k = vmnet.start_kidou(args=args + ["--timeline-idle", "2"], wait_http=True)
-    api = Api(vmnet.ns)
-
-    # 1. install once, through the API
+def install_boot(vmnet, k, api: Api) -> V.VM:
+    """Steps 1 and 2: install once through the API; the VM boots it, calls
+    done from its initrd and powers off. Returns the (stopped) VM."""
     st, doc = api.call("PUT", f"{API}/machines/{MAC}/next-boot",
                        {"profile": "install", "once": True}, token=TOKEN)
     assert st == 200, doc
@@ -162,7 +177,6 @@ def test_install_once_then_local(vmnet, vm_tree, tmp_path):
     assert m["next_boot"] == {"mode": "profile", "profile": "install", "once": True}, m
     assert m["install_pending"] is True and m["host"] == "vm1", m
 
-    # 2. the install boot: done called from the initrd, then power off
     vm = vmnet.vm("bios", MAC, name="boot1-install").start()
     r = V.wait_booted(vm, k)
     assert "kidou.role=install" in r.cmdline, r.cmdline
@@ -181,19 +195,56 @@ def test_install_once_then_local(vmnet, vm_tree, tmp_path):
     st, e = api.call("POST", url)
     assert st == 403, e
     k.wait_event("done-refused", mod="api", mac=MAC, reason="no-pending-install", timeout=T(5))
+    return vm
+
+
+def start(vmnet, tree, tmp_path, loader: str):
+    cfg = tmp_path / "kidou.ini"
+    cfg.write_text(config(tmp_path, loader))
+    args = V.kidou_args(tree, tmp_path, log_level="info", config=cfg)
+    return vmnet.start_kidou(args=args + ["--timeline-idle", "2"], wait_http=True)
+
+
+def kernel_fetches(k) -> list[dict]:
+    """kidou's log lines of the kernel sent whole, over TFTP or HTTP."""
+    return [e for e in k.events("done", mod="tftp") if e.get("file") == V.KERNEL] + \
+        [e for e in k.events("request", mod="http")
+         if e.get("path") == f"/{V.KERNEL}" and e.get("status") == "200"]
+
+
+def test_install_once_then_local(vmnet, vm_tree, tmp_path):
+    t0 = time.monotonic()
+    k = start(vmnet, vm_tree, tmp_path, "pxelinux")
+    api = Api(vmnet.ns)
+    # 1, 2: install once through the API, the VM installs and calls done
+    vm = install_boot(vmnet, k, api)
     boot1 = time.monotonic() - t0
-
     # 3. the same machine again: local, on the console and in the timeline
-    t2 = local_boot(vmnet, k, api, vm.tap, "boot2-local", after=None)
+    t2 = local_boot(vmnet, k, api, "pxelinux", vm.tap, "boot2-local", after=None)
     boot2 = time.monotonic() - t0
-
     # 4. and again: still local, never the installer
-    t3 = local_boot(vmnet, k, api, vm.tap, "boot3-local", after=t2["started_at"])
+    t3 = local_boot(vmnet, k, api, "pxelinux", vm.tap, "boot3-local", after=t2["started_at"])
     assert t3["started_at"] != t2["started_at"]
     summaries = k.events("timeline", mod="boot", mac=MAC)
     assert [s["outcome"] for s in summaries].count("local") == 2, k.text()[-4000:]
-    # the install profile's kernel was fetched once, by boot 1 only
-    kernels = [e for e in k.events("done", mod="tftp") if e.get("file") == V.KERNEL]
-    assert len(kernels) == 1, kernels
+    # the install profile's kernel was sent once, to boot 1 only
+    assert len(kernel_fetches(k)) == 1, kernel_fetches(k)
     print(f"\ntimes (accel={vm.accel}): install boot + done {boot1:.1f}s, "
           f"local boot 2 at {boot2:.1f}s, local boot 3 at {time.monotonic() - t0:.1f}s")
+
+
+def test_ipxe_install_once_then_local(vmnet, vm_tree, tmp_path):
+    problems = V.check_requirements(ipxe=True)
+    if problems:
+        pytest.fail("the iPXE VM boot test can not run here:\n  " + "\n  ".join(problems),
+                    pytrace=False)
+    V.add_ipxe(vm_tree)
+    t0 = time.monotonic()
+    k = start(vmnet, vm_tree, tmp_path, "ipxe")
+    api = Api(vmnet.ns)
+    vm = install_boot(vmnet, k, api)
+    boot1 = time.monotonic() - t0
+    local_boot(vmnet, k, api, "ipxe", vm.tap, "boot2-local", after=None)
+    assert len(kernel_fetches(k)) == 1, kernel_fetches(k)
+    print(f"\ntimes (accel={vm.accel}): install boot + done {boot1:.1f}s, "
+          f"local boot 2 at {time.monotonic() - t0:.1f}s")
