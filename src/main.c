@@ -59,6 +59,7 @@ struct daemon {
 	struct boot_events *events;  /* every boot event passes through here */
 	struct loop_timer timeline_tick;
 	int http_port;               /* its bound port, for rendered URLs */
+	struct sockaddr_in api_addr; /* [api] listen as bound (port 0: not set), for ${done_url} */
 	struct boot_lookup boot_lookup;
 	/* Each machine's next boot (the API's, kept in the lease database):
 	 * not part of the config, so a reload keeps it. */
@@ -753,7 +754,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.boot_lookup = (struct boot_lookup){ .mac_for_ip = lookup_mac_for_ip, .data = &d,
-					      .http_port = &d.http_port,
+					      .http_port = &d.http_port, .api_listen = &d.api_addr,
 					      .next_boot = d.next_boot, .events = d.events };
 	if (tftp_start(&d, d.config) < 0) {
 		r = EXIT_FAILURE;
@@ -786,6 +787,8 @@ int main(int argc, char **argv)
 			r = EXIT_FAILURE;
 			goto out;
 		}
+		d.api_addr = d.config->api.listen;
+		d.api_addr.sin_port = htons((uint16_t)http_server_local_port(d.api_http));
 	}
 	if (d.config->http.enabled) {
 		/* The API is on the file server too unless it has its own. */

@@ -41,6 +41,28 @@ static const struct profile_config *profile_named(const struct config *cfg, cons
 	return NULL;
 }
 
+/* The base URL of the API as the machine can reach it, for ${done_url}:
+ * the API's own listener when [api] listen is set (the [http] server then
+ * answers no /api/ path), else the HTTP server, ${http}. False when there
+ * is none. */
+static bool api_base(const struct boot_lookup *lk, const struct machine *m, char *out,
+		     size_t size)
+{
+	const struct sockaddr_in *a = lk->api_listen;
+	char host[INET_ADDRSTRLEN];
+
+	if (!a || !a->sin_port) {
+		snprintf(out, size, "%s", m->http);
+		return m->http[0] != '\0';
+	}
+	if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+		snprintf(host, sizeof(host), "%s", m->server_str);
+	else
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+	snprintf(out, size, "http://%s:%u", host, (unsigned)ntohs(a->sin_port));
+	return true;
+}
+
 /* The machine's next-boot record, if any, overrides what the config
  * says. A record naming a profile a reload removed is ignored (the
  * config's choice stands) rather than leaving the machine with nothing. */
@@ -49,6 +71,7 @@ static void apply_next_boot(const struct config *cfg, const struct boot_lookup *
 {
 	const struct next_boot_record *r = m->has_mac ? next_boot_get(lk->next_boot, m->mac) : NULL;
 	const struct profile_config *p;
+	char base[48];
 
 	if (!r)
 		return;
@@ -60,9 +83,9 @@ static void apply_next_boot(const struct config *cfg, const struct boot_lookup *
 	if (!p)
 		return;
 	m->profile = p;
-	if (next_boot_install_pending(r) && m->http[0])
+	if (next_boot_install_pending(r) && api_base(lk, m, base, sizeof(base)))
 		snprintf(m->done_url, sizeof(m->done_url), "%s/api/v1/machines/%s/done?token=%s",
-			 m->http, m->mac_str, r->token);
+			 base, m->mac_str, r->token);
 }
 
 static void format_addr(uint32_t host_order, char *out, size_t size)

@@ -16,6 +16,7 @@
 #ifndef KIDOU_BOOT_FILES_H
 #define KIDOU_BOOT_FILES_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,12 @@ struct boot_lookup {
 	/* The HTTP server's bound port (0: HTTP is off); read at render
 	 * time, so it may be filled in after the source is made. */
 	const int *http_port;
+	/* The API's own listener ([api] listen) as bound, or NULL (or port
+	 * 0) when the API is on the HTTP server; read at render time.
+	 * ${done_url} points there: with [api] listen set, the HTTP server
+	 * does not answer /api/. An unspecified address (0.0.0.0) becomes
+	 * the address the machine talked to, as for ${http}. */
+	const struct sockaddr_in *api_listen;
 	/* The machines' next-boot records (boot/next_boot.h), or NULL: a
 	 * record's profile wins over the [host]'s and [boot]'s, local
 	 * renders the local-boot form, a once-install fills ${done_url}. */

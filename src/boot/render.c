@@ -151,13 +151,16 @@ int render_pxelinux(const struct profile_config *p, const struct render_vars *v,
 		return r;
 	put(&t, "# rendered by kidou from [profile %s] for %s\n", p->name, v->mac ? v->mac : "any machine");
 	put(&t, "default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n");
-	/* A leading '/' makes PXELINUX ask for the path from the TFTP root
-	 * rather than from its own directory. */
-	put(&t, "  kernel %s%s\n", is_url(p->kernel) ? "" : "/", p->kernel);
+	/* "::" makes PXELINUX (and syslinux.efi) ask for the path from the
+	 * TFTP root. Any other name, even one starting with '/', gets
+	 * PXELINUX's own directory in front (PXELINUX 6.04 booted as
+	 * pxelinux/pxelinux.0 asks for "pxelinux//linux/vmlinuz" for
+	 * "/linux/vmlinuz"; seen in test_vm_install_once.py). */
+	put(&t, "  kernel %s%s\n", is_url(p->kernel) ? "" : "::", p->kernel);
 	if (p->n_initrd) {
 		put(&t, "  initrd ");
 		for (unsigned i = 0; i < p->n_initrd; i++)
-			put(&t, "%s%s%s", i ? "," : "", is_url(p->initrd[i]) ? "" : "/", p->initrd[i]);
+			put(&t, "%s%s%s", i ? "," : "", is_url(p->initrd[i]) ? "" : "::", p->initrd[i]);
 		put(&t, "\n");
 	}
 	put(&t, "  append %s\n", cmdline);

@@ -8,7 +8,9 @@
  *   ${server}    kidou's address as the machine sees it
  *   ${http}      kidou's HTTP base URL, http://SERVER:PORT (empty without HTTP)
  *   ${done_url}  for a machine whose next boot is a once-install (see
- *                boot/next_boot.h): ${http}/api/v1/machines/MAC/done?token=T,
+ *                boot/next_boot.h): API/api/v1/machines/MAC/done?token=T,
+ *                API being ${http}, or the [api] listen address when set
+ *                (0.0.0.0 there: the address the machine talked to),
  *                the URL its installer calls when done; empty for any other
  *                boot (an installer then has nothing to call, and the
  *                machine keeps its setting)

@@ -49,8 +49,9 @@ def write_config(tmp: Path, token: bool = True) -> Path:
 class Api:
     """curl in the server namespace: the API and the rendered files."""
 
-    def __init__(self, net):
+    def __init__(self, net, api_base: str = BASE):
         self.net = net
+        self.api_base = api_base  # BASE, or [api] listen's own server
 
     def _curl(self, *args) -> subprocess.CompletedProcess:
         return subprocess.run(["ip", "netns", "exec", self.net.srv, "curl", "-sS", *args],
@@ -58,7 +59,7 @@ class Api:
 
     def call(self, method: str, path: str, body=None, auth: str | None = TOKEN,
              chunked: bool = False):
-        args = ["-X", method, "-w", "\n%{http_code}", BASE + path]
+        args = ["-X", method, "-w", "\n%{http_code}", self.api_base + path]
         if chunked:
             args += ["-H", "Transfer-Encoding: chunked"]
         if auth:
@@ -116,7 +117,7 @@ def test_install_once_then_local(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert m["install_pending"] is True and "done_token" not in m
 
     px = api.pxelinux()
-    assert "kernel /inst/vmlinuz" in px
+    assert "kernel ::inst/vmlinuz" in px
     url = done_url_of(px)
     assert url == f"{BASE}/api/v1/machines/{MAC}/done?token={token}"
     ipxe = api.ipxe()
@@ -150,6 +151,35 @@ def test_install_once_then_local(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert "localboot 0" in api.pxelinux()
     # the one-time token stays out of the access log
     assert token not in k.text() and "done?token=-" in k.text()
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0", "127.0.0.1"])
+def test_done_url_follows_api_listen(dhcp_net, dhcpd, tmp_path, listen):  # noqa: F811
+    """[api] listen set: the API is only there (the [http] server answers
+    no /api/ path), so ${done_url} points there; an unspecified listen
+    address becomes the address the machine talked to (here SRV_ADDR, as
+    in ${http}). The rendered URL works, once."""
+    dhcpd("--config", write_config(tmp_path), "--http-listen", f"{SRV_ADDR}:8080",
+          "--api-listen", f"{listen}:8081")
+    api_base = f"http://{SRV_ADDR if listen == '0.0.0.0' else listen}:8081"
+    api = Api(dhcp_net, api_base)
+    # the file server has no API any more
+    cp = api._curl("-o", "/dev/null", "-w", "%{http_code}", f"{BASE}/api/v1/machines")
+    assert cp.stdout == b"404", cp
+    st, doc = api.call("PUT", f"/api/v1/machines/{MAC}/next-boot",
+                       {"profile": "inst", "once": True})
+    assert st == 200, doc
+    token = doc["done_token"]
+    url = done_url_of(api.pxelinux())
+    assert url == f"{api_base}/api/v1/machines/{MAC}/done?token={token}"
+    # iPXE asks the file server, and gets the same URL
+    assert done_url_of(api.ipxe()) == url
+    # the installer calls it (no bearer token): it works, once
+    st, doc = api.call("POST", url[len(api_base):], auth=None)
+    assert st == 200 and doc["next_boot"] == {"mode": "local"}, doc
+    assert api.machine()["install_pending"] is False
+    assert api.call("POST", url[len(api_base):], auth=None)[0] == 403
+    assert "localboot 0" in api.pxelinux()
 
 
 def test_refusals(dhcp_net, dhcpd, tmp_path):  # noqa: F811
@@ -197,6 +227,28 @@ def test_refusals(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert api.call("GET", f"/api/v1/machines/{MAC}", auth=None)[0] == 404
 
 
+def test_done_token_is_per_machine(dhcp_net, dhcpd, tmp_path):  # noqa: F811
+    """Two machines installing at once: each one's done token works only
+    at its own URL; a swapped one is refused and spends nothing."""
+    k = start(dhcpd, tmp_path)
+    api = Api(dhcp_net)
+    tokens = {}
+    for mac in (MAC, OTHER):
+        st, doc = api.call("PUT", f"/api/v1/machines/{mac}/next-boot",
+                           {"profile": "inst", "once": True})
+        assert st == 200, doc
+        tokens[mac] = doc["done_token"]
+    assert tokens[MAC] != tokens[OTHER]
+    st, e = api.call("POST", f"/api/v1/machines/{OTHER}/done?token={tokens[MAC]}", auth=None)
+    assert st == 403 and e["field"] == "token"
+    k.wait_event("done-refused", mod="api", mac=OTHER, reason="wrong-token", timeout=T(5))
+    assert api.machine(OTHER)["install_pending"] is True
+    assert api.machine(MAC)["install_pending"] is True
+    for mac in (MAC, OTHER):
+        st, doc = api.call("POST", f"/api/v1/machines/{mac}/done?token={tokens[mac]}", auth=None)
+        assert st == 200 and doc["next_boot"] == {"mode": "local"}, doc
+
+
 def test_no_token_file(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     start(dhcpd, tmp_path, token=False)
     api = Api(dhcp_net)
@@ -217,7 +269,7 @@ def test_operator_done_local_default(dhcp_net, dhcpd, tmp_path):  # noqa: F811
     assert st == 200 and doc["next_boot"]["once"] is False and "done_token" not in doc
     assert doc["install_pending"] is False
     px = api.pxelinux()
-    assert "kernel /inst/vmlinuz" in px and "kidou.done=\n" in px
+    assert "kernel ::inst/vmlinuz" in px and "kidou.done=\n" in px
     assert api.call("POST", f"/api/v1/machines/{MAC}/done")[0] == 403
     # default: the record is gone, the [boot] profile is back
     st, doc = api.call("PUT", path, {"default": True})

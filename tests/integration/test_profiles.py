@@ -66,9 +66,9 @@ def config_text(default=True, profiles=PROFILES, hosts=HOSTS) -> str:
 def pxelinux(profile, target, kernel, initrds, cmdline) -> str:
     s = (f"# rendered by kidou from [profile {profile}] for {target}\n"
          "default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
-         f"  kernel /{kernel}\n")
+         f"  kernel ::{kernel}\n")
     if initrds:
-        s += "  initrd " + ",".join("/" + i for i in initrds) + "\n"
+        s += "  initrd " + ",".join("::" + i for i in initrds) + "\n"
     return s + f"  append {cmdline}\n"
 
 

@@ -21,7 +21,9 @@ What it does, step by step:
    The initramfs's /init loads the virtio NIC driver, gets an address
    with udhcpc and prints one line to the console,
    `KIDOU-GREETING ip=<addr> cmdline=<kernel command line>`, then runs a
-   shell. `add_host_config()` writes pxelinux.cfg/01-<mac> for one machine.
+   shell. When the command line has `kidou.done=URL` (an install boot's
+   `${done_url}`), it POSTs to URL with busybox wget instead, prints
+   `KIDOU-DONE result=ok|failed try=N response=...` and powers off. `add_host_config()` writes pxelinux.cfg/01-<mac> for one machine.
 3. `NetNS`: a network namespace holding bridge br0 (172.24.0.1/16) and tap
    devices; nothing is created in the root namespace.
 4. `kidou_args()` / `dnsmasq_args()`: the server command lines (run inside
@@ -102,6 +104,7 @@ POOL = ("172.24.32.1", "172.24.32.254")
 GREETING = "KIDOU-GREETING"
 # the whole line: QEMU writes the console to its file as the guest sends it
 GREETING_RE = re.compile(r"KIDOU-GREETING ip=(\S*) cmdline=([^\r\n]*)\r?\n")
+DONE_RE = re.compile(r"KIDOU-DONE result=(\S+) try=(\d+) response=([^\r\n]*)\r?\n")
 DEFAULT_APPEND = "console=ttyS0,115200 panic=5 kidou.config=default"
 
 # Kernel modules the initramfs loads (and their dependencies): the
@@ -319,6 +322,23 @@ udhcpc -i "$iface" -q -n -t 6 -T 2 -s /etc/udhcpc.script -x hostname:kidou-demo 
 addr=$(ip -4 -o addr show dev "$iface" | awk '{print $4}' | head -n 1)
 [ -n "$addr" ] || addr=none
 echo "KIDOU-GREETING ip=$addr cmdline=$(cat /proc/cmdline)" > /dev/console
+# An install boot (kidou's ${done_url} as kidou.done=URL): report done, as
+# an installer would at its end, and power off. The URL is one argument
+# (it holds ?token=); POST, as the API wants; two retries for a network
+# that is slow to come up.
+done_url=$(sed -n 's/.*kidou\.done=\([^ ]*\).*/\1/p' /proc/cmdline)
+if [ -n "$done_url" ]; then
+    result=failed
+    for try in 1 2 3; do
+        if out=$(wget -q -O - --post-data '' "$done_url" 2>&1); then
+            result=ok
+            break
+        fi
+        sleep 1
+    done
+    echo "KIDOU-DONE result=$result try=$try response=$(echo "$out" | tr -s '\r\n' '  ' | cut -c1-300)" > /dev/console
+    poweroff -f
+fi
 echo "Hello from a machine that booted from the network with kidou. This is a busybox shell;"
 echo "'poweroff -f' ends the VM."
 exec setsid cttyhack sh -l

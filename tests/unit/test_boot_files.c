@@ -234,15 +234,15 @@ static void expect_tftp(struct fixture *f, const char *path, const char *peer, i
 static const char *const web1_pxelinux =
 	"# rendered by kidou from [profile rescue] for " WEB1_MAC "\n"
 	"default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
-	"  kernel /rescue/vmlinuz\n"
-	"  initrd /rescue/a.img,/rescue/b.img,/rescue/c.img\n"
+	"  kernel ::rescue/vmlinuz\n"
+	"  initrd ::rescue/a.img,::rescue/b.img,::rescue/c.img\n"
 	"  append rescue mac=" WEB1_MAC " host=web1.example ip=" OTHER "\n";
 
 static const char *const default_pxelinux =
 	"# rendered by kidou from [profile inst] for any machine\n"
 	"default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
-	"  kernel /deb/linux\n"
-	"  initrd /deb/initrd.gz\n"
+	"  kernel ::deb/linux\n"
+	"  initrd ::deb/initrd.gz\n"
 	"  append auto url=http://" SERVER ":8080/seed mac= ip=" OTHER " host= srv=" SERVER "\n";
 
 static void test_pxelinux_host_with_profile(void **state)
@@ -1043,7 +1043,7 @@ static void test_next_boot_once_install(void **state)
 	file_source_unref(f->src);
 	assert_rc(boot_files_source_new(f->c, &f->lk, &f->src), 0);
 	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
-	expect_contains(body, "kernel /deb/linux\n");
+	expect_contains(body, "kernel ::deb/linux\n");
 	expect_contains(body, "done=http://" SERVER ":8080/api/v1/machines/" WEB1_MAC
 			"/done?token=" TOKEN " x\n");
 	free(body);
@@ -1064,6 +1064,50 @@ static void test_next_boot_once_install(void **state)
 	f->http_port = 0;
 	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
 	expect_contains(body, "append done= x\n");
+	free(body);
+	next_boot_free(nb);
+}
+
+/* [api] listen set: the API answers only there, so ${done_url} points at
+ * it, whether or not [http] is on; its unspecified address (0.0.0.0)
+ * becomes the address the machine talked to, as in ${http}. */
+static void test_next_boot_done_url_follows_api_listen(void **state)
+{
+	struct fixture *f = *state;
+	struct next_boot *nb = next_boot_with(WEB1_MAC, NEXT_BOOT_PROFILE, "inst", TOKEN);
+	struct sockaddr_in api = { .sin_family = AF_INET, .sin_port = htons(9443),
+				   .sin_addr.s_addr = htonl(ip_of("192.168.7.5")) };
+	char *body;
+
+	f->lk.next_boot = nb;
+	f->lk.api_listen = &api;
+	assert_rc(build(f, "[profile inst]\nkernel = deb/linux\ncmdline = kidou.done=${done_url}\n"), 0);
+	assert_rc(boot_files_source_new(f->c, &f->lk, &f->src), 0);
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	expect_contains(body, "kidou.done=http://192.168.7.5:9443/api/v1/machines/" WEB1_MAC
+			"/done?token=" TOKEN);
+	expect_lacks(body, ":8080/api/");
+	free(body);
+	assert_rc(ipxe(f, "boot.ipxe", WEB1_MAC, OTHER, &body), 0);
+	expect_contains(body, "kidou.done=http://192.168.7.5:9443/api/v1/machines/" WEB1_MAC
+			"/done?token=" TOKEN);
+	free(body);
+	/* 0.0.0.0: the server address the request came to */
+	api.sin_addr.s_addr = htonl(INADDR_ANY);
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	expect_contains(body, "kidou.done=http://" SERVER ":9443/api/v1/machines/" WEB1_MAC
+			"/done?token=" TOKEN);
+	free(body);
+	/* no [http] at all: the API's listener still gives the URL */
+	f->http_port = 0;
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	expect_contains(body, "kidou.done=http://" SERVER ":9443/api/v1/machines/");
+	free(body);
+	/* port 0: the API is on the HTTP server, ${http} again */
+	f->http_port = 8080;
+	api.sin_port = 0;
+	assert_rc(tftp_open(f, "pxelinux.cfg/01-52-54-00-aa-bb-01", OTHER, &body), 0);
+	expect_contains(body, "kidou.done=http://" SERVER ":8080/api/v1/machines/");
 	free(body);
 	next_boot_free(nb);
 }
@@ -1114,6 +1158,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_next_boot_once_install, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_boot_local, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_next_boot_done_url_follows_api_listen, setup,
+						teardown),
 		T(test_pxelinux_host_with_profile),
 		T(test_pxelinux_uppercase_mac),
 		T(test_pxelinux_named_without_profile),

@@ -239,15 +239,15 @@ static void test_pxelinux(void **state)
 	struct profile_config p3 = profile("deb/linux", 3, three, CMDLINE_T);
 	const char *head = "# rendered by kidou from [profile inst] for " MAC "\n"
 			   "default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
-			   "  kernel /deb/linux\n";
+			   "  kernel ::deb/linux\n";
 	char want[1024];
 
 	snprintf(want, sizeof(want), "%s  append %s\n", head, CMDLINE_X);
 	expect_render(render_pxelinux, &p0, &full, want);
-	snprintf(want, sizeof(want), "%s  initrd /deb/initrd.gz\n  append %s\n", head, CMDLINE_X);
+	snprintf(want, sizeof(want), "%s  initrd ::deb/initrd.gz\n  append %s\n", head, CMDLINE_X);
 	expect_render(render_pxelinux, &p1, &full, want);
 	snprintf(want, sizeof(want),
-		 "%s  initrd /deb/initrd.gz,/deb/firmware.cpio,/deb/extra.img\n  append %s\n",
+		 "%s  initrd ::deb/initrd.gz,::deb/firmware.cpio,::deb/extra.img\n  append %s\n",
 		 head, CMDLINE_X);
 	expect_render(render_pxelinux, &p3, &full, want);
 }
@@ -319,7 +319,7 @@ static void test_null_cmdline_is_empty(void **state)
 	char out[1024];
 
 	assert_true(render_pxelinux(&p, &full, out, sizeof(out)) > 0);
-	assert_non_null(strstr(out, "  kernel /k\n  append \n"));
+	assert_non_null(strstr(out, "  kernel ::k\n  append \n"));
 	assert_true(render_ipxe(&p, &full, out, sizeof(out)) > 0);
 	assert_non_null(strstr(out, "kernel http://10.0.0.1:8080/k \nboot\n"));
 }
@@ -349,7 +349,7 @@ static void test_url_pxelinux(void **state)
 	const char *want = "# rendered by kidou from [profile inst] for " MAC "\n"
 			   "default kidou\nprompt 0\ntimeout 0\n\nlabel kidou\n"
 			   "  kernel http://mirror.example/linux\n"
-			   "  initrd https://mirror.example/initrd.gz,/deb/local.img,"
+			   "  initrd https://mirror.example/initrd.gz,::deb/local.img,"
 			   "http://mirror.example/fw.cpio\n"
 			   "  append q\n";
 
