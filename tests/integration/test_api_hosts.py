@@ -99,7 +99,7 @@ def test_api_host_is_a_real_host(dhcp_net, dhcpd, tmp_path, link):  # noqa: F811
     # its profile, rendered with its name, over TFTP (found by its fixed
     # address) and HTTP (by MAC)
     px = tftp_default_from(dhcp_net, FIXED)
-    assert "kernel /inst/vmlinuz" in px and f"inst host=web1 ip={FIXED}" in px, px
+    assert "kernel ::inst/vmlinuz" in px and f"inst host=web1 ip={FIXED}" in px, px
     ipxe = api.ipxe(mac)
     assert "inst/vmlinuz" in ipxe and "inst host=web1" in ipxe, ipxe
     m = api.machine(mac)
