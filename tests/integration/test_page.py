@@ -394,3 +394,111 @@ def test_page_live(dhcp_net, dhcpd, tmp_path, browser, forwards, read_token):  #
     no_script_errors(browser)
     P.screenshot(browser, tmp_path)
     assert k.alive()
+
+
+def boot_machine(net, link, mac: str) -> str:
+    """A scripted PXE client: its DHCP as firmware; its address (on v1)."""
+    _, ack = Client(link, mac=mac).dora(PXE)
+    ip = ack.dhcp.yiaddr
+    client_addr(net, ip)
+    return ip
+
+
+def wait_state(browser, mac: str, want: str, timeout: float):
+    P.wait_js(browser, "const r = document.querySelector(`#rows tr[data-mac='${arguments[0]}']`);"
+              "return r && r.dataset.state === arguments[1]", timeout, f"{mac} {want}", mac, want)
+
+
+def test_page_states(dhcp_net, dhcpd, tmp_path, browser, forwards):  # noqa: F811
+    """Three machines as an operator would see them: web1 booted (firmware
+    DHCP, three files, then the kernel's own DHCP), db1 stalled (its
+    boot file is not there) with the reason in its row, node3 installing
+    (next boot set to debian12 once, a transfer in progress). The page
+    shows each outcome as the timelines close, without a reload.
+    KIDOU_SCREENSHOT=docs/page.png saves the README's screenshot."""
+    boot_tree(tmp_path)
+    k = dhcpd("--config", write_config(tmp_path), "--http-listen", f"{SRV_ADDR}:8080",
+              "--timeline-idle", "2", tftp_root=tmp_path / "tftp")
+    fwd = forwards(dhcp_net.srv, (SRV_ADDR, 8080))
+    mark = open_page(browser, fwd.url + "/ui/")
+    wait_rows(browser, 3)
+    link = RawLink(dhcp_net.cli)
+    hang = None
+    try:
+        ip = boot_machine(dhcp_net, link, MAC_WEB)
+        for name in ("pxelinux.0", "ldlinux.c32", "debian/vmlinuz"):
+            assert tftp_get(dhcp_net, ip, name) is not None, name
+        Client(link, mac=MAC_WEB).dora([])   # the kernel's DHCP: no PXE options
+        ip = boot_machine(dhcp_net, link, MAC_DB)
+        # its boot file is missing from the tree: the firmware gives up
+        assert tftp_get(dhcp_net, ip, "bios/pxelinux.0") is None
+        wait_state(browser, MAC_WEB, "booted", 20)
+        wait_state(browser, MAC_DB, "stalled", 20)
+        assert cell_text(browser, MAC_DB, "c-state").split() == ["stalled", "file-not-found"]
+        # node3: install once, then its boot begins
+        c = http.client.HTTPConnection("127.0.0.1", fwd.port, timeout=T(10))
+        c.request("PUT", f"/api/v1/machines/{MAC_NODE}/next-boot",
+                  body=json.dumps({"profile": "debian12", "once": True}),
+                  headers={"Authorization": f"Bearer {TOKEN}",
+                           "Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200, r.read()
+        c.close()
+        ip = boot_machine(dhcp_net, link, MAC_NODE)
+        assert tftp_get(dhcp_net, ip, "pxelinux.0") is not None
+        assert tftp_get(dhcp_net, ip, "ldlinux.c32") is not None
+        hang = tftp_hang(dhcp_net, ip, "debian/vmlinuz")
+        wait_state(browser, MAC_NODE, "booting", 10)
+        P.wait_js(browser, "const c = document.querySelector(`#rows tr[data-mac='${arguments[0]}'] "
+                  ".c-step`); return c && c.innerText.includes('debian/vmlinuz')", 10,
+                  "node3's open transfer", MAC_NODE)
+        assert cell_text(browser, MAC_NODE, "c-next") == "install debian12 once"
+        assert cell_text(browser, MAC_WEB, "c-state") == "booted"
+        assert P.loaded_once(browser, mark)
+        no_script_errors(browser)
+        P.screenshot(browser, tmp_path, for_docs=True)
+    finally:
+        link.close()
+        if hang:
+            hang.close()
+    assert k.alive()
+
+
+# --- a real machine boots while the page is open -------------------------------
+
+
+def test_page_vm_boot(vmnet, vm_tree, tmp_path, browser, forwards):
+    """A QEMU VM (SeaBIOS, PXELINUX, Linux; TCG here) boots from kidou
+    while the page is open at "/" on [api] listen: its row appears, follows
+    the boot step by step and reaches "booted", with no reload."""
+    import vm_lib as V
+    mac = "52:54:00:4b:44:1a"
+    # The default timeline-idle (20 s): under TCG the kernel takes seconds
+    # between its initrd and its own DHCP, which is what makes it "booted".
+    args = V.kidou_args(vm_tree, tmp_path) + ["--api-listen", "127.0.0.1:8081"]
+    k = vmnet.start_kidou(args=args)
+    fwd = forwards(vmnet.ns.name, ("127.0.0.1", 8081))
+    mark = open_page(browser, fwd.url + "/")
+    P.wait_js(browser, "return document.getElementById('live').dataset.state === 'on' && "
+              "!document.getElementById('empty').hidden", 10, "the empty page, live")
+    vm = vmnet.vm("bios", mac).start()
+    timeout = V.boot_timeout(vm.accel)
+    P.wait_js(browser, "return !!document.querySelector(`#rows tr[data-mac='${arguments[0]}']`)",
+              timeout, "the VM's row", mac)
+    # the row follows the boot: PXELINUX's files show up as its steps
+    P.wait_js(browser, "const b = document.querySelector(`#rows tr[data-mac='${arguments[0]}'] "
+              ".tl-bar`); return b && b.querySelector(\"[data-step$='ldlinux.c32']\")",
+              timeout, "the VM's ldlinux.c32 step", mac)
+    r = V.wait_booted(vm, k)
+    wait_state(browser, mac, "booted", 60)
+    ip = r.ip.split("/")[0]
+    assert cell_text(browser, mac, "c-ip") == ip
+    steps = browser.execute_script(
+        "return [...document.querySelectorAll(`#rows tr[data-mac='${arguments[0]}'] .seg`)]"
+        ".map(s => s.dataset.step)", mac)
+    for name in ("tftp:" + V.BOOT_BIOS, "tftp:" + V.KERNEL, "tftp:" + V.INITRD):
+        assert name in steps, (name, steps)
+    assert P.loaded_once(browser, mark)
+    no_script_errors(browser)
+    P.screenshot(browser, tmp_path)
+    vm.stop()

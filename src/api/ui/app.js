@@ -150,13 +150,20 @@
     return { text: "default", cls: "nb-default" };
   }
 
+  function stepWord(st) {
+    return st === "open" ? "in progress" : st === "probe" ? "size asked" : st;
+  }
+
   function timelineBar(t) {
     const wrap = el("div", "tl");
     if (!t || !t.steps || !t.steps.length) {
       wrap.appendChild(el("span", "tl-none", "—"));
       return wrap;
     }
-    const total = Math.max(1, t.duration_ms, ...t.steps.map((s) => s.end_ms));
+    const last = Math.max(1, t.duration_ms, ...t.steps.map((s) => s.end_ms));
+    // An open timeline gets room at its end: a transfer in progress is
+    // drawn from its start to the bar's end.
+    const total = t.open ? last * 1.1 + 100 : last;
     const bar = el("div", "tl-bar");
     bar.setAttribute("title", "started " + fmtTime(t.started_at) + ", " + t.steps.length +
                      " steps, " + fmtMs(t.duration_ms) +
@@ -164,11 +171,12 @@
     for (const s of t.steps) {
       const seg = el("span", "seg seg-" + (["instant", "open", "ok", "failed", "probe"].includes(s.state) ? s.state : "other"));
       const left = (s.start_ms / total) * 100;
-      const width = ((s.end_ms - s.start_ms) / total) * 100;
+      const end = s.state === "open" && t.open ? total : s.end_ms;
+      const width = ((end - s.start_ms) / total) * 100;
       // CSSOM, not a style attribute: allowed by the page's CSP.
       seg.style.left = left.toFixed(3) + "%";
       seg.style.width = Math.max(0, Math.min(width, 100 - left)).toFixed(3) + "%";
-      let tip = s.name + " · " + s.state + " · at " + fmtMs(s.start_ms);
+      let tip = s.name + " · " + stepWord(s.state) + " · at " + fmtMs(s.start_ms);
       if (s.end_ms > s.start_ms) tip += ", took " + fmtMs(s.end_ms - s.start_ms);
       if (s.reason) tip += " · " + s.reason;
       seg.setAttribute("title", tip);
@@ -200,7 +208,8 @@
     tr.replaceChildren();
 
     const who = cell("c-machine");
-    who.appendChild(el("div", "hostname", m.hostname || m.host || "—"));
+    if (m.hostname || m.host) who.appendChild(el("div", "hostname", m.hostname || m.host));
+    else who.appendChild(el("div", "hostname dim", "unnamed"));
     who.appendChild(el("div", "mac mono", m.mac));
     tr.appendChild(who);
     tr.appendChild(cell("c-ip mono", el("span", "", m.ip || "—")));
@@ -214,7 +223,7 @@
     const sc = cell("c-step");
     if (step) {
       sc.appendChild(el("div", "step-name mono", step.name));
-      let detail = step.state;
+      let detail = stepWord(step.state);
       if (step.end_ms > step.start_ms) detail += " · " + fmtMs(step.end_ms - step.start_ms);
       if (step.reason) detail += " · " + step.reason;
       sc.appendChild(el("div", "step-detail", detail));
