@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -248,10 +247,11 @@ def wait_rows(browser, n: int, timeout=10):
               timeout, f"{n} rows", n)
 
 
-def visible_macs(browser) -> list[str]:
-    return browser.execute_script(
-        "return [...document.querySelectorAll('#rows tr')].filter(r => !r.hidden)"
-        ".map(r => r.dataset.mac)")
+def wait_visible(browser, macs: list[str]):
+    """The rows the filter leaves are exactly macs (in order)."""
+    P.wait_js(browser, "return JSON.stringify([...document.querySelectorAll('#rows tr')]"
+              ".filter(r => !r.hidden).map(r => r.dataset.mac)) === arguments[0]", 5,
+              f"visible rows {macs}", json.dumps(macs, separators=(",", ":")))
 
 
 def cell_text(browser, mac: str, cls: str) -> str:
@@ -273,8 +273,8 @@ def set_filter(browser, text: str):
 
 
 def next_boot(browser, mac: str, choice: str, token: str, once: bool = True) -> str:
-    """Use the row's next-boot dialog; the dialog's error text ('' when it
-    closed)."""
+    """Use the row's next-boot dialog: 'closed' when it closed (accepted),
+    else the error it shows."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
     browser.find_element(By.CSS_SELECTOR, f"#rows tr[data-mac='{mac}'] .nb-button").click()
@@ -358,17 +358,17 @@ def test_page_live(dhcp_net, dhcpd, tmp_path, browser, forwards, read_token):  #
 
     # the filter: by hostname, by IP, by profile; then nothing hides
     set_filter(browser, "web1")
-    assert visible_macs(browser) == [MAC_WEB]
+    wait_visible(browser, [MAC_WEB])
     set_filter(browser, ip)
-    assert visible_macs(browser) == [MAC_NEW]
+    wait_visible(browser, [MAC_NEW])
     set_filter(browser, "debian12")
-    assert visible_macs(browser) == [MAC_NODE]
+    wait_visible(browser, [MAC_NODE])
     set_filter(browser, "52:54:00:AA:00:0")
-    assert len(visible_macs(browser)) == 4
+    wait_visible(browser, [MAC_WEB, MAC_DB, MAC_NODE, MAC_NEW])
     set_filter(browser, "no-such-machine")
-    assert visible_macs(browser) == []
+    wait_visible(browser, [])
     set_filter(browser, "")
-    assert len(visible_macs(browser)) == 4
+    wait_visible(browser, [MAC_WEB, MAC_DB, MAC_NODE, MAC_NEW])
 
     # next boot: a wrong token shows the API's refusal, the row unchanged
     err = next_boot(browser, MAC_NEW, "profile:debian12", "wrong-token-0123456789")
