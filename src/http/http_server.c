@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/page.h"
 #include "fs.h"
 #include "http/http_peers.h"
 #include "http/http_range.h"
@@ -773,6 +774,41 @@ static bool is_api_path(const struct http_server *s, const char *url)
 	return s->dynamic.api && strncmp(url, "/api/", 5) == 0;
 }
 
+/* The status page (api/page.h) goes where the API goes; "/" is its own
+ * only on the API's own server, the one without a file tree. */
+static bool is_page_path(const struct http_server *s, const char *url)
+{
+	return s->dynamic.api && page_owns(url, s->rootfd < 0);
+}
+
+/* One of the page's embedded files, or 404. no-cache with an ETag: the
+ * browser asks again each time, and an unchanged file costs a 304. */
+static enum MHD_Result http_serve_page(struct http_request *rq, struct MHD_Connection *conn,
+				       const char *url)
+{
+	const struct page_file *f = page_find(url, rq->server->rootfd < 0);
+	const char *inm;
+	struct MHD_Response *resp;
+	unsigned status = MHD_HTTP_OK;
+
+	if (!f)
+		return http_error(rq, conn, MHD_HTTP_NOT_FOUND, "not found");
+	inm = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+	if (inm && strcmp(inm, f->etag) == 0)
+		status = MHD_HTTP_NOT_MODIFIED;
+	resp = MHD_create_response_from_buffer(status == MHD_HTTP_OK ? f->len : 0,
+					       (void *)f->data, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f->content_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, f->etag);
+	MHD_add_response_header(resp, "Content-Security-Policy", PAGE_CSP);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	return http_queue(rq, conn, status, resp, status == MHD_HTTP_OK ? f->len : 0);
+}
+
 /* Hand a request under /api/ to the API and queue what it answers. */
 static enum MHD_Result http_answer_api(struct http_request *rq, struct MHD_Connection *conn,
 				       const char *url, const char *method, bool has_body)
@@ -957,6 +993,8 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn,
 		return http_error(rq, conn, MHD_HTTP_BAD_REQUEST, "bad path");
 	if (is_api_path(s, url))
 		return http_answer_api(rq, conn, url, method, false);
+	if (is_page_path(s, url))
+		return http_serve_page(rq, conn, url);
 	if (s->rootfd < 0)
 		return http_error(rq, conn, MHD_HTTP_NOT_FOUND, "not found");  /* the API's own server */
 	/* url is already %-decoded by MHD, so "%2e%2e" arrives as ".." and

@@ -253,6 +253,14 @@ def api_route():
     write(t, "unknown", b"/api/v1/machines//x")
 
 
+def page():
+    t = "fuzz_page"
+    for name, url in (("index", b"/ui/"), ("bare", b"/ui"), ("root", b"/"), ("js", b"/ui/app.js"),
+                      ("css", b"/ui/app.css"), ("dotdot", b"/ui/../ui/app.js"),
+                      ("double", b"/ui//app.js"), ("other", b"/ui/nothing.js")):
+        write(t, name, url)
+
+
 def next_boot():
     t = "fuzz_next_boot"
     write(t, "once", b'{"profile": "inst", "once": true}')
@@ -284,6 +292,7 @@ def main():
     store_programs()
     api_route()
     next_boot()
+    page()
     wire()
     path()
     sessions()
