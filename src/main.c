@@ -15,6 +15,7 @@
 
 #include "api/api.h"
 #include "api/client.h"
+#include "doctor/doctor.h"
 #include "config.h"
 #include "fs.h"
 #include "log.h"
@@ -71,6 +72,7 @@ static void usage(FILE *out)
 		"                  [--token-file FILE] [--json]\n"
 		"       kidou next-boot MAC (PROFILE [--once] | --local | --default)\n"
 		"                  [--api URL | --config FILE] [--token-file FILE] [--json]\n"
+		"       kidou doctor IFACE [--config FILE] [--wait SEC] [--mac MAC] [--json]\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -86,6 +88,10 @@ static void usage(FILE *out)
 		"kidou machines, leases, hosts and profiles ask a running kidou's API and\n"
 		"print a table, or its JSON with --json (kidou machines --help). kidou\n"
 		"next-boot sets what a machine boots next (kidou next-boot --help).\n"
+		"\n"
+		"kidou doctor acts as a PXE client on IFACE and says what will go wrong\n"
+		"when machines boot there: DHCP servers, proxyDHCP, router advertisements,\n"
+		"ports, MTU, missing boot files (kidou doctor --help).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -539,6 +545,8 @@ int main(int argc, char **argv)
 	/* The CLI commands only ask a running kidou (api/client.h). */
 	if (argc > 1 && client_is_command(argv[1]))
 		return client_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+		return doctor_main(argc - 1, argv + 1);
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
 	sigprocmask(SIG_BLOCK, &hup, NULL);
