@@ -189,13 +189,16 @@ static int bind_device(int fd, const char *iface)
 
 static int open_sockets(struct probe *p, const char *iface)
 {
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP),
+	/* ETH_P_ALL, not ETH_P_IP: only an ETH_P_ALL packet socket sees the
+	 * frames this machine sends (dev_queue_xmit_nit), i.e. the answers of
+	 * a kidou or dnsmasq running here. */
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
 				   .sll_ifindex = p->ifindex };
 	struct sockaddr_in any = { .sin_family = AF_INET,
 				   .sin_port = htons(DOCTOR_DHCP_CLIENT_PORT) };
 	int one = 1;
 
-	p->pkt_fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IP));
+	p->pkt_fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	if (p->pkt_fd < 0 || bind(p->pkt_fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
 		return -errno;
 	p->tx_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -236,14 +239,24 @@ static void open_ra_socket(struct probe *p, const char *iface)
 	}
 	p->ra_fd = fd;
 	p->obs->ra_listened = true;
+	/* Not beside a kidou on this machine: the solicitation would leave
+	 * from kidou's own address, kidou's answer would come back to
+	 * kidou, which takes an advertisement from its own address for
+	 * another program's (radvd) and falls silent. The doctor listens
+	 * only; kidou announces itself on start anyway. */
+	for (size_t i = 0; i < p->obs->n_ports; i++)
+		if (p->obs->ports[i].state == DOCTOR_PORT_KIDOU)
+			return;
+	p->obs->rs_sent = true;
 	/* One solicitation (RFC 4861 6.3.7): a router answers at once instead
 	 * of at its next periodic advertisement (up to 600 s away), and so
 	 * does kidou's ipv6-ra. Failing to send (no link-local address yet)
 	 * still leaves the listening. */
 	inet_pton(AF_INET6, "ff02::2", &all_routers.sin6_addr);
-	if (ndp_encode_rs(p->if_mac, rs, sizeof(rs)) > 0)
-		(void)sendto(fd, rs, sizeof(rs), 0, (struct sockaddr *)&all_routers,
-			     sizeof(all_routers));
+	if (ndp_encode_rs(p->if_mac, rs, sizeof(rs)) < 0 ||
+	    sendto(fd, rs, sizeof(rs), 0, (struct sockaddr *)&all_routers,
+		   sizeof(all_routers)) < 0)
+		p->obs->rs_sent = false;
 }
 
 static void read_ra(struct probe *p)
@@ -308,11 +321,15 @@ static unsigned read_frames(struct probe *p, struct dhcp_message *m, unsigned bu
 		uint8_t buf[2048];
 		struct doctor_udp u;
 		struct doctor_offer of;
-		ssize_t len = recv(p->pkt_fd, buf, sizeof(buf), MSG_TRUNC);
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		ssize_t len = recvfrom(p->pkt_fd, buf, sizeof(buf), MSG_TRUNC,
+				       (struct sockaddr *)&from, &fl);
 
 		if (len < 0)
 			break;
-		if ((size_t)len > sizeof(buf) ||
+		if ((size_t)len > sizeof(buf) || fl < sizeof(from) ||
+		    from.sll_protocol != htons(ETH_P_IP) ||
 		    doctor_parse_ipv4_udp(buf, (size_t)len, &u) < 0 ||
 		    u.dport != DOCTOR_DHCP_CLIENT_PORT ||
 		    (u.sport != DOCTOR_DHCP_SERVER_PORT && u.sport != DOCTOR_PXE_PORT) ||
@@ -618,7 +635,7 @@ static void print_text(const struct doctor_obs *o, const struct doctor_finding *
 	if (!o->ra_listened)
 		printf(" not listened for (no raw ICMPv6 socket)\n");
 	else if (o->n_ras == 0)
-		printf(" none\n");
+		printf(" none%s\n", o->rs_sent ? "" : " (listened only, no solicitation sent)");
 	else
 		printf("\n");
 	for (size_t i = 0; i < o->n_ras; i++) {
@@ -801,12 +818,12 @@ int doctor_main(int argc, char **argv)
 		safe_close(p.tx_fd);
 		return 2;
 	}
+	check_ports(o);
 	open_ra_socket(&p, opts.iface);
 	run_rounds(&p, m);
 	p.pkt_fd = safe_close(p.pkt_fd);
 	p.tx_fd = safe_close(p.tx_fd);
 	p.ra_fd = safe_close(p.ra_fd);
-	check_ports(o);
 	check_boot_files(o);
 	nf = doctor_findings(o, findings, ARRAY_SIZE(findings));
 	if (opts.json)

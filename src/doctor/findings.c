@@ -201,7 +201,11 @@ static void servers_findings(const struct doctor_obs *o, struct out *out)
 			if (o->offers[i].round != r)
 				continue;
 			answered = true;
-			file = file || doctor_offer_bootfile(&o->offers[i])[0];
+			/* A proxy answer without a file sends the firmware on to
+			 * the proxy's port 4011 (or, with option 43, a boot
+			 * menu) for it: PXE 2.1 spec 2.2.6. */
+			file = file || doctor_offer_bootfile(&o->offers[i])[0] ||
+			       o->offers[i].proxy;
 		}
 		if (!answered)
 			add(out, DOCTOR_PROBLEM, "no-answer-for-arch",
@@ -211,6 +215,21 @@ static void servers_findings(const struct doctor_obs *o, struct out *out)
 			add(out, DOCTOR_PROBLEM, "no-boot-file",
 			    "no server offers a boot file to %s clients: they get an address "
 			    "and then stop", doctor_round_name((enum doctor_round)r));
+	}
+	for (size_t i = 0; i < n_proxy; i++) {
+		char a[INET_ADDRSTRLEN];
+		bool fileless = false;
+
+		for (size_t j = 0; j < o->n_offers; j++)
+			fileless = fileless || (o->offers[j].proxy &&
+						o->offers[j].server == proxy[i] &&
+						!doctor_offer_bootfile(&o->offers[j])[0]);
+		if (!fileless)
+			continue;
+		ip_str(proxy[i], a);
+		add(out, DOCTOR_NOTE, "proxy-file-on-4011",
+		    "the proxyDHCP %s names some boot files only on its port 4011: those "
+		    "are not checked (the doctor sends no REQUEST)", a);
 	}
 	if (o->n_offers_dropped)
 		add(out, DOCTOR_NOTE, "offers-dropped",
@@ -314,11 +333,16 @@ static void ra_findings(const struct doctor_obs *o, struct out *out)
 		    "an advertisement that configures nothing answers here (%s, like "
 		    "kidou's ipv6-ra): iPXE does not wait for IPv6", a);
 	}
-	if (!router && !quiet)
+	if (!router && !quiet && o->rs_sent)
 		add(out, DOCTOR_NOTE, "no-router-advertisement",
 		    "no router advertises on this segment: iPXE waits about 13 s for IPv6 "
 		    "before it loads its boot file, unless kidou answers (ipv6-ra=auto%s)",
 		    o->ipv6_ra == IPV6_RA_OFF ? ", which is off in this config" : " does");
+	else if (!router && !quiet)
+		add(out, DOCTOR_NOTE, "no-router-advertisement",
+		    "no router advertisement heard (the doctor only listened: a kidou runs "
+		    "on this machine, and a solicitation from its own address would "
+		    "silence its ipv6-ra)");
 }
 
 static const char *port_service(uint16_t port)

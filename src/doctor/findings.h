@@ -112,6 +112,8 @@ struct doctor_obs {
 	size_t n_offers;
 	size_t n_offers_dropped;    /* beyond DOCTOR_MAX_OFFERS */
 	bool ra_listened;           /* the ICMPv6 socket could be opened */
+	bool rs_sent;               /* a router solicitation went out (not
+				     * beside a kidou on this machine) */
 	struct doctor_ra ras[DOCTOR_MAX_RAS];
 	size_t n_ras;
 	struct doctor_port ports[3]; /* 67, 69, 4011 */
