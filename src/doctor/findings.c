@@ -409,5 +409,15 @@ size_t doctor_findings(const struct doctor_obs *o, struct doctor_finding *f, siz
 	ra_findings(o, &out);
 	port_findings(o, &out);
 	mtu_findings(o, &out);
+	/* Problems first, then warnings, then notes; in each, the order they
+	 * were drawn in (a stable insertion sort: a few dozen at most). */
+	for (size_t i = 1; i < out.n; i++) {
+		struct doctor_finding tmp = f[i];
+		size_t j = i;
+
+		for (; j > 0 && f[j - 1].severity > tmp.severity; j--)
+			f[j] = f[j - 1];
+		f[j] = tmp;
+	}
 	return out.n;
 }

@@ -498,7 +498,28 @@ static void test_findings_bounded(void **state)
 	o->mtu = 1000;
 	o->max_blksize = 65464;
 	assert_int_equal(doctor_findings(o, f, 2), 2);
+	/* Sorted by severity: the two problems kept come before anything else. */
+	assert_int_equal(f[0].severity, DOCTOR_PROBLEM);
 	assert_int_equal(doctor_findings(o, f, 0), 0);
+	free(o);
+}
+
+static void test_findings_sorted(void **state)
+{
+	struct doctor_obs *o = obs();
+	struct doctor_finding f[DOCTOR_MAX_FINDINGS];
+	size_t n;
+
+	/* Drawn as: note (no RA) before problem (port), warning (MTU) last. */
+	all_rounds(o, "10.0.0.5", false, "ipxe.efi");
+	o->ports[o->n_ports++] = (struct doctor_port){ .port = 67, .state = DOCTOR_PORT_OTHER,
+						       .pid = 42, .holder = "dnsmasq" };
+	o->max_blksize = 65464;
+	n = doctor_findings(o, f, DOCTOR_MAX_FINDINGS);
+	assert_int_equal(n, 3);
+	assert_string_equal(f[0].code, "port-held");
+	assert_string_equal(f[1].code, "blksize-above-mtu");
+	assert_string_equal(f[2].code, "no-router-advertisement");
 	free(o);
 }
 
@@ -532,6 +553,7 @@ int main(void)
 		cmocka_unit_test(test_findings_router_advertisements),
 		cmocka_unit_test(test_findings_ports_and_mtu),
 		cmocka_unit_test(test_findings_bounded),
+		cmocka_unit_test(test_findings_sorted),
 		cmocka_unit_test(test_escape),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
