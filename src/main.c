@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "api/client.h"
+#include "doctor/doctor.h"
 #include "config.h"
 #include "config_show.h"
 #include "fs.h"
@@ -83,6 +84,7 @@ static void usage(FILE *out)
 		"       kidou next-boot MAC (PROFILE [--once] | --local | --default)\n"
 		"                  [--api URL | --config FILE] [--token-file FILE] [--json]\n"
 		"       kidou check-config [FILE] [--SETTING VALUE ...]\n"
+		"       kidou doctor IFACE [--config FILE] [--wait SEC] [--mac MAC] [--json]\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -101,6 +103,10 @@ static void usage(FILE *out)
 		"\n"
 		"kidou check-config validates the config as startup does, without opening\n"
 		"a socket, and prints the settings in force with where each came from.\n"
+		"\n"
+		"kidou doctor acts as a PXE client on IFACE and says what will go wrong\n"
+		"when machines boot there: DHCP servers, proxyDHCP, router advertisements,\n"
+		"ports, MTU, missing boot files (kidou doctor --help).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -669,13 +675,15 @@ int main(int argc, char **argv)
 	sigset_t hup;
 	int r;
 
-	/* SIGHUP kills by default: one sent while the config loads (an init
-	 * system reloading early) would end the daemon. Held blocked from
-	 * here, it waits for the loop's signalfd and becomes a reload. */
 	/* The CLI commands only ask a running kidou (api/client.h). */
 	if (argc > 1 && client_is_command(argv[1]))
 		return client_main(argc - 1, argv + 1);
 	log_set_journal(log_journal_stream_matches(getenv("JOURNAL_STREAM"), STDERR_FILENO));
+	if (argc > 1 && strcmp(argv[1], "doctor") == 0)
+		return doctor_main(argc - 1, argv + 1);
+	/* SIGHUP kills by default: one sent while the config loads (an init
+	 * system reloading early) would end the daemon. Held blocked from
+	 * here, it waits for the loop's signalfd and becomes a reload. */
 	sigemptyset(&hup);
 	sigaddset(&hup, SIGHUP);
 	sigprocmask(SIG_BLOCK, &hup, NULL);

@@ -263,12 +263,24 @@ static bool mac_from_eui64(const struct in6_addr *a, uint8_t mac[6])
 	return true;
 }
 
-static void on_advert(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_addr *from)
+static void on_advert(struct ndp_io *n, struct ndp_iface *ifc, const struct in6_addr *from,
+		      const struct ndp_message *m)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	/* Never our own: IPV6_MULTICAST_LOOP is off and our unicast
-	 * answers go to others. One from our own address is another
+	/* An advertisement that configures nothing (router lifetime 0, no
+	 * prefix, M and O clear) is what kidou itself sends: no router is
+	 * there, and staying silent for it would leave iPXE waiting. It is
+	 * also our own answer coming back, when a program on this host
+	 * (kidou doctor) solicits from our link-local address. */
+	if (m->router_lifetime == 0 && m->n_prefixes == 0 &&
+	    !(m->flags & (NDP_RA_FLAG_MANAGED | NDP_RA_FLAG_OTHER))) {
+		log_debug(MOD, "quiet-advert", "iface=%s from=%s action=ignore", ifc->name,
+			  addr6(from, a));
+		return;
+	}
+	/* Never our own otherwise: IPV6_MULTICAST_LOOP is off and our
+	 * unicast answers go to others. One from our own address is another
 	 * program on this host (radvd): a router all the same. */
 	n->stats.foreign_adverts++;
 	if (ifc->foreign_router)
@@ -354,7 +366,7 @@ static void handle(struct ndp_io *n, const uint8_t *buf, size_t len, unsigned if
 				  ifc->name, addr6(from, a));
 			return;
 		}
-		on_advert(n, ifc, from);
+		on_advert(n, ifc, from, &m);
 		return;
 	}
 	if (IN6_IS_ADDR_UNSPECIFIED(from) && m.has_source_lladdr) {  /* 6.1.1 */

@@ -74,12 +74,14 @@ def rs_message(lladdr: Optional[str] = None) -> bytes:
     return m
 
 
-def ra_message(lladdr: str, lifetime: int = 1800) -> bytes:
-    """A real router's advertisement: M and O clear, a prefix."""
+def ra_message(lladdr: str, lifetime: int = 1800, prefix: bool = True) -> bytes:
+    """A real router's advertisement: M and O clear, a prefix (without
+    one and with lifetime 0: one that configures nothing, like kidou's)."""
     m = struct.pack("!BBHBBHII", RA, 0, 0, 64, 0, lifetime, 0, 0)
     m += b"\x01\x01" + mac_bytes(lladdr)
-    m += struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0)
-    m += ipaddress.IPv6Address("2001:db8:1::").packed
+    if prefix:
+        m += struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 86400, 14400, 0)
+        m += ipaddress.IPv6Address("2001:db8:1::").packed
     return m
 
 
@@ -222,10 +224,11 @@ class Seg:
         self.link.send(icmp6_frame(self.link.mac, multicast_mac(dst), src, dst, msg,
                                    hop_limit))
 
-    def advertise(self, hop_limit: int = 255, src: Optional[str] = None):
+    def advertise(self, hop_limit: int = 255, src: Optional[str] = None, lifetime: int = 1800,
+                  prefix: bool = True):
         src = src or self.cli_ll
         self.link.send(icmp6_frame(self.link.mac, multicast_mac(ALL_NODES), src, ALL_NODES,
-                                   ra_message(self.link.mac), hop_limit))
+                                   ra_message(self.link.mac, lifetime, prefix), hop_limit))
 
     def check_quiet(self, a: Advert, dst: str):
         """An advertisement that configures nothing, from kidou."""
@@ -336,6 +339,14 @@ def test_foreign_router_makes_kidou_silent(dhcp_net, dhcpd, v6):
     k.wait_event("drop", mod="ndp", timeout=T(2), reason="hop-limit")
     seg.solicit()
     assert v6.adverts(T(2), until_first=True), "kidou went silent for a forged advert"
+    # an advertisement that configures nothing (what kidou itself sends,
+    # and what comes back when a program here solicits from kidou's own
+    # address) is no router: kidou carries on
+    seg.advertise(lifetime=0, prefix=False)
+    k.wait_event("quiet-advert", mod="ndp", timeout=T(2), action="ignore")
+    seg.solicit()
+    assert v6.adverts(T(2), until_first=True), "kidou went silent for a quiet advert"
+    assert k.events("foreign-router", mod="ndp") == []
     # a real router on the segment: kidou stops advertising there
     seg.advertise()
     ev = k.wait_event("foreign-router", mod="ndp", timeout=T(2))
