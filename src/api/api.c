@@ -346,7 +346,7 @@ static int append_machine(void *ctx, json_t *m)
 }
 
 /* Every machine: one pass over the sorted parts. The time it takes on
- * the loop is logged at debug (10,000 hosts: see README). */
+ * the loop is logged at debug (10,000 hosts: see docs/api.md, "Cost"). */
 static int get_machines(struct api *a, struct http_api_answer *ans)
 {
 	uint64_t start = now_usec();

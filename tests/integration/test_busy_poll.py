@@ -1,4 +1,4 @@
-"""The event loop's busy polling (--busy-poll, README "TFTP behaviour"):
+"""The event loop's busy polling (--busy-poll, docs/tftp.md):
 it spins for the next packet only while packets come fast, an idle kidou
 never burns CPU, and 0 turns it off. kidou reports at exit how often it
 spun (`event=busy-poll spins=N hits=M`)."""

@@ -48,7 +48,7 @@ def test_curl_netascii_bigger_than_old_cap(kidou, clients, tftp_root):
     """curl -B asks for netascii and writes the wire bytes as they come: a
     file over 64 MiB (refused before, when it was converted whole in
     memory) arrives as its exact conversion. curl asks for tsize, which a
-    file this big does not get (see README)."""
+    file this big does not get (see docs/tftp.md)."""
     wire, sha = write_repeated(tftp_root / "big.txt", (64 << 20) + 4097)
     local = clients.out("big")
     cp = clients.curl(kidou.port, "big.txt", local, blksize=65464, extra=["-B"],

@@ -12,7 +12,7 @@ through a loopback relay into that namespace. Machines appear and change
 while the page stays loaded: the page's load mark (window.kidouPage) and
 its single navigation entry show there was no reload. Each browser test
 saves a screenshot under its pytest tmp dir and prints the path;
-KIDOU_SCREENSHOT=docs/page.png makes test_page_states write the README's.
+KIDOU_SCREENSHOT=docs/page.png makes test_page_states write docs/page.png (shown in the README).
 """
 from __future__ import annotations
 
@@ -415,7 +415,7 @@ def test_page_states(dhcp_net, dhcpd, tmp_path, browser, forwards):  # noqa: F81
     boot file is not there) with the reason in its row, node3 installing
     (next boot set to debian12 once, a transfer in progress). The page
     shows each outcome as the timelines close, without a reload.
-    KIDOU_SCREENSHOT=docs/page.png saves the README's screenshot."""
+    KIDOU_SCREENSHOT=docs/page.png saves the screenshot the README shows."""
     boot_tree(tmp_path)
     k = dhcpd("--config", write_config(tmp_path), "--http-listen", f"{SRV_ADDR}:8080",
               "--timeline-idle", "2", tftp_root=tmp_path / "tftp")

@@ -1,4 +1,4 @@
-"""kidou as a systemd service (README, "Run it as a service").
+"""kidou as a systemd service (docs/operations.md, "Run it as a service").
 
 - The sd_notify protocol (src/notify.c) against a socket the test binds, in
   both of $NOTIFY_SOCKET's forms (abstract, path): READY=1 only once the
