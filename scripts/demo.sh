@@ -1,9 +1,9 @@
 #!/bin/sh
 # kidou demo: a VM with an empty disk boots Linux from the network.
 #
-#   sudo make demo                      # BIOS (SeaBIOS + QEMU's iPXE ROM -> PXELINUX)
-#   sudo make demo FIRMWARE=uefi        # UEFI (OVMF + iPXE -> syslinux.efi)
-#   sudo scripts/demo.sh [--uefi|--bios] [--server dnsmasq] [--tcg|--kvm] [--no-inline-log]
+#   make demo                           # BIOS (SeaBIOS + QEMU's iPXE ROM -> PXELINUX)
+#   make demo FIRMWARE=uefi             # UEFI (OVMF + iPXE -> syslinux.efi)
+#   scripts/demo.sh [--uefi|--bios] [--server dnsmasq] [--tcg|--kvm] [--no-inline-log]
 #
 # As root on Debian 12: installs the packages it needs (tests/integration/
 # vm_lib.py: PACKAGES), builds kidou, builds a tftpboot tree (PXELINUX,
@@ -45,7 +45,7 @@ done
 case "$firmware" in bios|uefi) ;; *) echo "demo: FIRMWARE must be bios or uefi" >&2; exit 2 ;; esac
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: run as root (sudo make demo): it installs packages and creates a network namespace" >&2
+	echo "demo: run as root (make demo, as root): it installs packages and creates a network namespace" >&2
 	exit 1
 fi
 
