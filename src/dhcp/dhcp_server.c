@@ -132,6 +132,73 @@ bool dhcp_server_undo(struct dhcp_server *s, const struct dhcp_outcome *out)
 	return pool && dhcp_pool_slot_undo(pool, ip, &out->undo_before, &out->undo_after);
 }
 
+/* The ACK in out, rewritten as a NAK: same transaction, chaddr, giaddr,
+ * server identifier and relay agent information; no address. */
+static void ack_to_nak(struct dhcp_outcome *out)
+{
+	struct dhcp_message ack, hdr = { 0 };
+	struct dhcp_writer w;
+	const uint8_t *p;
+	size_t len;
+	uint8_t buf[DHCP_REPLY_MAX];
+
+	out->dest = DHCP_DEST_NONE;
+	if (!out->reply_len || out->reply_len > sizeof(buf))
+		return;
+	memcpy(buf, out->reply, out->reply_len);
+	if (dhcp_decode(buf, out->reply_len, &ack) < 0 || dhcp_message_type(&ack) != DHCP_ACK)
+		return;
+	hdr.op = DHCP_OP_REPLY;
+	hdr.htype = ack.htype;
+	hdr.hlen = ack.hlen;
+	hdr.xid = ack.xid;
+	hdr.flags = ack.flags;
+	hdr.giaddr = ack.giaddr;
+	memcpy(hdr.chaddr, ack.chaddr, DHCP_CHADDR_LEN);
+	if (ack.giaddr)
+		hdr.flags |= DHCP_FLAG_BROADCAST;  /* RFC 2131 4.3.2 */
+	if (dhcp_writer_init(&w, out->reply, DHCP_REPLY_MAX, &hdr) < 0)
+		return;
+	dhcp_writer_u8(&w, DHCP_OPT_MESSAGE_TYPE, DHCP_NAK);
+	p = dhcp_option(&ack, DHCP_OPT_SERVER_ID, 4, &len);
+	if (p)
+		dhcp_writer_option(&w, DHCP_OPT_SERVER_ID, p, 4);
+	p = dhcp_option(&ack, DHCP_OPT_RELAY_AGENT, 1, &len);
+	if (p)
+		dhcp_writer_option(&w, DHCP_OPT_RELAY_AGENT, p, len);
+	out->reply_len = dhcp_writer_finish(&w);
+	if (!out->reply_len)
+		return;
+	if (ack.giaddr) {
+		out->dest = DHCP_DEST_RELAY;
+		out->dest_addr = ntohl(ack.giaddr);
+		out->dest_port = 67;
+	} else {
+		out->dest = DHCP_DEST_BROADCAST;
+		out->dest_addr = INADDR_BROADCAST;
+		out->dest_port = 68;
+	}
+}
+
+void dhcp_server_claim_lost(struct dhcp_server *s, struct dhcp_outcome *out,
+			    const struct lease_record *holder)
+{
+	uint32_t ip = ntohl(out->lease.ip);
+	struct dhcp_pool *pool = pool_for(s, ip);
+	struct dhcp_client_id id = { .len = MIN(holder->client_id_len, (uint8_t)LEASE_CLIENT_ID_MAX) };
+
+	memcpy(id.bytes, holder->client_id, id.len);
+	if (pool && holder->ip == out->lease.ip) {
+		if (holder->state == LEASE_DECLINED || !id.len)
+			dhcp_pool_decline(pool, ip, holder->expires);
+		else if (holder->state == LEASE_BOUND)
+			dhcp_pool_bind(pool, ip, &id, holder->expires);
+	}
+	out->event = "nak";
+	out->reason = "address-claimed-elsewhere";
+	ack_to_nak(out);
+}
+
 void dhcp_server_carry_leases(struct dhcp_server *to, const struct dhcp_server *from)
 {
 	for (size_t i = 0; i < from->n_subnets; i++) {
