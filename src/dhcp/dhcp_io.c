@@ -641,6 +641,7 @@ static int build_server(const struct dhcp_io *d, const struct config *cfg,
 		return r;
 	if (d->http_port)
 		dhcp_server_set_http_port(s, d->http_port);
+	dhcp_server_set_shared(s, lease_store_is_pg(cfg->dhcp.database));
 	*ret = s;
 	return 0;
 }

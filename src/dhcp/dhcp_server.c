@@ -26,6 +26,7 @@ struct dhcp_server {
 	int http_port;            /* for ${http}; 0: HTTP is off */
 	struct subnet *subnets;   /* [0] is the [dhcp] subnet */
 	size_t n_subnets;
+	bool shared;              /* other instances serve the same pools */
 };
 
 /* A fixed host address inside a range is held by the empty identity,
@@ -76,6 +77,11 @@ int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
 void dhcp_server_set_http_port(struct dhcp_server *s, int port)
 {
 	s->http_port = port;
+}
+
+void dhcp_server_set_shared(struct dhcp_server *s, bool shared)
+{
+	s->shared = shared;
 }
 
 void dhcp_server_free(struct dhcp_server *s)
@@ -945,6 +951,22 @@ static bool knows_client(struct dhcp_server *s, const struct request *rq,
 	return false;
 }
 
+/* Another instance on the same database is about to bind ip for this
+ * client (its REQUEST, broadcast or relayed to every server, names the
+ * other server: RFC 2131 4.3.2 SELECTING). Remember it in memory only,
+ * as bound for a lease time, so that this instance neither offers ip to
+ * anyone else (a claim the database would refuse: a NAK and a round
+ * trip) nor ignores the client's renewals as a stranger's. The database
+ * stays the judge: a wrong guess costs only a refused claim. */
+static void note_other_instance(struct dhcp_server *s, struct request *rq,
+				const struct dhcp_request_ctx *ctx, uint32_t ip)
+{
+	if (!rq->pool || !dhcp_pool_contains(rq->pool, ip) || !usable_addr(rq, ip) ||
+	    !dhcp_pool_available(rq->pool, ip, &rq->id, ctx->now))
+		return;
+	dhcp_pool_bind(rq->pool, ip, &rq->id, ctx->now + rq->subnet->cfg->lease_time);
+}
+
 static void on_request(struct dhcp_server *s, struct request *rq,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
@@ -959,6 +981,8 @@ static void on_request(struct dhcp_server *s, struct request *rq,
 				dhcp_pool_lookup(rq->pool, &rq->id, ctx->now) : 0;
 			if (held && dhcp_pool_state(rq->pool, held, ctx->now) == DHCP_SLOT_OFFERED)
 				dhcp_pool_release(rq->pool, held, &rq->id, ctx->now);
+			if (s->shared && has_req)
+				note_other_instance(s, rq, ctx, ntohl(requested));
 			out->event = "ignore";
 			out->reason = "client-chose-other-server";
 			return;

@@ -103,6 +103,10 @@ void dhcp_server_free(struct dhcp_server *s);
  * (the configured one is 0 when the kernel picks). */
 void dhcp_server_set_http_port(struct dhcp_server *s, int port);
 
+/* Other instances serve the same pools from one shared database: learn
+ * from their clients' REQUESTs which addresses they are binding. */
+void dhcp_server_set_shared(struct dhcp_server *s, bool shared);
+
 /* Restore a stored lease (at startup or after a reload). Leases outside
  * every configured range are ignored; returns 0 either way. */
 int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);
