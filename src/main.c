@@ -31,6 +31,7 @@
 #include "boot/boot_events.h"
 #include "boot/boot_files.h"
 #include "ndp/ndp_io.h"
+#include "store/lease_migrate.h"
 #include "store/lease_store.h"
 #include "api/api_hosts.h"
 #include "host_table.h"
@@ -82,6 +83,7 @@ static void usage(FILE *out)
 		"       kidou next-boot MAC (PROFILE [--once] | --local | --default)\n"
 		"                  [--api URL | --config FILE] [--token-file FILE] [--json]\n"
 		"       kidou check-config [FILE] [--SETTING VALUE ...]\n"
+		"       kidou leases migrate FROM TO\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -100,6 +102,9 @@ static void usage(FILE *out)
 		"\n"
 		"kidou check-config validates the config as startup does, without opening\n"
 		"a socket, and prints the settings in force with where each came from.\n"
+		"\n"
+		"kidou leases migrate copies the leases, next-boot records and API hosts\n"
+		"of one lease database into another (an SQLite file into PostgreSQL).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -671,6 +676,20 @@ int main(int argc, char **argv)
 	/* SIGHUP kills by default: one sent while the config loads (an init
 	 * system reloading early) would end the daemon. Held blocked from
 	 * here, it waits for the loop's signalfd and becomes a reload. */
+	/* kidou leases migrate FROM TO: the one leases command that works on
+	 * databases, not on a running kidou's API. */
+	if (argc > 2 && strcmp(argv[1], "leases") == 0 && strcmp(argv[2], "migrate") == 0) {
+		if (argc != 5) {
+			fprintf(stderr, "usage: kidou leases migrate FROM TO (an SQLite path or a "
+				"postgresql:// URI each)\n");
+			return 2;
+		}
+		if (lease_migrate(argv[3], argv[4], stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kidou leases migrate: %s\n", err);
+			return 1;
+		}
+		return EXIT_SUCCESS;
+	}
 	/* The CLI commands only ask a running kidou (api/client.h). */
 	if (argc > 1 && client_is_command(argv[1]))
 		return client_main(argc - 1, argv + 1);

@@ -9,6 +9,7 @@ back. Several instances on one database: test_dhcp_pg_shared.py.
 from __future__ import annotations
 
 import http.client
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -123,3 +124,37 @@ def test_pg_down_withholds_acks_and_recovers(dhcp_net, dhcpd, link, pgenv, tmp_p
     rows = pgenv.leases()
     assert all(c.ip in rows for c in clients), rows
     assert metrics(dhcp_net.srv)["kidou_lease_store_up"] == 1
+
+
+def test_migrate_sqlite_to_pg(dhcp_net, dhcpd, link, pgenv, tmp_path, kidou_factory):
+    """kidou leases migrate FROM TO: an SQLite database's leases,
+    next-boot records and API hosts, into PostgreSQL; a kidou on the
+    PostgreSQL database then knows the SQLite instance's clients."""
+    db = tmp_path / "leases.db"
+    k = dhcpd(db=db)
+    c = Client(link)
+    c.dora()
+    k.stop()
+    con = sqlite3.connect(str(db))
+    con.execute("INSERT INTO next_boot(mac, mode, once, profile, token) VALUES "
+                "(x'525400aabbcc', 1, 1, 'rescue', 'abc123')")
+    con.execute("INSERT INTO hosts(name, body) VALUES ('web1', '{\"mac\": \"52:54:00:00:00:01\"}')")
+    con.commit()
+    con.close()
+    cp = kidou_factory.run(["leases", "migrate", str(db), pgenv.uri], timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert "leases=1 next_boot=1 hosts=1" in cp.stdout, cp.stdout
+    rows = pgenv.leases()
+    assert rows[c.ip][1] == c.mac.replace(":", ""), rows
+    assert pgenv.psql("kidou", "SELECT encode(mac, 'hex'), mode, once, profile, token "
+                               "FROM next_boot").strip() == "525400aabbcc|1|1|rescue|abc123"
+    assert pgenv.psql("kidou", "SELECT name, body FROM hosts").strip() == \
+        'web1|{"mac": "52:54:00:00:00:01"}'
+    # The client's INIT-REBOOT, to a kidou that never saw it, on PostgreSQL.
+    k2 = dhcpd(db=pgenv.uri, name="kidou-pg")
+    xid = c.send(REQUEST, [opt_ip(O_REQ_IP, c.ip)])
+    r = link.expect(xid)
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == c.ip, r.dhcp
+    # A missing source is an error, not an empty migration.
+    cp = kidou_factory.run(["leases", "migrate", str(tmp_path / "nope.db"), pgenv.uri])
+    assert cp.returncode == 1 and "nope.db" in cp.stderr, cp.stderr
