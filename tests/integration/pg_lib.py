@@ -28,7 +28,7 @@ DBNAME = "kidou"
 PASSWORD = "kidou-test-pw"
 
 
-def _as_user(argv, check=True, timeout=60, **kw):
+def _as_user(argv, check=True, timeout=180, **kw):
     cp = subprocess.run(["setpriv", f"--reuid={PG_USER}", "--regid=nogroup", "--clear-groups",
                          "--reset-env", "--"] + [str(a) for a in argv],
                         capture_output=True, text=True, timeout=T(timeout),
@@ -86,13 +86,13 @@ class PgServer:
         return {"PGPASSFILE": str(self.passfile)}
 
     def start(self):
-        _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "30",
+        _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "120",
                   "-o", f"-k {self.sock} -c listen_addresses='' -c fsync=on "
                         f"-c max_connections=50", "start"])
         self.running = True
 
     def stop(self, mode="fast"):
-        _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "30", "stop"],
+        _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "120", "stop"],
                  check=False)
         self.running = False
 
