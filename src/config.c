@@ -317,7 +317,7 @@ static const struct config_key config_keys[] = {
 	  set_subnet_dns, 0, true, "10.0.0.1" },
 	{ SEC_DHCP, "domain", "dhcp-domain", "domain name (option 15)", set_subnet_domain, 0, false, "lab.example" },
 	{ SEC_DHCP, "database", "dhcp-database",
-	  "SQLite lease database (default $STATE_DIRECTORY/leases.db under systemd, else ./kidou-leases.db)", set_dhcp_database, 0, false, "/var/lib/kidou/leases.db" },
+	  "lease database: an SQLite file (default $STATE_DIRECTORY/leases.db under systemd, else ./kidou-leases.db), or postgresql://USER@HOST/DB shared by several instances (password only from a passfile)", set_dhcp_database, 0, false, "/var/lib/kidou/leases.db" },
 	{ SEC_DHCP, "database-busy-timeout", "dhcp-database-busy-timeout",
 	  "seconds a lease commit waits for a lock another process holds on the database before it fails (0..3600, default 5); only the lease writer waits",
 	  set_dhcp_busy_timeout, 0, false, "5" },

@@ -3,6 +3,7 @@
 #include "config_internal.h"
 
 #include "net.h"
+#include "store/lease_store.h"
 
 /* --- [dhcp] and [subnet NAME] --- */
 
@@ -47,6 +48,11 @@ int set_dhcp_listen(struct config *c, void *obj, const struct config_key *k,
 int set_dhcp_database(struct config *c, void *obj, const struct config_key *k,
 		      const char *v, char *err, size_t n)
 {
+	/* A password in the config ends up in backups, logs and ps: libpq
+	 * reads it from a passfile (PGPASSFILE) instead. */
+	if (lease_store_is_pg(v) && lease_store_uri_has_password(v))
+		return set_error(err, n, "a password in the PostgreSQL URI is refused: put it in "
+				 "a passfile (PGPASSFILE or ~/.pgpass)");
 	return set_string(&c->dhcp.database, v, 4096, err, n);
 }
 

@@ -32,6 +32,7 @@
 #include "boot/boot_events.h"
 #include "boot/boot_files.h"
 #include "ndp/ndp_io.h"
+#include "store/lease_migrate.h"
 #include "store/lease_store.h"
 #include "api/api_hosts.h"
 #include "host_table.h"
@@ -85,6 +86,7 @@ static void usage(FILE *out)
 		"                  [--api URL | --config FILE] [--token-file FILE] [--json]\n"
 		"       kidou check-config [FILE] [--SETTING VALUE ...]\n"
 		"       kidou doctor IFACE [--config FILE] [--wait SEC] [--mac MAC] [--json]\n"
+		"       kidou leases migrate FROM TO\n"
 		"\n"
 		"kidou is a network boot server: DHCP (with PXE), TFTP and HTTP.\n"
 		"\n"
@@ -107,6 +109,9 @@ static void usage(FILE *out)
 		"kidou doctor acts as a PXE client on IFACE and says what will go wrong\n"
 		"when machines boot there: DHCP servers, proxyDHCP, router advertisements,\n"
 		"ports, MTU, missing boot files (kidou doctor --help).\n"
+		"\n"
+		"kidou leases migrate copies the leases, next-boot records and API hosts\n"
+		"of one lease database into another (an SQLite file into PostgreSQL).\n"
 		"\n"
 		"Settings (flag, then [section] key in the config file):\n");
 	config_print_keys(out);
@@ -675,6 +680,20 @@ int main(int argc, char **argv)
 	sigset_t hup;
 	int r;
 
+	/* kidou leases migrate FROM TO: the one leases command that works on
+	 * databases, not on a running kidou's API. */
+	if (argc > 2 && strcmp(argv[1], "leases") == 0 && strcmp(argv[2], "migrate") == 0) {
+		if (argc != 5) {
+			fprintf(stderr, "usage: kidou leases migrate FROM TO (an SQLite path or a "
+				"postgresql:// URI each)\n");
+			return 2;
+		}
+		if (lease_migrate(argv[3], argv[4], stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "kidou leases migrate: %s\n", err);
+			return 1;
+		}
+		return EXIT_SUCCESS;
+	}
 	/* The CLI commands only ask a running kidou (api/client.h). */
 	if (argc > 1 && client_is_command(argv[1]))
 		return client_main(argc - 1, argv + 1);

@@ -8,6 +8,7 @@
 #include "dhcp/dhcp_io.h"
 #include "dhcp/dhcp_pool.h"
 #include "dhcp/dhcp_wire.h"
+#include "store/lease_store.h"
 #include "boot/boot_events.h"
 #include "loop.h"
 #include "http/http_server.h"
@@ -42,6 +43,20 @@ static void pool_free_line(void *ctx, const char *subnet, const struct dhcp_pool
 	fprintf(ctx, "kidou_dhcp_pool_free{subnet=\"%s\"} %u\n", *subnet ? subnet : "dhcp", u->free);
 }
 
+/* A database on the network (PostgreSQL) can be away: say so. */
+static void store_metrics(FILE *f, struct lease_store *st)
+{
+	struct lease_store_health h = { 0 };
+
+	if (!st || !st->ops->health)
+		return;
+	st->ops->health(st, &h);
+	fprintf(f, "# HELP kidou_lease_store_up Whether the lease database is reachable\n"
+		   "# TYPE kidou_lease_store_up gauge\nkidou_lease_store_up %d\n", h.down ? 0 : 1);
+	counter(f, "kidou_lease_store_outages_total",
+		"Times the lease database became unreachable (no ACKs meanwhile)", h.outages);
+}
+
 static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
 {
 	const struct dhcp_stats *st = dhcp_io_stats(d);
@@ -64,6 +79,10 @@ static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
 		   "kidou_dhcp_errors_total{kind=\"store-busy\"} %llu\n",
 		(unsigned long long)st->dropped, (unsigned long long)st->store_errors,
 		(unsigned long long)st->store_busy);
+	counter(f, "kidou_dhcp_claims_refused_total",
+		"Leases another instance held when this one tried to claim them (NAKed)",
+		(unsigned long long)st->claims_refused);
+	store_metrics(f, dhcp_io_store(d));
 	fprintf(f, "# HELP kidou_dhcp_pool_size Addresses in each pool\n"
 		   "# TYPE kidou_dhcp_pool_size gauge\n");
 	dhcp_io_pool_usage(d, pool_size_line, f);

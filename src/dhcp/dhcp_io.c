@@ -388,6 +388,22 @@ static void pending_undo(struct dhcp_io *d, struct commit *c, struct pending *p,
 
 static void commit_submit(struct dhcp_io *d, struct commit *c);
 
+/* Another instance holds p's address (a shared store refused the claim):
+ * undo the binding, remember the holder, and NAK rather than ACK. A NAK,
+ * not a new decision with the next candidate: the client asked for this
+ * address (SELECTING or INIT-REBOOT), an ACK must carry it (RFC 2131
+ * 4.3.2), so the only honest answers are this one or silence, and the
+ * NAK sends the client back to DISCOVER at once instead of after its
+ * retransmission timeouts. Its next offer skips the address: memory now
+ * knows the holder until its lease ends. */
+static void claim_lost(struct dhcp_io *d, struct commit *c, struct pending *p,
+		       const struct lease_record *holder)
+{
+	d->stats.claims_refused++;
+	pending_undo(d, c, p, "nak", "address-claimed-elsewhere");
+	dhcp_server_claim_lost(d->server, &p->out, holder);
+}
+
 /* In loop context, when the store is done with c's leases. */
 static void commit_done(struct lease_batch *b, void *data)
 {
@@ -397,12 +413,19 @@ static void commit_done(struct lease_batch *b, void *data)
 	if (b->result < 0) {
 		char q[sizeof(b->error) * 4 + 3];
 		d->stats.store_errors++;
-		log_error(MOD, "store-error", "leases=%u error=%s action=withhold-acks", b->n,
+		/* An unreachable database is logged once per outage by the
+		 * store (database-down), not once per batch. */
+		log_event(b->result == -ENOTCONN ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, MOD,
+			  "store-error", "leases=%u error=%s action=withhold-acks", b->n,
 			  log_quote(q, sizeof(q), b->error[0] ? b->error : strerror(-b->result),
 				    SIZE_MAX));
 		/* newest decision first */
 		for (unsigned i = c->n; i-- > 0;)
 			pending_undo(d, c, &c->p[i], "withheld", "store-error");
+	} else {
+		for (unsigned i = c->n; i-- > 0;)
+			if (b->changes[i].refused)
+				claim_lost(d, c, &c->p[i], &b->changes[i].rec);
 	}
 	for (unsigned i = 0; i < c->n; i++)
 		finish_one(d, &c->p[i]);
@@ -618,6 +641,7 @@ static int build_server(const struct dhcp_io *d, const struct config *cfg,
 		return r;
 	if (d->http_port)
 		dhcp_server_set_http_port(s, d->http_port);
+	dhcp_server_set_shared(s, lease_store_is_pg(cfg->dhcp.database));
 	*ret = s;
 	return 0;
 }
@@ -676,9 +700,9 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 	for (unsigned k = 0; k < DHCP_COMMITS; k++)
 		d->commits[k].d = d;
 	r = cfg->dhcp.mode == DHCP_MODE_PROXY ? 0 :
-		lease_store_sqlite_open(cfg->dhcp.database, loop,
-					cfg->dhcp.database_busy_timeout_sec * 1000u,
-					&d->store, err, sizeof(err));
+		lease_store_open(cfg->dhcp.database, loop,
+				 cfg->dhcp.database_busy_timeout_sec * 1000u,
+				 &d->store, err, sizeof(err));
 	if (r < 0) {
 		char q[600];
 		log_error(MOD, "database", "error=%s", log_quote(q, sizeof(q), err, SIZE_MAX));

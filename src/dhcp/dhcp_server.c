@@ -26,6 +26,7 @@ struct dhcp_server {
 	int http_port;            /* for ${http}; 0: HTTP is off */
 	struct subnet *subnets;   /* [0] is the [dhcp] subnet */
 	size_t n_subnets;
+	bool shared;              /* other instances serve the same pools */
 };
 
 /* A fixed host address inside a range is held by the empty identity,
@@ -76,6 +77,11 @@ int dhcp_server_new(const struct config *cfg, struct dhcp_server **ret)
 void dhcp_server_set_http_port(struct dhcp_server *s, int port)
 {
 	s->http_port = port;
+}
+
+void dhcp_server_set_shared(struct dhcp_server *s, bool shared)
+{
+	s->shared = shared;
 }
 
 void dhcp_server_free(struct dhcp_server *s)
@@ -130,6 +136,73 @@ bool dhcp_server_undo(struct dhcp_server *s, const struct dhcp_outcome *out)
 	struct dhcp_pool *pool = out->store == DHCP_STORE_PUT ? pool_for(s, ip) : NULL;
 
 	return pool && dhcp_pool_slot_undo(pool, ip, &out->undo_before, &out->undo_after);
+}
+
+/* The ACK in out, rewritten as a NAK: same transaction, chaddr, giaddr,
+ * server identifier and relay agent information; no address. */
+static void ack_to_nak(struct dhcp_outcome *out)
+{
+	struct dhcp_message ack, hdr = { 0 };
+	struct dhcp_writer w;
+	const uint8_t *p;
+	size_t len;
+	uint8_t buf[DHCP_REPLY_MAX];
+
+	out->dest = DHCP_DEST_NONE;
+	if (!out->reply_len || out->reply_len > sizeof(buf))
+		return;
+	memcpy(buf, out->reply, out->reply_len);
+	if (dhcp_decode(buf, out->reply_len, &ack) < 0 || dhcp_message_type(&ack) != DHCP_ACK)
+		return;
+	hdr.op = DHCP_OP_REPLY;
+	hdr.htype = ack.htype;
+	hdr.hlen = ack.hlen;
+	hdr.xid = ack.xid;
+	hdr.flags = ack.flags;
+	hdr.giaddr = ack.giaddr;
+	memcpy(hdr.chaddr, ack.chaddr, DHCP_CHADDR_LEN);
+	if (ack.giaddr)
+		hdr.flags |= DHCP_FLAG_BROADCAST;  /* RFC 2131 4.3.2 */
+	if (dhcp_writer_init(&w, out->reply, DHCP_REPLY_MAX, &hdr) < 0)
+		return;
+	dhcp_writer_u8(&w, DHCP_OPT_MESSAGE_TYPE, DHCP_NAK);
+	p = dhcp_option(&ack, DHCP_OPT_SERVER_ID, 4, &len);
+	if (p)
+		dhcp_writer_option(&w, DHCP_OPT_SERVER_ID, p, 4);
+	p = dhcp_option(&ack, DHCP_OPT_RELAY_AGENT, 1, &len);
+	if (p)
+		dhcp_writer_option(&w, DHCP_OPT_RELAY_AGENT, p, len);
+	out->reply_len = dhcp_writer_finish(&w);
+	if (!out->reply_len)
+		return;
+	if (ack.giaddr) {
+		out->dest = DHCP_DEST_RELAY;
+		out->dest_addr = ntohl(ack.giaddr);
+		out->dest_port = 67;
+	} else {
+		out->dest = DHCP_DEST_BROADCAST;
+		out->dest_addr = INADDR_BROADCAST;
+		out->dest_port = 68;
+	}
+}
+
+void dhcp_server_claim_lost(struct dhcp_server *s, struct dhcp_outcome *out,
+			    const struct lease_record *holder)
+{
+	uint32_t ip = ntohl(out->lease.ip);
+	struct dhcp_pool *pool = pool_for(s, ip);
+	struct dhcp_client_id id = { .len = MIN(holder->client_id_len, (uint8_t)LEASE_CLIENT_ID_MAX) };
+
+	memcpy(id.bytes, holder->client_id, id.len);
+	if (pool && holder->ip == out->lease.ip) {
+		if (holder->state == LEASE_DECLINED || !id.len)
+			dhcp_pool_decline(pool, ip, holder->expires);
+		else if (holder->state == LEASE_BOUND)
+			dhcp_pool_bind(pool, ip, &id, holder->expires);
+	}
+	out->event = "nak";
+	out->reason = "address-claimed-elsewhere";
+	ack_to_nak(out);
 }
 
 void dhcp_server_carry_leases(struct dhcp_server *to, const struct dhcp_server *from)
@@ -878,6 +951,22 @@ static bool knows_client(struct dhcp_server *s, const struct request *rq,
 	return false;
 }
 
+/* Another instance on the same database is about to bind ip for this
+ * client (its REQUEST, broadcast or relayed to every server, names the
+ * other server: RFC 2131 4.3.2 SELECTING). Remember it in memory only,
+ * as bound for a lease time, so that this instance neither offers ip to
+ * anyone else (a claim the database would refuse: a NAK and a round
+ * trip) nor ignores the client's renewals as a stranger's. The database
+ * stays the judge: a wrong guess costs only a refused claim. */
+static void note_other_instance(struct dhcp_server *s, struct request *rq,
+				const struct dhcp_request_ctx *ctx, uint32_t ip)
+{
+	if (!rq->pool || !dhcp_pool_contains(rq->pool, ip) || !usable_addr(rq, ip) ||
+	    !dhcp_pool_available(rq->pool, ip, &rq->id, ctx->now))
+		return;
+	dhcp_pool_bind(rq->pool, ip, &rq->id, ctx->now + rq->subnet->cfg->lease_time);
+}
+
 static void on_request(struct dhcp_server *s, struct request *rq,
 		       const struct dhcp_request_ctx *ctx, struct dhcp_outcome *out)
 {
@@ -892,6 +981,8 @@ static void on_request(struct dhcp_server *s, struct request *rq,
 				dhcp_pool_lookup(rq->pool, &rq->id, ctx->now) : 0;
 			if (held && dhcp_pool_state(rq->pool, held, ctx->now) == DHCP_SLOT_OFFERED)
 				dhcp_pool_release(rq->pool, held, &rq->id, ctx->now);
+			if (s->shared && has_req)
+				note_other_instance(s, rq, ctx, ntohl(requested));
 			out->event = "ignore";
 			out->reason = "client-chose-other-server";
 			return;

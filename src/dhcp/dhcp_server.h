@@ -103,6 +103,10 @@ void dhcp_server_free(struct dhcp_server *s);
  * (the configured one is 0 when the kernel picks). */
 void dhcp_server_set_http_port(struct dhcp_server *s, int port);
 
+/* Other instances serve the same pools from one shared database: learn
+ * from their clients' REQUESTs which addresses they are binding. */
+void dhcp_server_set_shared(struct dhcp_server *s, bool shared);
+
 /* Restore a stored lease (at startup or after a reload). Leases outside
  * every configured range are ignored; returns 0 either way. */
 int dhcp_server_restore(struct dhcp_server *s, const struct lease_record *r);
@@ -119,6 +123,16 @@ int dhcp_server_handle(struct dhcp_server *s, const struct dhcp_message *m,
  * would be refused to the next one as "address-taken"). Returns whether
  * the slot was put back. */
 bool dhcp_server_undo(struct dhcp_server *s, const struct dhcp_outcome *out);
+
+/* A shared store refused out's claim: another instance's client holds
+ * the address (holder: its lease as stored). Call after
+ * dhcp_server_undo(). The slot now mirrors the holder, so the address is
+ * not chosen again until the holder's lease ends, and an ACK in out
+ * becomes a NAK to the same destination rules (RFC 2131 4.3.2: the
+ * requested address is not available; the client restarts with a
+ * DISCOVER and is offered another). Anything else gets no reply. */
+void dhcp_server_claim_lost(struct dhcp_server *s, struct dhcp_outcome *out,
+			    const struct lease_record *holder);
 
 /* On reload: copy every address's state (bound, offered, released,
  * declined) from the old server into the new one, for the addresses that

@@ -28,14 +28,19 @@
  *
  * SQLite (lease_store_sqlite.c) does this with a writer thread that owns
  * the sqlite3 handle and reports through an eventfd registered with the
- * loop. A PostgreSQL store (a later issue) fits the same shape without a
- * thread: libpq's non-blocking calls (PQsendQuery, PQconsumeInput,
- * PQgetResult) on the connection's socket registered as a loop_io, one
- * pipelined transaction per batch, done() when its COMMIT's result comes
- * back, with PQerrorMessage() as the error text. */
+ * loop. PostgreSQL (lease_store_pg.c) uses the same shape, with blocking
+ * libpq calls on its writer thread (see there why not libpq's async API).
+ *
+ * Shared stores (PostgreSQL, several kidou instances on one pool): a
+ * lease PUT is a claim. The store writes it only when the address is
+ * free, expired, released, or already this client's, and otherwise sets
+ * the change's `refused` and overwrites its rec with the holder's row as
+ * stored; the rest of the batch still commits (result 0). SQLite has one
+ * writer and never refuses. */
 #ifndef KIDOU_LEASE_STORE_H
 #define KIDOU_LEASE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -114,6 +119,10 @@ struct host_change {
  * next-boot record is smaller than a lease. */
 struct lease_change {
 	uint8_t op;          /* enum lease_op */
+	/* Written by a shared store with the result: this LEASE_OP_PUT was
+	 * refused because another client (another instance's) holds the
+	 * address; rec is then the holder's lease, read back. */
+	uint8_t refused;
 	union {
 		struct lease_record rec;      /* LEASE_OP_PUT, LEASE_OP_DEL */
 		struct next_boot_record nb;   /* LEASE_OP_NEXT_BOOT_* */
@@ -130,6 +139,12 @@ struct lease_batch {
 };
 
 struct lease_store;
+
+struct lease_store_health {
+	bool down;             /* the last try to reach the database failed */
+	uint64_t outages;      /* times it became unreachable */
+	uint64_t refused;      /* claims refused: another instance's address */
+};
 
 typedef void lease_store_done_fn(struct lease_batch *b, void *data);
 
@@ -150,6 +165,9 @@ struct lease_store_ops {
 	 * only, like load(). */
 	int (*load_hosts)(struct lease_store *s,
 			  int (*cb)(const char *name, const char *json, void *ctx), void *ctx);
+	/* Where the database stands, for /metrics (loop context; NULL for a
+	 * local file, which is always reachable). */
+	void (*health)(struct lease_store *s, struct lease_store_health *h);
 };
 
 struct lease_store {
@@ -162,6 +180,21 @@ struct lease_store {
  * a message in err. */
 int lease_store_sqlite_open(const char *path, struct loop *loop, unsigned busy_timeout_ms,
 			    struct lease_store **ret, char *err, size_t errsize);
+
+/* Open a PostgreSQL database from a libpq URI (postgresql://USER@HOST/DB;
+ * the password only from a passfile or PGPASSFILE), creating or checking
+ * kidou's schema, and start its writer. Blocks while connecting. */
+int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store **ret,
+			char *err, size_t errsize);
+
+/* Whether [dhcp] database names a PostgreSQL URI rather than a file. */
+bool lease_store_is_pg(const char *database);
+/* A PostgreSQL URI with a password in it (user:pw@ or ?password=), which
+ * kidou refuses: the password belongs in a passfile, not in the config. */
+bool lease_store_uri_has_password(const char *uri);
+/* The backend database names: a URI for PostgreSQL, else an SQLite path. */
+int lease_store_open(const char *database, struct loop *loop, unsigned busy_timeout_ms,
+		     struct lease_store **ret, char *err, size_t errsize);
 
 static inline void lease_store_close(struct lease_store *s)
 {

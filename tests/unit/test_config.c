@@ -218,6 +218,25 @@ static void test_dhcp_database_busy_timeout(void **state)
 	expect_file_error(f, -EINVAL, 2, "[dhcp] database-busy-timeout", "0..3600", NULL);
 }
 
+/* A PostgreSQL URI is kept as written; one carrying a password (as
+ * user:pw@ or ?password=) is refused, naming the key. */
+static void test_dhcp_database_postgresql(void **state)
+{
+	struct fixture *f = *state;
+
+	write_ini(f, "[dhcp]\ndatabase = postgresql://kidou@db.example/kidou\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+	assert_string_equal(f->c->dhcp.database, "postgresql://kidou@db.example/kidou");
+	config_free(f->c);
+	f->c = NULL;
+	write_ini(f, "[dhcp]\ndatabase = postgresql://kidou:secret@db.example/kidou\n");
+	expect_file_error(f, -EINVAL, 2, "[dhcp] database", "passfile", NULL);
+	write_ini(f, "[dhcp]\ndatabase = postgres://db.example/kidou?user=k&password=secret\n");
+	expect_file_error(f, -EINVAL, 2, "[dhcp] database", "passfile", NULL);
+	write_ini(f, "[dhcp]\ndatabase = postgresql://kidou@db.example/kidou?sslmode=require\n");
+	assert_rc(build(f, true, NULL, 0), 0);
+}
+
 /* Under systemd's StateDirectory= the lease database goes there by
  * default (kidou.service sets StateDirectory=kidou); the file and flags
  * still win, and without the variable the old default stays. */
@@ -987,6 +1006,7 @@ int main(void)
 		T(test_every_key),
 		T(test_http_limits),
 		T(test_dhcp_database_busy_timeout),
+		T(test_dhcp_database_postgresql),
 		T(test_dhcp_database_state_directory),
 		T(test_range_edges_accepted),
 		T(test_whitespace_comments_crlf),

@@ -782,6 +782,48 @@ static void test_failed_commit_undoes_binding(void **state)
 	assert_false(dhcp_server_undo(f->s, &f->out));
 }
 
+/* A shared store refused client 1's claim: another instance's client 9
+ * holds the address. The ACK becomes a NAK (broadcast, same xid and
+ * server id, no address), and the address is client 9's in memory until
+ * its lease ends, so the next offer skips it. */
+static void test_claim_lost_naks_and_mirrors_holder(void **state)
+{
+	static const struct config_override two[] = {
+		{ "dhcp-range", "172.24.32.1 172.24.32.2" },
+	};
+	struct fixture *f = *state;
+	struct lease_record holder = { 0 };
+	const struct dhcp_message *m;
+	struct pkt p;
+	uint8_t mac[6];
+	uint32_t sid;
+
+	start(f, NULL, two, 1);
+	p = request_selecting(1, FIRST, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	holder.ip = htonl(FIRST);
+	holder.client_id_len = 7;
+	memcpy(holder.client_id, "\x01\x52\x54\x00\x00\x00\x09", 7);
+	holder.expires = NOW + 300;
+	holder.state = LEASE_BOUND;
+	assert_true(dhcp_server_undo(f->s, &f->out));
+	dhcp_server_claim_lost(f->s, &f->out, &holder);
+	assert_string_equal(f->out.event, "nak");
+	assert_string_equal(f->out.reason, "address-claimed-elsewhere");
+	assert_int_equal(f->out.dest, DHCP_DEST_BROADCAST);
+	m = reply(f, DHCP_NAK);
+	assert_int_equal(m->xid, f->req.xid);
+	assert_int_equal(m->yiaddr, 0);
+	assert_rc(dhcp_option_addr(m, DHCP_OPT_SERVER_ID, &sid), 0);
+	assert_int_equal(ntohl(sid), IFACE);
+	assert_rc(dhcp_server_mac_for_ip(f->s, FIRST, NOW, mac), 0);
+	assert_int_equal(mac[5], 9);
+	assert_int_equal(offer(f, 2), FIRST + 1);
+	/* Once the holder's lease ends, the address is free again. */
+	assert_int_equal(dhcp_server_mac_for_ip(f->s, FIRST, NOW + 301, mac), -ENOENT);
+}
+
 /* A renewal's failed commit keeps the lease the client had. */
 static void test_failed_renewal_keeps_lease(void **state)
 {
@@ -2159,6 +2201,7 @@ int main(void)
 		T(test_request_selecting_ack),
 		T(test_request_for_other_server),
 		T(test_failed_commit_undoes_binding),
+		T(test_claim_lost_naks_and_mirrors_holder),
 		T(test_failed_renewal_keeps_lease),
 		T(test_carry_leases),
 		T(test_init_reboot),

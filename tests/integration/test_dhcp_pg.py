@@ -1,0 +1,160 @@
+"""The PostgreSQL lease store (issue 15), against a real postgresql-15.
+
+One kidou on a PostgreSQL database: leases are written before the ACK and
+read back at start; the schema is kidou's and versioned; a password in the
+URI is refused; when the server is down kidou withholds ACKs (and says so
+once), TFTP and HTTP go on, and it recovers by itself when the server is
+back. Several instances on one database: test_dhcp_pg_shared.py.
+"""
+from __future__ import annotations
+
+import http.client
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dhcp_lib import (  # noqa: F401  (fixtures)
+    ACK, NAK, O_REQ_IP, O_SERVER_ID, REQUEST, SRV_ADDR, Client, dhcp_net, dhcpd, link,
+    opt_ip, wait_dhcp,
+)
+from kidou_testlib import T
+from pg_lib import pg  # noqa: F401  (fixture)
+
+HTTP_PORT = 8080
+
+
+@pytest.fixture
+def pgenv(pg, monkeypatch):
+    """kidou finds its password in the passfile, as README says."""
+    monkeypatch.setenv("PGPASSFILE", str(pg.passfile))
+    return pg
+
+
+def request_selecting(c: Client, ip: str, server=SRV_ADDR) -> int:
+    c.link.drain()
+    return c.send(REQUEST, [opt_ip(O_SERVER_ID, server), opt_ip(O_REQ_IP, ip)])
+
+
+def metrics(netns: str) -> dict:
+    out = subprocess.run(["ip", "netns", "exec", netns, "curl", "-sS", "--fail",
+                          f"http://{SRV_ADDR}:{HTTP_PORT}/metrics"],
+                         capture_output=True, text=True, timeout=T(20))
+    assert out.returncode == 0, out.stderr
+    vals = {}
+    for line in out.stdout.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            vals[k] = float(v)
+    return vals
+
+
+def test_pg_lease_written_and_loaded(dhcp_net, dhcpd, link, pgenv, kidou_factory):
+    k = dhcpd(db=pgenv.uri)
+    c = Client(link)
+    _, ack = c.dora()
+    rows = pgenv.leases()
+    assert c.ip in rows, rows
+    assert rows[c.ip][1] == c.mac.replace(":", ""), rows[c.ip]
+    assert rows[c.ip][3] == 1  # LEASE_BOUND
+    assert pgenv.psql("kidou", "SELECT version FROM schema_version").strip() == "3"
+    # A restarted kidou knows the client from the database: its
+    # INIT-REBOOT is ACKed (a stranger's would be ignored).
+    k.stop()
+    k2 = dhcpd(db=pgenv.uri, name="kidou-again")
+    xid = c.send(REQUEST, [opt_ip(O_REQ_IP, c.ip)])
+    r = link.expect(xid)
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == c.ip, r.dhcp
+    assert k2.alive()
+
+
+def test_pg_password_in_uri_refused(kidou_factory, tmp_path):
+    cp = kidou_factory.run(["check-config", "--tftp-root", tmp_path,
+                            "--dhcp-range", "10.9.0.10 10.9.0.20",
+                            "--dhcp-database", "postgresql://kidou:secret@localhost/kidou"])
+    assert cp.returncode != 0
+    assert "database" in cp.stderr and "passfile" in cp.stderr, cp.stderr
+
+
+def test_pg_newer_schema_refused(dhcp_net, kidou_factory, tmp_path, pgenv):
+    pgenv.psql("kidou", "CREATE TABLE schema_version (version integer NOT NULL); "
+                        "INSERT INTO schema_version VALUES (99); "
+                        "ALTER TABLE schema_version OWNER TO kidou")
+    cp = kidou_factory.run(["--tftp-root", tmp_path, "--tftp-listen", f"{SRV_ADDR}:69",
+                            "--interface", "v0", "--dhcp-range", "172.24.32.1 172.24.32.9",
+                            "--dhcp-database", pgenv.uri], netns=dhcp_net.srv, timeout=30)
+    assert cp.returncode != 0
+    assert "schema version 99 is newer" in cp.stderr, cp.stderr
+
+
+def test_pg_down_withholds_acks_and_recovers(dhcp_net, dhcpd, link, pgenv, tmp_path):
+    root = tmp_path / "tftp"
+    root.mkdir()
+    (root / "small.bin").write_bytes(b"S" * 3000)
+    k = dhcpd("--http-listen", f"{SRV_ADDR}:{HTTP_PORT}", db=pgenv.uri, tftp_root=root)
+    first = Client(link)
+    first.dora()
+    assert metrics(dhcp_net.srv)["kidou_lease_store_up"] == 1
+
+    pgenv.stop()
+    clients = [Client(link) for _ in range(3)]
+    for c in clients:
+        offer = c.discover()
+        xid = request_selecting(c, offer.dhcp.yiaddr)
+        link.expect_none(xid, timeout=1.0)
+    wait_dhcp(k, "withheld", count=3)
+    # Logged once for the outage, not once per client.
+    assert len(k.events("database-down", mod="store")) == 1, k.text()[-3000:]
+    m = metrics(dhcp_net.srv)
+    assert m["kidou_lease_store_up"] == 0 and m["kidou_lease_store_outages_total"] == 1, m
+    # TFTP and HTTP go on.
+    for url in (f"tftp://{SRV_ADDR}/small.bin", f"http://{SRV_ADDR}:{HTTP_PORT}/small.bin"):
+        out = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "--fail",
+                              "-o", str(tmp_path / "f"), url], capture_output=True,
+                             timeout=T(30))
+        assert out.returncode == 0 and (tmp_path / "f").read_bytes() == b"S" * 3000, out.stderr
+    # Nothing withheld was written, nothing written was lost.
+    pgenv.start()
+    k.wait_event("database-up", mod="store", timeout=T(30))
+    rows = pgenv.leases()
+    assert first.ip in rows and not any(c.mac.replace(":", "") in str(rows) for c in clients)
+    for c in clients:
+        c.dora()
+    rows = pgenv.leases()
+    assert all(c.ip in rows for c in clients), rows
+    assert metrics(dhcp_net.srv)["kidou_lease_store_up"] == 1
+
+
+def test_migrate_sqlite_to_pg(dhcp_net, dhcpd, link, pgenv, tmp_path, kidou_factory):
+    """kidou leases migrate FROM TO: an SQLite database's leases,
+    next-boot records and API hosts, into PostgreSQL; a kidou on the
+    PostgreSQL database then knows the SQLite instance's clients."""
+    db = tmp_path / "leases.db"
+    k = dhcpd(db=db)
+    c = Client(link)
+    c.dora()
+    k.stop()
+    con = sqlite3.connect(str(db))
+    con.execute("INSERT INTO next_boot(mac, mode, once, profile, token) VALUES "
+                "(x'525400aabbcc', 1, 1, 'rescue', 'abc123')")
+    con.execute("INSERT INTO hosts(name, body) VALUES ('web1', '{\"mac\": \"52:54:00:00:00:01\"}')")
+    con.commit()
+    con.close()
+    cp = kidou_factory.run(["leases", "migrate", str(db), pgenv.uri], timeout=30)
+    assert cp.returncode == 0, cp.stderr
+    assert "leases=1 next_boot=1 hosts=1" in cp.stdout, cp.stdout
+    rows = pgenv.leases()
+    assert rows[c.ip][1] == c.mac.replace(":", ""), rows
+    assert pgenv.psql("kidou", "SELECT encode(mac, 'hex'), mode, once, profile, token "
+                               "FROM next_boot").strip() == "525400aabbcc|1|1|rescue|abc123"
+    assert pgenv.psql("kidou", "SELECT name, body FROM hosts").strip() == \
+        'web1|{"mac": "52:54:00:00:00:01"}'
+    # The client's INIT-REBOOT, to a kidou that never saw it, on PostgreSQL.
+    k2 = dhcpd(db=pgenv.uri, name="kidou-pg")
+    xid = c.send(REQUEST, [opt_ip(O_REQ_IP, c.ip)])
+    r = link.expect(xid)
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == c.ip, r.dhcp
+    # A missing source is an error, not an empty migration.
+    cp = kidou_factory.run(["leases", "migrate", str(tmp_path / "nope.db"), pgenv.uri])
+    assert cp.returncode == 1 and "nope.db" in cp.stderr, cp.stderr
