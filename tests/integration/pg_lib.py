@@ -1,21 +1,29 @@
 """A throwaway PostgreSQL server for kidou's tests (Debian's postgresql-15).
 
-The fixture `pg` runs initdb in the test's temporary directory and starts
-the server as `nobody` (postgres refuses to run as root), listening only on
-a Unix socket in that directory (listen_addresses = ''), so it is reachable
-from every network namespace the test creates (a socket path is not in a
-network namespace) and from nothing else. It creates the role `kidou`
-with a password and the database `kidou` owned by it; kidou connects with
-the password from a passfile (PGPASSFILE), as README tells operators to.
-The server is stopped and its directory removed afterwards.
+One server per test module (initdb costs seconds, more on a loaded
+machine): the module fixture `pg_server` runs initdb in a temporary
+directory of its own and starts the server as `nobody` (postgres refuses
+to run as root), listening only on a Unix socket in that directory
+(listen_addresses = ''), so it is reachable from every network namespace
+the test creates (a socket path is not in a network namespace) and from
+nothing else. It creates the role `kidou` with a password; kidou
+connects with the password from a passfile (PGPASSFILE), as README tells
+operators to. The fixture `pg` gives each test a fresh database owned by
+`kidou` on that server (and starts the server again if a test left it
+stopped). The server is stopped (killed if it will not stop) and its
+directory removed after the module.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -39,37 +47,60 @@ def _as_user(argv, check=True, timeout=180, **kw):
     return cp
 
 
+def _reap_stale():
+    """Servers left by a test run that was killed (its pytest gone):
+    stop them and remove their directories. Only our own kind: a
+    /tmp/kidou-pg-* directory whose owner.pid names a dead process."""
+    for d in Path(tempfile.gettempdir()).glob("kidou-pg-*"):
+        try:
+            owner = int((d / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(owner, 0)
+            continue  # its run is alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        stale = PgServer(d)
+        stale.running = stale.postmaster_pid() is not None
+        stale.teardown()
+
+
 class PgServer:
-    def __init__(self, tmp: Path):
+    def __init__(self, dir: Optional[Path] = None):
         if not (PG_BIN / "initdb").exists():
             raise AssertionError(f"{PG_BIN}/initdb missing: apt-get install postgresql-15 "
                                  "(scripts/setup.sh test)")
-        self.dir = tmp / "pg"
+        # Not under pytest's basetemp: every pytest session that starts
+        # (another suite on the same machine) chmods /tmp/pytest-of-root
+        # to 0700, which would lock nobody out of its own data directory
+        # and socket mid-test. A directory of its own in /tmp, owned by
+        # nobody, with a short socket path (sun_path is 108 bytes) that no
+        # other server shares.
+        self.dir = dir or Path(tempfile.mkdtemp(prefix="kidou-pg-"))
         self.data = self.dir / "data"
         self.sock = self.dir / "sock"
         self.log = self.dir / "server.log"
-        self.passfile = tmp / "pgpass"
+        self.passfile = self.dir / "pgpass"
         self.running = False
+        self._seq = itertools.count(1)
 
     def setup(self) -> "PgServer":
         pw = pwd.getpwnam(PG_USER)
+        (self.dir / "owner.pid").write_text(str(os.getpid()))
+        self.sock.mkdir(exist_ok=True)
         for d in (self.dir, self.sock):
-            d.mkdir(parents=True, exist_ok=True)
             os.chown(d, pw.pw_uid, pw.pw_gid)
-        # The temporary directory's parents must let nobody through.
-        p = self.dir.parent
-        while p != p.parent:
-            mode = p.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(p, mode | 0o001)
-            p = p.parent
+        os.chmod(self.dir, 0o755)
         os.chmod(self.sock, 0o755)
         pwfile = self.dir / "superpw"
         pwfile.write_text("super\n")
         os.chown(pwfile, pw.pw_uid, pw.pw_gid)
         _as_user([PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--no-sync",
                   "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
-                  f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C"])
+                  f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C"], timeout=300)
         self.start()
         self.psql("postgres", f"CREATE ROLE {ROLE} LOGIN PASSWORD '{PASSWORD}'")
         self.psql("postgres", f"CREATE DATABASE {DBNAME} OWNER {ROLE}")
@@ -86,19 +117,48 @@ class PgServer:
         return {"PGPASSFILE": str(self.passfile)}
 
     def start(self):
-        _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t", "120",
-                  "-o", f"-k {self.sock} -c listen_addresses='' -c fsync=on "
-                        f"-c max_connections=50", "start"])
+        # -w: pg_ctl returns once the server accepts connections (it
+        # polls; -t bounds it, generously for a loaded machine).
+        cp = _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w", "-t",
+                       str(int(T(120))),
+                       "-o", f"-k {self.sock} -c listen_addresses='' -c fsync=on "
+                             f"-c max_connections=100", "start"], check=False,
+                      timeout=T(180))
+        if cp.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise AssertionError(f"pg_ctl start failed ({cp.returncode}):\n{cp.stdout}"
+                                 f"{cp.stderr}\nserver.log:\n{log[-3000:]}")
         self.running = True
 
+    def postmaster_pid(self):
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self, mode="fast"):
-        _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "120", "stop"],
-                 check=False)
+        cp = _as_user([PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t",
+                       str(int(T(120))), "stop"], check=False, timeout=T(180))
         self.running = False
+        return cp.returncode == 0
+
+    def kill(self):
+        """The last resort: a server that will not stop is not left behind."""
+        pid = self.postmaster_pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def restart(self):
         self.stop()
         self.start()
+
+    def new_database(self) -> "PgDb":
+        name = f"kidou_{next(self._seq)}"
+        self.psql("postgres", f"CREATE DATABASE {name} OWNER {ROLE}")
+        return PgDb(self, name)
 
     def psql(self, db: str, sql: str, user="postgres") -> str:
         """Run sql as the superuser (or user); the output, unaligned."""
@@ -113,9 +173,9 @@ class PgServer:
                        "-d", db, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
         return cp.stdout
 
-    def leases(self) -> dict:
+    def leases(self, db=DBNAME) -> dict:
         """{dotted ip: (client_id hex, hwaddr hex, expires, state)}."""
-        out = self.psql(DBNAME, "SELECT ip, encode(client_id, 'hex'), encode(hwaddr, 'hex'), "
+        out = self.psql(db, "SELECT ip, encode(client_id, 'hex'), encode(hwaddr, 'hex'), "
                                 "expires, state FROM leases")
         rows = {}
         for line in out.splitlines():
@@ -128,18 +188,60 @@ class PgServer:
         return rows
 
     def teardown(self):
-        if self.running:
-            self.stop("immediate")
+        if self.running and not self.stop("immediate"):
+            self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture
-def pg(tmp_path):
+class PgDb:
+    """One test's database on the module's server: what a test calls `pg`.
+    stop/start/restart act on the whole server (the module's other tests
+    have their own databases, and the fixture starts it again)."""
+
+    def __init__(self, server: PgServer, name: str):
+        self.server, self.name = server, name
+        self.passfile = server.passfile
+        self.sock = server.sock
+
+    @property
+    def uri(self) -> str:
+        return f"postgresql://{ROLE}@/{self.name}?host={self.sock}"
+
+    def env(self) -> dict:
+        return self.server.env()
+
+    def sql(self, sql: str) -> str:
+        """sql in this database, as the superuser; the output, unaligned."""
+        return self.server.psql(self.name, sql)
+
+    def leases(self) -> dict:
+        return self.server.leases(self.name)
+
+    def stop(self, mode="fast"):
+        return self.server.stop(mode)
+
+    def start(self):
+        self.server.start()
+
+    def restart(self):
+        self.server.restart()
+
+
+@pytest.fixture(scope="module")
+def pg_server():
     if os.geteuid() != 0:
         pytest.skip("the fixture starts postgres as nobody: needs root")
-    srv = PgServer(tmp_path)
+    _reap_stale()
+    srv = PgServer()
     try:
         srv.setup()
         yield srv
     finally:
         srv.teardown()
+
+
+@pytest.fixture
+def pg(pg_server):
+    if not pg_server.running:
+        pg_server.start()  # a previous test stopped it and failed
+    yield pg_server.new_database()

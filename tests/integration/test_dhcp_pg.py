@@ -20,7 +20,7 @@ from dhcp_lib import (  # noqa: F401  (fixtures)
     opt_ip, wait_dhcp,
 )
 from kidou_testlib import T
-from pg_lib import pg  # noqa: F401  (fixture)
+from pg_lib import pg, pg_server  # noqa: F401  (fixtures)
 
 HTTP_PORT = 8080
 
@@ -58,7 +58,7 @@ def test_pg_lease_written_and_loaded(dhcp_net, dhcpd, link, pgenv, kidou_factory
     assert c.ip in rows, rows
     assert rows[c.ip][1] == c.mac.replace(":", ""), rows[c.ip]
     assert rows[c.ip][3] == 1  # LEASE_BOUND
-    assert pgenv.psql("kidou", "SELECT version FROM schema_version").strip() == "3"
+    assert pgenv.sql("SELECT version FROM schema_version").strip() == "3"
     # A restarted kidou knows the client from the database: its
     # INIT-REBOOT is ACKed (a stranger's would be ignored).
     k.stop()
@@ -78,9 +78,9 @@ def test_pg_password_in_uri_refused(kidou_factory, tmp_path):
 
 
 def test_pg_newer_schema_refused(dhcp_net, kidou_factory, tmp_path, pgenv):
-    pgenv.psql("kidou", "CREATE TABLE schema_version (version integer NOT NULL); "
-                        "INSERT INTO schema_version VALUES (99); "
-                        "ALTER TABLE schema_version OWNER TO kidou")
+    pgenv.sql("CREATE TABLE schema_version (version integer NOT NULL); "
+              "INSERT INTO schema_version VALUES (99); "
+              "ALTER TABLE schema_version OWNER TO kidou")
     cp = kidou_factory.run(["--tftp-root", tmp_path, "--tftp-listen", f"{SRV_ADDR}:69",
                             "--interface", "v0", "--dhcp-range", "172.24.32.1 172.24.32.9",
                             "--dhcp-database", pgenv.uri], netns=dhcp_net.srv, timeout=30)
@@ -146,9 +146,9 @@ def test_migrate_sqlite_to_pg(dhcp_net, dhcpd, link, pgenv, tmp_path, kidou_fact
     assert "leases=1 next_boot=1 hosts=1" in cp.stdout, cp.stdout
     rows = pgenv.leases()
     assert rows[c.ip][1] == c.mac.replace(":", ""), rows
-    assert pgenv.psql("kidou", "SELECT encode(mac, 'hex'), mode, once, profile, token "
-                               "FROM next_boot").strip() == "525400aabbcc|1|1|rescue|abc123"
-    assert pgenv.psql("kidou", "SELECT name, body FROM hosts").strip() == \
+    assert pgenv.sql("SELECT encode(mac, 'hex'), mode, once, profile, token "
+                     "FROM next_boot").strip() == "525400aabbcc|1|1|rescue|abc123"
+    assert pgenv.sql("SELECT name, body FROM hosts").strip() == \
         'web1|{"mac": "52:54:00:00:00:01"}'
     # The client's INIT-REBOOT, to a kidou that never saw it, on PostgreSQL.
     k2 = dhcpd(db=pgenv.uri, name="kidou-pg")
