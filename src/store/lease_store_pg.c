@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +92,7 @@ struct pg_store {
 	pthread_mutex_t mu;      /* guards everything below */
 	pthread_cond_t cond;
 	char down_error[160];    /* libpq's words for the outage */
+	int conn_fd;             /* the writer's connection's socket, or -1 */
 	struct job ring[LEASE_STORE_QUEUE_MAX];
 	unsigned head, count, taken;
 	bool stop;
@@ -379,12 +381,22 @@ static bool ensure_connected(struct pg_store *s)
 		return true;
 	if (now_usec() < s->retry_at)
 		return false;
+	pthread_mutex_lock(&s->mu);
+	s->conn_fd = -1;  /* close() must not shut down a reused descriptor */
+	if (s->stop) {
+		pthread_mutex_unlock(&s->mu);
+		return false;
+	}
+	pthread_mutex_unlock(&s->mu);
 	PQfinish(s->conn);
 	s->conn = connect_db(s->uri);
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		mark_down(s, PQerrorMessage(s->conn));
 		return false;
 	}
+	pthread_mutex_lock(&s->mu);
+	s->conn_fd = PQsocket(s->conn);
+	pthread_mutex_unlock(&s->mu);
 	s->backoff_ms = 0;
 	s->retry_at = 0;
 	if (atomic_exchange(&s->down, false) && write(s->efd, &one, sizeof(one)) < 0) {
@@ -667,6 +679,13 @@ static void store_close(struct lease_store *base)
 	if (s->writer_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stop = true;
+		/* The writer may wait on the server (a lock another session
+		 * holds, a dead host's TCP): cut the wait short, as SQLite's
+		 * store does. Its transaction is rolled back by the server;
+		 * none of its ACKs has left. shutdown(), unlike PQcancel, has
+		 * no window where it arrives before the statement and is lost. */
+		if (s->conn_fd >= 0)
+			shutdown(s->conn_fd, SHUT_RDWR);
 		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->writer, NULL);
@@ -783,6 +802,7 @@ int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store *
 		return -ENOMEM;
 	s->base.ops = &pg_ops;
 	s->efd = -1;
+	s->conn_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->uri = strdup(uri);
@@ -797,6 +817,7 @@ int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store *
 		store_close(&s->base);
 		return -ECONNREFUSED;
 	}
+	s->conn_fd = PQsocket(s->conn);
 	r = ensure_schema(s->conn, err, errsize);
 	if (r >= 0 && loop)
 		r = start_writer(s, loop);

@@ -1,7 +1,14 @@
-/* Unit tests for the asynchronous SQLite lease store: batches are done in
- * order through the loop, a failure comes with SQLite's reason, the queue
+/* Unit tests for the asynchronous lease stores: batches are done in order
+ * through the loop, a failure comes with the backend's reason, the queue
  * is bounded, and close() neither waits on a lock nor leaks. Another
- * process's lock is played by a second SQLite connection in this test. */
+ * process's lock is played by a second connection in this test.
+ *
+ * Every case runs against SQLite, and the same cases (pg_*) against
+ * PostgreSQL when KIDOU_TEST_PG_URI names a database (a libpq URI; the
+ * password from PGPASSFILE); unset, they are skipped with a message.
+ * tests/integration/test_lease_store_pg.py runs this binary against a
+ * throwaway server, so `make check` runs both. The PostgreSQL cases drop
+ * kidou's tables first: point the variable at a scratch database only. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +32,9 @@ struct fixture {
 	struct loop *loop;
 	struct lease_store *store;
 	sqlite3 *other;           /* "another process" */
+	bool pg;                  /* the PostgreSQL variant: uri, not path */
+	char uri[512];
+	PGconn *pg_other;         /* "another instance" (PostgreSQL) */
 	unsigned done_order[16];
 	unsigned n_done, want_done;
 };
@@ -54,6 +65,7 @@ static int teardown(void **state)
 	lease_store_close(f->store);
 	if (f->other)
 		sqlite3_close(f->other);
+	PQfinish(f->pg_other);
 	loop_free(f->loop);
 	snprintf(wal, sizeof(wal), "%s-wal", f->path);
 	snprintf(shm, sizeof(shm), "%s-shm", f->path);
@@ -65,18 +77,93 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* A statement on the test's own PostgreSQL connection. */
+static void pg_exec(struct fixture *f, const char *sql)
+{
+	PGresult *res;
+
+	if (!f->pg_other) {
+		f->pg_other = PQconnectdb(f->uri);
+		if (PQstatus(f->pg_other) != CONNECTION_OK)
+			fail_msg("%s: %s", f->uri, PQerrorMessage(f->pg_other));
+	}
+	res = PQexec(f->pg_other, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+	PQclear(res);
+}
+
+static int pg_int(struct fixture *f, const char *sql)
+{
+	PGresult *res;
+	int v;
+
+	pg_exec(f, "SELECT 1");  /* connected */
+	res = PQexec(f->pg_other, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+	v = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+/* The PostgreSQL variant of a case: skipped, saying why, without a
+ * server; else on a database without kidou's tables. */
+static int setup_pg(void **state)
+{
+	struct fixture *f;
+	const char *uri = getenv("KIDOU_TEST_PG_URI");
+
+	setup(state);
+	f = *state;
+	if (!uri || !*uri)
+		return 0;
+	f->pg = true;
+	snprintf(f->uri, sizeof(f->uri), "%s", uri);
+	pg_exec(f, "DROP TABLE IF EXISTS leases, next_boot, hosts, schema_version");
+	PQfinish(f->pg_other);
+	f->pg_other = NULL;
+	return 0;
+}
+
+static void need_pg(struct fixture *f)
+{
+	if (!f->pg) {
+		print_message("KIDOU_TEST_PG_URI is unset: PostgreSQL case skipped "
+			      "(tests/integration/test_lease_store_pg.py runs it)\n");
+		skip();
+	}
+}
+
+/* busy_ms 0: fail at once on another's lock (SQLite's busy timeout;
+ * PostgreSQL's lock_timeout, set through the URI's options). */
 static void open_store(struct fixture *f, unsigned busy_ms)
 {
-	char err[256];
+	char err[256], uri[600];
 
-	assert_int_equal(lease_store_sqlite_open(f->path, f->loop, busy_ms, &f->store, err,
-						 sizeof(err)), 0);
+	if (!f->pg) {
+		assert_int_equal(lease_store_sqlite_open(f->path, f->loop, busy_ms, &f->store, err,
+							 sizeof(err)), 0);
+		return;
+	}
+	snprintf(uri, sizeof(uri), "%s%s", f->uri, busy_ms ? "" :
+		 strchr(f->uri, '?') ? "&options=-c%20lock_timeout%3D1" :
+		 "?options=-c%20lock_timeout%3D1");
+	if (lease_store_pg_open(uri, f->loop, &f->store, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
 }
 
 /* Take the database's write lock from another connection, as an
- * operator's `sqlite3` shell with an open write transaction does. */
+ * operator's `sqlite3` shell with an open write transaction does (for
+ * PostgreSQL, another session's lock on the leases table). */
 static void hold_lock(struct fixture *f)
 {
+	if (f->pg) {
+		pg_exec(f, "BEGIN; LOCK TABLE leases IN EXCLUSIVE MODE;"
+			   "INSERT INTO leases VALUES(1, '\\x01', '\\x01', '', 0, 1)"
+			   " ON CONFLICT DO NOTHING");
+		return;
+	}
 	assert_int_equal(sqlite3_open(f->path, &f->other), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(f->other, "BEGIN IMMEDIATE;"
 				      "INSERT OR REPLACE INTO leases VALUES(1, x'01', x'01', '', 0, 1);",
@@ -85,6 +172,10 @@ static void hold_lock(struct fixture *f)
 
 static void release_lock(struct fixture *f)
 {
+	if (f->pg) {
+		pg_exec(f, "ROLLBACK");
+		return;
+	}
 	assert_int_equal(sqlite3_exec(f->other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 }
 
@@ -165,8 +256,10 @@ static void test_failure_has_reason(void **state)
 	fill(&t, f, 1, 3);
 	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
 	run_until_done(f, 1);
-	assert_int_equal(t.b.result, -EBUSY);
-	assert_non_null(strstr(t.b.error, "locked"));
+	/* SQLite: "database is locked"; PostgreSQL: "canceling statement
+	 * due to lock timeout". */
+	assert_int_equal(t.b.result, f->pg ? -EIO : -EBUSY);
+	assert_non_null(strstr(t.b.error, "lock"));
 	release_lock(f);
 	/* The store goes on after a failure: the next batch is written, the
 	 * failed one was rolled back. */
@@ -231,6 +324,19 @@ static void test_close_with_pending(void **state)
 	for (unsigned i = 0; i < 2; i++) {
 		fill(&t[i], f, i, 1);
 		assert_int_equal(f->store->ops->submit(f->store, &t[i].b, on_done, &t[i]), 0);
+	}
+	if (f->pg) {
+		/* Close while the writer waits, not before it starts: wait
+		 * (bounded, generously) until the server shows it waiting on
+		 * our lock. */
+		for (unsigned n = 0; n < 6000; n++) {
+			if (pg_int(f, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type"
+				      " = 'Lock' AND datname = current_database()") == 1)
+				break;
+			usleep(10000);
+		}
+		assert_int_equal(pg_int(f, "SELECT count(*) FROM pg_stat_activity WHERE"
+					   " wait_event_type = 'Lock' AND datname = current_database()"), 1);
 	}
 	lease_store_close(f->store);
 	f->store = NULL;
@@ -311,16 +417,23 @@ static void test_next_boot_round_trip(void **state)
 	assert_int_equal(two->mode, NEXT_BOOT_LOCAL);
 	assert_string_equal(two->profile, "");
 
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 3);
-	sqlite3_finalize(st);
-	/* a row kidou never writes (bad MAC length, unknown mode) is skipped */
-	assert_int_equal(sqlite3_exec(db, "INSERT INTO next_boot VALUES(x'0102', 1, 0, 'x', '');"
-				      "INSERT INTO next_boot VALUES(x'010203040506', 7, 0, '', '');",
-				      NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	if (f->pg) {
+		assert_int_equal(pg_int(f, "SELECT version FROM schema_version"), 3);
+		pg_exec(f, "INSERT INTO next_boot VALUES('\\x0102', 1, 0, 'x', '');"
+			   "INSERT INTO next_boot VALUES('\\x010203040506', 7, 0, '', '')");
+	} else {
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 3);
+		sqlite3_finalize(st);
+		/* a row kidou never writes (bad MAC length, unknown mode) is skipped */
+		assert_int_equal(sqlite3_exec(db, "INSERT INTO next_boot VALUES(x'0102', 1, 0, 'x', '');"
+					      "INSERT INTO next_boot VALUES(x'010203040506', 7, 0, '', '');",
+					      NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
 	memset(got, 0, sizeof(got));
 	assert_int_equal(f->store->ops->load_next_boot(f->store, collect_nb, got), 0);
 	assert_int_equal(got[2].mode, 0);
@@ -333,11 +446,19 @@ static void test_newer_schema_refused(void **state)
 	char err[256];
 	sqlite3 *db;
 
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(lease_store_sqlite_open(f->path, f->loop, 100, &f->store, err, sizeof(err)),
-		  -EPROTO);
+	if (f->pg) {
+		pg_exec(f, "CREATE TABLE schema_version (version integer NOT NULL);"
+			   "INSERT INTO schema_version VALUES (4)");
+		assert_int_equal(lease_store_pg_open(f->uri, f->loop, &f->store, err, sizeof(err)),
+				 -EPROTO);
+	} else {
+		assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=4", NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+		assert_int_equal(lease_store_sqlite_open(f->path, f->loop, 100, &f->store, err,
+							 sizeof(err)), -EPROTO);
+	}
 	assert_null(f->store);
 	assert_non_null(strstr(err, "schema version 4"));
 }
@@ -434,6 +555,67 @@ static void test_schema2_migrates(void **state)
 	sqlite3_close(db);
 }
 
+/* PostgreSQL only (a shared store): a claim on an address another client
+ * holds, unexpired, is refused and comes back as the holder's lease; an
+ * expired or released row, or the holder's own renewal, is taken. */
+static void test_pg_claims(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t;
+	struct lease_store_health h = { 0 };
+	int64_t far = 4000000000LL;
+
+	need_pg(f);
+	open_store(f, 1000);
+	fill(&t, f, 1, 3);  /* 10.0.0.110-112, client 1, expired (1001) */
+	t.b.changes[0].rec.expires = far;
+	t.b.changes[1].rec.expires = far;
+	t.b.changes[1].rec.state = LEASE_RELEASED;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, 0);
+
+	fill(&t, f, 2, 3);  /* client 2 claims the same three... */
+	for (unsigned i = 0; i < 3; i++) {
+		t.b.changes[i].rec.ip = htonl(0x0a000000u + 100 + i + 10);
+		t.b.changes[i].rec.expires = far - 1;
+	}
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, 0);
+	/* ...110 is client 1's, bound: refused, and rec is now client 1's. */
+	assert_int_equal(t.b.changes[0].refused, 1);
+	assert_int_equal(t.b.changes[0].rec.client_id[6], 1);
+	assert_int_equal(t.b.changes[0].rec.expires, far);
+	/* 111 was released and 112 expired: taken. */
+	assert_int_equal(t.b.changes[1].refused, 0);
+	assert_int_equal(t.b.changes[2].refused, 0);
+	assert_int_equal(pg_int(f, "SELECT count(*) FROM leases WHERE get_byte(client_id, 6) = 2"),
+			 2);
+	f->store->ops->health(f->store, &h);
+	assert_false(h.down);
+	assert_int_equal(h.refused, 1);
+
+	/* The holder's own renewal of 110 goes through. */
+	fill(&t, f, 1, 1);
+	t.b.changes[0].rec.expires = far + 1;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.changes[0].refused, 0);
+	assert_int_equal(pg_int(f, "SELECT count(*) FROM leases WHERE expires = 4000000001"), 1);
+}
+
+#define PG_CASE(name) \
+	static void pg_##name(void **state) { need_pg(*state); name(state); }
+PG_CASE(test_batches_done_in_order)
+PG_CASE(test_failure_has_reason)
+PG_CASE(test_queue_is_bounded)
+PG_CASE(test_bad_batches_refused)
+PG_CASE(test_close_with_pending)
+PG_CASE(test_next_boot_round_trip)
+PG_CASE(test_newer_schema_refused)
+PG_CASE(test_hosts_round_trip)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +628,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schema2_migrates, setup, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_batches_done_in_order, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_failure_has_reason, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_queue_is_bounded, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_bad_batches_refused, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_close_with_pending, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_next_boot_round_trip, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_newer_schema_refused, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(pg_test_hosts_round_trip, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_claims, setup_pg, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
