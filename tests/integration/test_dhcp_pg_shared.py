@@ -15,17 +15,21 @@ is missing and service resumes.
 from __future__ import annotations
 
 import secrets
+import select
 import signal
+import socket
+import time
 from dataclasses import dataclass, field
 
 import pytest
 
 from dhcp_lib import (  # noqa: F401  (fixtures)
     ACK, DISCOVER, NAK, OFFER, O_REQ_IP, O_SERVER_ID, REQUEST, RawLink, Client, opt_ip,
-    BROADCAST_FLAG, mac_bytes, random_mac, sh, start_kidou, wait_dhcp,
+    BROADCAST_FLAG, build_dhcp, in_netns, mac_bytes, opt_type, parse_dhcp, random_mac, sh,
+    start_kidou, wait_dhcp,
 )
 from kidou_testlib import T
-from pg_lib import pg  # noqa: F401  (fixture)
+from pg_lib import pg, pg_server  # noqa: F401  (fixtures)
 
 ADDR = {"a": "172.24.0.1", "b": "172.24.0.2"}
 RANGE = ("172.24.32.1", "172.24.32.200")
@@ -85,18 +89,42 @@ class Seen:
             self.naks += 1
 
 
-def storm_round(link: RawLink, clients: list[Client], seen: Seen, choose, after_requests=None):
+def collect_until(link: RawLink, timeout: float, keep, done) -> None:
+    """Feed every reply to keep(reply) until done() or timeout seconds:
+    a round ends as soon as every answer it waits for is in (a loaded
+    machine only makes it longer, never makes it fail), and the deadline
+    only bounds a round whose answers will not all come (a withheld ACK,
+    a killed server)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        for r in link.collect(left, until_first=True):
+            keep(r)
+
+
+def storm_round(link: RawLink, clients: list[Client], seen: Seen, choose, servers,
+                after_requests=None, servers_after=None):
     """DISCOVER from every client, then REQUEST the offer `choose(i,
-    offers)` picks; returns the clients that got no ACK."""
+    offers)` picks; returns the clients that got no ACK. servers: the
+    server identifiers whose offers to wait for; servers_after: those
+    alive after after_requests()."""
+    servers_after = servers if servers_after is None else set(servers_after)
     link.drain()
     xids = {}
     for c in clients:
         xids[c.send(DISCOVER)] = c
     offers = {}
-    for r in link.collect(T(2.0)):
+
+    def keep_offer(r):
         if r.dhcp.type == OFFER and r.dhcp.xid in xids:
             offers.setdefault(r.dhcp.xid, []).append(r)
-    req = {}
+    collect_until(link, T(5.0), keep_offer,
+                  lambda: len(offers) == len(xids) and
+                  all({o.dhcp.ip_opt(O_SERVER_ID) for o in got} >= servers
+                      for got in offers.values()))
+    req, chosen = {}, {}
     for i, (xid, c) in enumerate(xids.items()):
         got = offers.get(xid)
         if not got:
@@ -105,17 +133,23 @@ def storm_round(link: RawLink, clients: list[Client], seen: Seen, choose, after_
         sid = o.dhcp.ip_opt(O_SERVER_ID)
         c.send(REQUEST, [opt_ip(O_SERVER_ID, sid), opt_ip(O_REQ_IP, o.dhcp.yiaddr)], xid=xid)
         req[xid] = c
+        chosen[xid] = sid
     if after_requests:
         after_requests()
-    acked = set()
-    for r in link.collect(T(3.0)):
+    # A server the hook killed answers no more: wait for the others only.
+    waited = {xid for xid, sid in chosen.items() if sid in servers_after}
+    acked, answered = set(), set()
+
+    def keep_answer(r):
         c = req.get(r.dhcp.xid)
         if c is None or r.dhcp.type not in (ACK, NAK) or r.dhcp.chaddr[:6] != mac_bytes(c.mac):
-            continue
+            return
         seen.add(r, c.mac)
+        answered.add(r.dhcp.xid)
         if r.dhcp.type == ACK:
             c.ip, c.server = r.dhcp.yiaddr, r.dhcp.ip_opt(O_SERVER_ID)
             acked.add(c.mac)
+    collect_until(link, T(10.0), keep_answer, lambda: answered >= waited)
     return [c for c in clients if c.mac not in acked]
 
 
@@ -128,10 +162,17 @@ def alternate(i, offers):
     return offers[0]
 
 
-def storm(link, clients, seen, rounds=6, choose=alternate, after_first=None):
+def storm(link, clients, seen, rounds=6, choose=alternate, after_first=None,
+          servers=(ADDR["a"], ADDR["b"]), servers_after=None):
+    """servers: whose offers a round waits for (servers_after: after the
+    first round's after_first, e.g. without a killed one)."""
     left = clients
     for n in range(rounds):
-        left = storm_round(link, left, seen, choose, after_first if n == 0 else None)
+        left = storm_round(link, left, seen, choose, set(servers),
+                           after_first if n == 0 else None,
+                           servers_after if n == 0 else None)
+        if servers_after is not None:
+            servers = servers_after
         if not left:
             return
     raise AssertionError(f"{len(left)} clients got no lease after {rounds} rounds")
@@ -157,9 +198,9 @@ def shared(tmp_path, pg, kidou_factory, monkeypatch):
             def __init__(self, ns):
                 self.srv = ns
 
-        def start(x, name=None):
+        def start(x, name=None, config=None):
             return start_kidou(kidou_factory, Net(net.ns[x]), tmp_path, db=pg.uri,
-                               interface=f"{x}0", dhcp_range=RANGE,
+                               interface=f"{x}0", dhcp_range=RANGE, config=config,
                                tftp_listen=f"{ADDR[x]}:69", name=name or f"kidou-{x}")
         link = RawLink(net.ns["c"], "v1")
         yield net, start, link
@@ -183,7 +224,7 @@ def test_two_instances_never_ack_one_address_twice(shared, pg):
     sh("ip", "-n", net.ns["b"], "link", "set", "b0", "down")
     first = [Client(link) for _ in range(6)]
     seen = Seen()
-    storm(link, first, seen, choose=lambda i, offers: offers[0])
+    storm(link, first, seen, choose=lambda i, offers: offers[0], servers=(ADDR["a"],))
     assert set(seen.by_server) == {ADDR["a"]}
     sh("ip", "-n", net.ns["b"], "link", "set", "b0", "up")
     second = [Client(link) for _ in range(6)]
@@ -199,7 +240,7 @@ def test_two_instances_never_ack_one_address_twice(shared, pg):
     for c in first + second:
         assert rows[c.ip][1] == c.mac.replace(":", ""), (c.ip, rows[c.ip])
     # A storm split over both.
-    storm(link, [Client(link) for _ in range(40)], seen)
+    storm(link, [Client(link) for _ in range(30)], seen)
     assert_unique(seen, pg)
     assert ADDR["b"] in seen.by_server and ADDR["a"] in seen.by_server
 
@@ -208,13 +249,13 @@ def test_sigkill_one_instance_mid_storm(shared, pg, kidou_factory):
     net, start, link = shared
     a, b = start("a"), start("b")
     seen = Seen()
-    clients = [Client(link) for _ in range(40)]
+    clients = [Client(link) for _ in range(30)]
     a.expect_rc = None  # killed on purpose
 
     def kill_a():
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait()
-    storm(link, clients, seen, after_first=kill_a)
+    storm(link, clients, seen, after_first=kill_a, servers_after=(ADDR["b"],))
     rows = assert_unique(seen, pg)
     # Every lease a ACKed before it died is in the table, as ACKed.
     for mac, ip in seen.by_server.get(ADDR["a"], {}).items():
@@ -225,10 +266,12 @@ def test_sigkill_one_instance_mid_storm(shared, pg, kidou_factory):
     link.drain()
     xids = {c.send(REQUEST, ciaddr=c.ip, flags=BROADCAST_FLAG): c for c in clients}
     got = {}
-    for r in link.collect(T(3.0)):
+
+    def keep(r):
         c = xids.get(r.dhcp.xid)
         if c and r.dhcp.type in (ACK, NAK):
             got[c.mac] = (r.dhcp.type, r.dhcp.yiaddr)
+    collect_until(link, T(10.0), keep, lambda: len(got) == len(xids))
     for c in clients:
         assert got.get(c.mac) == (ACK, c.ip), (c.mac, c.ip, got.get(c.mac))
     # a comes back, loads the table, and renews through it work too.
@@ -236,9 +279,14 @@ def test_sigkill_one_instance_mid_storm(shared, pg, kidou_factory):
     link.drain()
     some = clients[:10]
     xids = {c.send(REQUEST, ciaddr=c.ip, flags=BROADCAST_FLAG): c for c in some}
-    ok = {xids[r.dhcp.xid].mac for r in link.collect(T(3.0))
-          if r.dhcp.xid in xids and r.dhcp.type == ACK and
-          r.dhcp.ip_opt(O_SERVER_ID) == ADDR["a"] and r.dhcp.yiaddr == xids[r.dhcp.xid].ip}
+    ok = set()
+
+    def keep_a(r):
+        c = xids.get(r.dhcp.xid)
+        if c and r.dhcp.type == ACK and r.dhcp.ip_opt(O_SERVER_ID) == ADDR["a"] and \
+                r.dhcp.yiaddr == c.ip:
+            ok.add(c.mac)
+    collect_until(link, T(10.0), keep_a, lambda: len(ok) == len(xids))
     assert ok == {c.mac for c in some}, (ok, a2.text()[-2000:])
 
 
@@ -255,3 +303,138 @@ def test_postgres_restart_mid_storm(shared, pg):
     more = [Client(link) for _ in range(10)]
     storm(link, more, seen)
     assert_unique(seen, pg)
+
+
+# --------------------------------------------------------------------------
+# relays pointed at both instances
+
+RELAY_IP, GIADDR = "172.24.0.3", "10.9.0.1"
+RELAY_CFG = """[subnet far]
+network = 10.9.0.0/16
+range = 10.9.0.10 10.9.0.100
+lease-time = 900
+"""
+
+
+class Relay:
+    """The client namespace plays a routed site's relay agent (dhcrelay
+    SERVER_A SERVER_B): it has RELAY_IP on the servers' segment and GIADDR
+    on the relayed network, forwards every client message to both
+    instances (unicast, giaddr set, hops 1), and receives their answers
+    on GIADDR:67. Both servers route the relayed network back through
+    RELAY_IP."""
+
+    def __init__(self, net: SharedNet):
+        c = net.ns["c"]
+        sh("ip", "-n", c, "addr", "add", f"{RELAY_IP}/16", "dev", "br0")
+        sh("ip", "-n", c, "addr", "add", f"{GIADDR}/16", "dev", "br0")
+        for x in ("a", "b"):
+            sh("ip", "-n", net.ns[x], "route", "add", "10.9.0.0/16", "via", RELAY_IP)
+        with in_netns(c):
+            self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.out.bind((RELAY_IP, 67))
+            self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.back.bind((GIADDR, 67))
+
+    def close(self):
+        self.out.close()
+        self.back.close()
+
+    def send(self, to, mtype, mac, xid, options=(), ciaddr="0.0.0.0"):
+        msg = build_dhcp(xid=xid, hops=1, giaddr=GIADDR, chaddr=mac, ciaddr=ciaddr,
+                         options=[opt_type(mtype)] + list(options))
+        for server in to:
+            self.out.sendto(msg, (server, 67))
+
+    def collect_until(self, timeout, keep, done):
+        """Like collect_until on the raw link: ends when done()."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.back], [], [], left)[0]:
+                return
+            data, _ = self.back.recvfrom(2048)
+            keep(parse_dhcp(data, strict=False))
+
+
+def test_relays_to_both_instances(shared, pg, tmp_path):
+    """A routed site: the relay forwards every client to both instances
+    (one [subnet] with its range on both, one database). No address is
+    ACKed twice, and every client renews through either instance."""
+    net, start, link = shared
+    cfg = tmp_path / "relay.ini"
+    cfg.write_text(RELAY_CFG)
+    relay = Relay(net)
+    try:
+        start("a", config=cfg), start("b", config=cfg)
+        both = (ADDR["a"], ADDR["b"])
+        macs = [random_mac(b"\x52\x54\x03") for _ in range(24)]
+        xid_of = {m: 0x5E1A0000 + i for i, m in enumerate(macs)}
+        mac_of = {x: m for m, x in xid_of.items()}
+        acks, ip_of, server_of, seen = {}, {}, {}, Seen()
+        left = list(macs)
+        for _ in range(6):  # rounds: a NAKed client starts again
+            offers = {}
+            for m in left:
+                relay.send(both, DISCOVER, m, xid_of[m])
+
+            def keep_offer(d):
+                if d.type == OFFER and d.xid in mac_of and d.giaddr == GIADDR:
+                    offers.setdefault(d.xid, {})[d.ip_opt(O_SERVER_ID)] = d
+            relay.collect_until(T(5.0), keep_offer,
+                                lambda: all(len(offers.get(xid_of[m], {})) == 2 for m in left))
+            asked = set()
+            for i, m in enumerate(left):
+                got = offers.get(xid_of[m])
+                if not got:
+                    continue
+                o = got.get(both[i % 2]) or next(iter(got.values()))
+                # The relay forwards the REQUEST to both: the one not
+                # chosen learns the address is taken.
+                relay.send(both, REQUEST, m, xid_of[m],
+                           [opt_ip(O_SERVER_ID, o.ip_opt(O_SERVER_ID)),
+                            opt_ip(O_REQ_IP, o.yiaddr)])
+                asked.add(xid_of[m])
+            answered = set()
+
+            def keep_answer(d):
+                if d.xid in asked and d.type in (ACK, NAK):
+                    answered.add(d.xid)
+                    if d.type == ACK:
+                        m = mac_of[d.xid]
+                        acks.setdefault(d.yiaddr, set()).add(m)
+                        ip_of[m], server_of[m] = d.yiaddr, d.ip_opt(O_SERVER_ID)
+                    else:
+                        seen.naks += 1
+            relay.collect_until(T(10.0), keep_answer, lambda: answered >= asked)
+            left = [m for m in left if m not in ip_of]
+            if not left:
+                break
+        assert not left, f"{len(left)} relayed clients got no lease"
+        dup = {ip: m for ip, m in acks.items() if len(m) > 1}
+        assert not dup, f"addresses ACKed to two clients: {dup}"
+        assert set(server_of.values()) == set(both), server_of
+        rows = pg.leases()
+        for m, ip in ip_of.items():
+            assert ip.startswith("10.9.0.") and rows[ip][1] == m.replace(":", ""), (m, ip)
+
+        # Renewals (REBINDING through the relay: ciaddr, giaddr) sent to
+        # the instance that did NOT grant the lease: each keeps its address.
+        for m in macs:
+            other = ADDR["b"] if server_of[m] == ADDR["a"] else ADDR["a"]
+            relay.send((other,), REQUEST, m, xid_of[m] + 0x100, ciaddr=ip_of[m])
+        renewed = {}
+
+        def keep_renewal(d):
+            m = mac_of.get(d.xid - 0x100)
+            if m and d.type in (ACK, NAK):
+                renewed[m] = (d.type, d.yiaddr, d.ip_opt(O_SERVER_ID))
+        relay.collect_until(T(10.0), keep_renewal, lambda: len(renewed) == len(macs))
+        for m in macs:
+            other = ADDR["b"] if server_of[m] == ADDR["a"] else ADDR["a"]
+            assert renewed.get(m) == (ACK, ip_of[m], other), (m, ip_of[m], renewed.get(m))
+        rows = pg.leases()
+        assert {ip: rows[ip][1] for ip in ip_of.values()} == \
+            {ip: m.replace(":", "") for m, ip in ip_of.items()}
+    finally:
+        relay.close()
