@@ -428,6 +428,25 @@ static int get_profiles(struct api *a, struct http_api_answer *ans)
 	return answer_json(ans, MHD_HTTP_OK, arr);
 }
 
+/* What an operator must see at a glance: whether leases can be
+ * acknowledged. A database on the network (PostgreSQL) can be away; then
+ * kidou withholds ACKs until it is back (docs/postgresql.md). */
+static int get_status(struct api *a, struct http_api_answer *ans)
+{
+	struct lease_store *st = *a->src.dhcp ? dhcp_io_store(*a->src.dhcp) : NULL;
+	struct lease_store_health h = { 0 };
+	json_t *o;
+
+	if (st && st->ops->health)
+		st->ops->health(st, &h);
+	o = json_pack("{s:o}", "lease_store", !st ? json_null() :
+		      json_pack("{s:s,s:b,s:I,s:I}", "backend",
+				lease_store_is_pg(cfg_of(a)->dhcp.database) ? "postgresql" : "sqlite",
+				"up", !h.down, "outages", (json_int_t)h.outages,
+				"claims_refused", (json_int_t)h.refused));
+	return answer_json(ans, MHD_HTTP_OK, o);
+}
+
 /* --- events --- */
 
 static void on_boot_event(void *ctx, const struct boot_event *ev, const uint8_t *mac)
@@ -1036,6 +1055,8 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 		return get_profiles(a, ans);
 	case API_EVENTS:
 		return get_events(a, rq, m == API_HEAD, ans);
+	case API_STATUS:
+		return get_status(a, ans);
 	case API_MACHINE_NEXT_BOOT:
 		return put_next_boot(a, rq, &r, ans);
 	case API_MACHINE_DONE:

@@ -25,6 +25,7 @@ static const struct endpoint_def endpoints[] = {
 	{ API_HOST, "/hosts/:name", "PUT, DELETE", M(API_PUT) | M(API_DELETE) },
 	{ API_PROFILES, "/profiles", "GET, HEAD", M(API_GET) },
 	{ API_EVENTS, "/events", "GET, HEAD", M(API_GET) },
+	{ API_STATUS, "/status", "GET, HEAD", M(API_GET) },
 };
 
 /* The next segment of *p (after its '/'): start and length; false at the end. */

@@ -23,6 +23,7 @@ enum api_endpoint {
 	API_HOST,              /* /hosts/{name} */
 	API_PROFILES,          /* /profiles */
 	API_EVENTS,            /* /events */
+	API_STATUS,            /* /status */
 };
 
 enum api_method { API_GET, API_HEAD, API_PUT, API_POST, API_DELETE, API_OTHER };

@@ -29,6 +29,7 @@ from dhcp_lib import (  # noqa: F401  (fixtures)
     O_ARCH, O_VCLASS, SRV_ADDR, Client, RawLink, dhcp_net, dhcpd, in_netns, opt, opt_u16,
 )
 from kidou_testlib import T, build_ack, build_request, parse_packet
+from pg_lib import pg, pg_server  # noqa: F401  (fixtures)
 
 TOKEN = "page-token-0123456789abcdef"
 MAC_WEB = "52:54:00:aa:00:01"
@@ -461,6 +462,59 @@ def test_page_states(dhcp_net, dhcpd, tmp_path, browser, forwards):  # noqa: F81
         link.close()
         if hang:
             hang.close()
+    assert k.alive()
+
+
+# --- the lease database away (issue 15) -----------------------------------------
+
+
+def test_page_shows_store_outage(dhcp_net, dhcpd, tmp_path, browser, forwards, pg,
+                                 monkeypatch):
+    """kidou on PostgreSQL: while the database is away (found by a
+    commit that fails) the page shows a banner, without a reload, and
+    GET /api/v1/status says lease_store up false; it goes when the
+    database is back."""
+    from dhcp_lib import O_REQ_IP, O_SERVER_ID, REQUEST, opt_ip
+
+    monkeypatch.setenv("PGPASSFILE", str(pg.passfile))
+    boot_tree(tmp_path)
+    k = dhcpd("--config", write_config(tmp_path), "--http-listen", f"{SRV_ADDR}:8080",
+              tftp_root=tmp_path / "tftp", db=pg.uri)
+    fwd = forwards(dhcp_net.srv, (SRV_ADDR, 8080))
+    mark = open_page(browser, fwd.url + "/ui/")
+    wait_rows(browser, 3)
+
+    def status():
+        st, _, body = request(fwd.port, "GET", "/api/v1/status")
+        assert st == 200, body
+        return json.loads(body)["lease_store"]
+    assert status() == {"backend": "postgresql", "up": True, "outages": 0,
+                        "claims_refused": 0}
+    assert browser.execute_script("return document.getElementById('store-down').hidden")
+
+    pg.stop()
+    link = RawLink(dhcp_net.cli)
+    try:
+        c = Client(link, mac=MAC_NEW)
+        offer = c.discover()
+        link.drain()
+        c.send(REQUEST, [opt_ip(O_SERVER_ID, SRV_ADDR), opt_ip(O_REQ_IP, offer.dhcp.yiaddr)])
+        k.wait_event("database-down", mod="store", timeout=T(30))
+    finally:
+        link.close()
+    s = status()
+    assert s["up"] is False and s["outages"] == 1, s
+    P.wait_js(browser, "return !document.getElementById('store-down').hidden", 20,
+              "the outage banner")
+    P.screenshot(browser, tmp_path)
+
+    pg.start()
+    k.wait_event("database-up", mod="store", timeout=T(30))
+    assert status()["up"] is True
+    P.wait_js(browser, "return document.getElementById('store-down').hidden", 20,
+              "the banner gone")
+    assert P.loaded_once(browser, mark)
+    no_script_errors(browser)
     assert k.alive()
 
 

@@ -34,6 +34,9 @@ static void test_route_paths(void **state)
 	assert_rc(api_route_parse("/api/v1/profiles", &r), 0);
 	assert_rc(api_route_parse("/api/v1/events", &r), 0);
 	assert_int_equal(r.endpoint, API_EVENTS);
+	assert_rc(api_route_parse("/api/v1/status", &r), 0);
+	assert_int_equal(r.endpoint, API_STATUS);
+	assert_string_equal(r.allow, "GET, HEAD");
 }
 
 static void test_route_refusals(void **state)

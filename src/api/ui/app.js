@@ -17,6 +17,7 @@
   const TOKEN_KEY = "kidou-token";
   const DEBOUNCE_MS = 250;
   const OPEN_POLL_MS = 3000;
+  const STATUS_POLL_MS = 3000;  // the lease database's state (GET /api/v1/status)
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 15000;
   const SSE_BUFFER_MAX = 1 << 20;
@@ -359,6 +360,19 @@
       if (m.timeline && m.timeline.open) schedule(mac);
   }, OPEN_POLL_MS);
 
+  // The lease database (PostgreSQL) can be away: while it is, no lease is
+  // acknowledged. No event says so; GET /api/v1/status does.
+  async function loadStatus() {
+    if (state.needToken) return;
+    try {
+      const st = await api("GET", "/api/v1/status");
+      $("store-down").hidden = !(st.lease_store && st.lease_store.up === false);
+    } catch (err) {
+      // the API itself unreachable: the event stream's state says so
+    }
+  }
+  setInterval(loadStatus, STATUS_POLL_MS);
+
   // --- the event stream ----------------------------------------------------
 
   function onEvent(data) {
@@ -443,6 +457,7 @@
     state.needToken = false;
     if (await loadAll()) {
       $("login").hidden = true;
+      loadStatus();
       // a new token: the stream reconnects with it
       if (state.stream) state.stream.abort();
       if (!state.running) run();
