@@ -219,7 +219,10 @@ def helper_storm(job):
     idle_stop = job.get("idle_stop", 3.0)
     discover_only = job.get("discover_only", False)
     prefix = bytes.fromhex(job["mac_prefix"])
-    dst = (job["server"], 67)
+    # job["servers"]: several instances on one database, client i's
+    # exchange to servers[i % len] (dhcp_pg_bench.py).
+    dsts = [(a, 67) for a in job.get("servers") or [job["server"]]]
+    nd = len(dsts)
     giaddr = ip_bytes(CLI_ADDR)
 
     t_build = time.monotonic()
@@ -268,7 +271,7 @@ def helper_storm(job):
             k = min(room, n - next_new, 32)
             for i in range(next_new, next_new + k):
                 try:
-                    sendto(disc[i], dst)
+                    sendto(disc[i], dsts[i % nd])
                 except BlockingIOError:
                     send_blocked += 1
                     break
@@ -313,7 +316,7 @@ def helper_storm(job):
                 r[REQ_OPT_REQIP:REQ_OPT_REQIP + 4] = yi
                 r[REQ_OPT_SID:REQ_OPT_SID + 4] = sid or b"\0\0\0\0"
                 try:
-                    sendto(r, dst)
+                    sendto(r, dsts[i % nd])
                 except BlockingIOError:
                     send_blocked += 1
                     continue  # times out as a lost DISCOVER exchange
