@@ -25,7 +25,7 @@
 
 #include "loop.h"
 
-#define API_SLICE_ELEMENTS 64
+#define API_SLICE_ELEMENTS 32
 #define API_SLICE_BYTES (32 * 1024)
 #define API_READS_MAX 8
 
