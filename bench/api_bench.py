@@ -10,21 +10,24 @@ and always deleted again by this script. Its config holds a relay subnet
 
 Measured:
   (a) latency: GET /api/v1/machines (10,000 machines, ~1.8 MB) N times in a
-      row, median and p99 of the full answer's time; meanwhile a probe
-      does TFTP RRQ->ERROR and DHCP DISCOVER->OFFER round trips one after
-      the other, and their max and p99 RTT show how long the loop stalled
-      (idle: the same probe without the GETs). kidou's own figures come
-      from its log: the time one slice (64 machines) held the loop
-      (read-done max_slice_us) and the snapshot (machines-snapshot us); an
-      older kidou that built the answer whole logs that as build_us.
+      row, alone, then beside a probe that does TFTP RRQ->ERROR and DHCP
+      DISCOVER->OFFER round trips one after the other (a process of its
+      own); the probe's p99 and max RTT, against the same probe with the
+      API idle, show how long the loop stalled. kidou's own figures come
+      from its log: per GET, the longest slice (32 machines) in wall and
+      CPU time (read-done max_slice_us, max_slice_cpu_us) and the snapshot
+      (machines-snapshot us, debug); an older kidou that built the answer
+      whole logs that as build_us.
   (b) fast-path cost: a DHCP storm (dhcp_bench's raw DORA client, ACKs/s)
-      and a TFTP transfer (curl, MiB/s), with the API idle, then with 100
-      Server-Sent-Events subscribers attached (reading) and a client
-      doing GET /api/v1/machines in a loop. Printed as loaded/idle ratios.
+      and TFTP transfers (curl in lock-step, and tftp_bench's client at
+      windowsize 16; MiB/s), with the API idle, with 100 Server-Sent-Events
+      subscribers attached (reading), with a client doing GET
+      /api/v1/machines in a loop, and with both. Printed as loaded/idle
+      ratios.
 
 Usage (as root, Python stdlib only; needs curl and ip):
-  /usr/bin/python3 bench/api_bench.py             # ~2 minutes
-  /usr/bin/python3 bench/api_bench.py --quick     # ~40 s
+  /usr/bin/python3 bench/api_bench.py             # ~4 minutes
+  /usr/bin/python3 bench/api_bench.py --quick     # ~2 minutes
   /usr/bin/python3 bench/api_bench.py --kidou /tmp/kidou-old   # another binary
 See bench/README.md.
 """
@@ -367,10 +370,10 @@ def main():
     ap.add_argument("--gets", type=int, default=50, help="GETs for the latency (default 50)")
     ap.add_argument("--idle-s", type=float, default=3.0)
     ap.add_argument("--subscribers", type=int, default=100)
-    ap.add_argument("--tftp-mib", type=int, default=64)
-    ap.add_argument("--tftp-runs", type=int, default=3)
+    ap.add_argument("--tftp-mib", type=int, default=16)
+    ap.add_argument("--tftp-runs", type=int, default=2)
     ap.add_argument("--storm-n", type=int, default=30000)
-    ap.add_argument("--storm-time", type=float, default=15.0)
+    ap.add_argument("--storm-time", type=float, default=10.0)
     ap.add_argument("--pin", choices=("split", "none", "same"), default="split")
     ap.add_argument("--skip", default="", help="latency,cost")
     ap.add_argument("--json")
