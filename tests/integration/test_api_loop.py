@@ -226,6 +226,19 @@ def test_machines_while_dhcp(dhcp_net, dhcpd, link, tmp_path):
     assert len(machines) == 10005
     leased = {m["mac"]: m["lease"] for m in machines if m["lease"]}
     assert sorted(leased) == sorted(macs)
+    # /leases past one slice (32): sent in slices from a copy of the leases
+    more = [random_mac(b"\x52\x54\x04") for _ in range(35)]
+    for mac in more:
+        Client(link, mac).dora()
+    with in_netns(dhcp_net.srv):
+        rq = SlowGet(SRV_ADDR, 8080, "/api/v1/leases")
+    assert rq.head()[0] == 200
+    leases = json.loads(rq.body())
+    assert sorted(x["mac"] for x in leases) == sorted(macs + more)
+    assert all(x["state"] == "bound" and x["client_id"] == "01" + x["mac"].replace(":", "")
+               and x["hostname"] is None and x["expires"].endswith("Z") for x in leases)
+    done = k.wait_event("read-done", mod="api", what="leases", timeout=T(10))
+    assert done["result"] == "complete" and int(done["elements"]) == 40
 
 
 def test_max_big_reads(small_tcp_ns, kidou_factory, tmp_path):
