@@ -68,7 +68,7 @@ static int buf_element(struct api_read *r, json_t *el)
 {
 	size_t n;
 
-	if (buf_reserve(r, 1024) < 0)
+	if (!el || buf_reserve(r, 1024) < 0)
 		goto fail;
 	r->buf[r->len] = r->elements ? ',' : '[';
 	n = json_dumpb(el, r->buf + r->len + 1, r->cap - r->len - 1, JSON_COMPACT);
