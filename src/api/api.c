@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "api/api_chunked.h"
 #include "api/api_events.h"
 #include "api/api_hosts.h"
 #include "api/api_json.h"
@@ -68,6 +69,9 @@ struct api {
 	struct api_write *writes;     /* waiting for their commit or their answer */
 	unsigned writes_in_store;     /* of LEASE_STORE_QUEUE_API */
 	uint64_t host_gen;            /* the last hosts write's */
+	struct api_chunked *reads;    /* big reads answered a slice per turn */
+	uint64_t config_gen;          /* counts reloads and API host changes: a
+				       * read's host pointers are stale when it moved */
 };
 
 static void api_clock_now(struct api_clock *c)
@@ -210,213 +214,316 @@ static int collect_parts(struct api *a, struct parts *p)
 	return 0;
 }
 
-/* A JSON array written one element at a time: each machine is built,
- * dumped by jansson and freed, so 10,000 machines never make one tree
- * of 100,000 objects (time and peak memory both scale with one). */
-struct json_out {
-	char *buf;
-	size_t len, cap;
-	size_t n;
-};
-
-static int out_reserve(struct json_out *o, size_t more)
-{
-	char *b;
-	size_t cap = o->cap ? o->cap : 4096;
-
-	if (o->len + more <= o->cap)
-		return 0;
-	while (cap < o->len + more)
-		cap *= 2;
-	b = realloc(o->buf, cap);
-	if (!b)
-		return -ENOMEM;
-	o->buf = b;
-	o->cap = cap;
-	return 0;
-}
-
-/* Append el (taken over) as the next element: the separator, then what
- * jansson dumps. */
-static int out_element(struct json_out *o, json_t *el)
-{
-	size_t n;
-
-	if (!el || out_reserve(o, 1024) < 0)
-		goto fail;
-	o->buf[o->len] = o->n ? ',' : '[';
-	/* Dump into the room there is; only an element larger than that is
-	 * dumped twice (json_dumpb returns the size it needs). */
-	n = json_dumpb(el, o->buf + o->len + 1, o->cap - o->len - 1, JSON_COMPACT);
-	if (n == 0)
-		goto fail;
-	if (n > o->cap - o->len - 1) {
-		if (out_reserve(o, n + 1) < 0)
-			goto fail;
-		json_dumpb(el, o->buf + o->len + 1, n, JSON_COMPACT);
-	}
-	o->len += n + 1;
-	o->n++;
-	json_decref(el);
-	return 0;
-fail:
-	json_decref(el);
-	return -ENOMEM;
-}
-
-static int out_end(struct json_out *o)
-{
-	if (out_reserve(o, 3) < 0)
-		return -ENOMEM;
-	if (o->n == 0)
-		o->buf[o->len++] = '[';
-	o->buf[o->len++] = ']';
-	o->buf[o->len] = '\0';
-	return 0;
-}
-
-/* The machines of the sorted parts, one per MAC, each handed to emit. */
-static int render_machines(struct api *a, const struct parts *p,
-			   int (*emit)(void *ctx, json_t *m), void *ctx)
+/* The machine of the sorted parts from *i on (its parts consumed).
+ * rehost: the config was replaced since the parts were taken, so their
+ * host pointers are gone; each host is looked up again by MAC. */
+static json_t *next_machine(struct api *a, const struct parts *p, size_t *i, bool rehost,
+			    struct boot_timeline_info *tl)
 {
 	const struct config *c = cfg_of(a);
-	struct boot_timeline_info *tl = malloc(sizeof(*tl));
+	struct api_machine m = { .default_profile = c->default_profile };
 	struct api_clock clk;
 
-	if (!tl)
-		return -ENOMEM;
-	api_clock_now(&clk);
-	for (size_t i = 0; i < p->n;) {
-		struct api_machine m = { .default_profile = c->default_profile };
-
-		memcpy(m.mac, p->v[i].mac, 6);
-		m.next_boot = next_boot_get(a->src.next_boot, m.mac);
-		for (; i < p->n && memcmp(p->v[i].mac, m.mac, 6) == 0; i++) {
-			const struct part *pt = &p->v[i];
-			if (pt->kind == PART_HOST) {
-				m.host = pt->host;
-			} else if (pt->kind == PART_LEASE && !m.lease_ip) {
-				m.lease_ip = pt->ip;
-				m.lease_state = pt->state;
-				m.lease_expires = pt->expires;
-			} else if (pt->kind == PART_TIMELINE &&
-				   boot_events_find(a->src.events, m.mac, tl) == 0) {
-				m.timeline = tl;
-			}
-		}
-		if (emit(ctx, api_json_machine(&m, &clk)) < 0) {
-			free(tl);
-			return -ENOMEM;
+	memcpy(m.mac, p->v[*i].mac, 6);
+	m.next_boot = next_boot_get(a->src.next_boot, m.mac);
+	for (; *i < p->n && memcmp(p->v[*i].mac, m.mac, 6) == 0; (*i)++) {
+		const struct part *pt = &p->v[*i];
+		if (pt->kind == PART_HOST) {
+			m.host = rehost ? config_host_by_mac(c, m.mac) : pt->host;
+		} else if (pt->kind == PART_LEASE && !m.lease_ip) {
+			m.lease_ip = pt->ip;
+			m.lease_state = pt->state;
+			m.lease_expires = pt->expires;
+		} else if (pt->kind == PART_TIMELINE &&
+			   boot_events_find(a->src.events, m.mac, tl) == 0) {
+			m.timeline = tl;
 		}
 	}
-	free(tl);
-	return 0;
-}
-
-static int keep_one(void *ctx, json_t *m)
-{
-	json_t **one = ctx;
-
-	json_decref(*one);
-	*one = m;
-	return m ? 0 : -ENOMEM;
+	api_clock_now(&clk);
+	return api_json_machine(&m, &clk);
 }
 
 static int get_machine(struct api *a, const struct api_route *r, struct http_api_answer *ans)
 {
 	struct parts p = { .only = r->mac };
+	struct boot_timeline_info *tl = malloc(sizeof(*tl));
 	json_t *one = NULL;
-	int ret = collect_parts(a, &p);
+	size_t i = 0;
+	int ret = tl ? collect_parts(a, &p) : -ENOMEM;
 
-	if (ret == 0)
-		ret = render_machines(a, &p, keep_one, &one);
-	free(p.v);
-	if (ret < 0) {
-		json_decref(one);
-		return ret;
+	if (ret == 0 && p.n > 0) {
+		one = next_machine(a, &p, &i, false, tl);
+		if (!one)
+			ret = -ENOMEM;
 	}
+	free(p.v);
+	free(tl);
+	if (ret < 0)
+		return ret;
 	if (!one)
 		return answer_error(ans, MHD_HTTP_NOT_FOUND, "no such machine", "mac");
 	return answer_json(ans, MHD_HTTP_OK, one);
 }
 
-static int append_machine(void *ctx, json_t *m)
+static void conn_peer(struct MHD_Connection *conn, char peer[NET_ENDPOINT_STRLEN])
 {
-	return out_element(ctx, m);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	strcpy(peer, "-");
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+		net_format_endpoint((const struct sockaddr_in *)ci->client_addr, peer);
 }
 
-/* Every machine: one pass over the sorted parts. The time it takes on
- * the loop is logged at debug (10,000 hosts: see docs/api.md, "Cost"). */
-static int get_machines(struct api *a, struct http_api_answer *ans)
+/* A big read's array, answered a slice per loop turn (api_chunked.h):
+ * src is taken over. */
+static int answer_array(struct api *a, const struct http_api_request *rq,
+			const struct api_chunked_src *src, struct http_api_answer *ans)
 {
-	uint64_t start = now_usec();
-	struct parts p = { 0 };
-	struct json_out o = { 0 };
-	int ret = collect_parts(a, &p);
+	struct api_chunked_answer ca = { 0 };
+	char peer[NET_ENDPOINT_STRLEN];
+	int e;
 
-	if (ret == 0)
-		ret = render_machines(a, &p, append_machine, &o);
-	if (ret == 0)
-		ret = out_end(&o);
-	if (ret < 0) {
-		free(p.v);
-		free(o.buf);
-		return ret;
+	conn_peer(rq->conn, peer);
+	e = api_chunked_answer(a->reads, src, rq->conn, rq->wake, rq->wake_data, peer, &ca);
+	if (e == -EBUSY) {
+		log_warn(MOD, "read-refused", "what=%s peer=%s reason=max-reads limit=%d", src->what,
+			 peer, API_READS_MAX);
+		return answer_error(ans, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "too many large reads in progress, retry", NULL);
 	}
-	log_debug(MOD, "machines", "machines=%zu parts=%zu bytes=%zu build_us=%llu", o.n, p.n,
-		  o.len, (unsigned long long)(now_usec() - start));
-	free(p.v);
-	ans->body = o.buf;
-	ans->len = o.len;
+	if (e < 0)
+		return e;
+	ans->body = ca.body;
+	ans->len = ca.len;
+	ans->stream = ca.resp;
 	ans->status = MHD_HTTP_OK;
 	ans->content_type = JSON_TYPE;
 	return 0;
 }
 
-/* --- leases, hosts, profiles --- */
-
-struct lease_ctx {
-	const struct config *cfg;
-	json_t *arr;
+/* GET /machines: the parts are taken now (small copies: MAC, lease
+ * address, state and expiry; a host pointer, good while the config
+ * generation holds), the machines built from them slice by slice; their
+ * timeline and next-boot are read as each slice is built. */
+struct machines_read {
+	struct api *a;
+	struct parts p;
+	size_t i;
+	uint64_t config_gen;
+	struct boot_timeline_info tl;
 };
 
-static void lease_json(void *ctx, const struct dhcp_lease_info *l)
+static int machines_next(void *ctx, json_t **el)
 {
-	struct lease_ctx *lc = ctx;
-	const struct host_config *h = l->has_mac ? config_host_by_mac(lc->cfg, l->mac) : NULL;
-	char id[2 * LEASE_CLIENT_ID_MAX + 1], mac[MAC_STRLEN], ip[INET_ADDRSTRLEN];
-	struct in_addr in = { htonl(l->ip) };
+	struct machines_read *mr = ctx;
 
+	if (mr->i >= mr->p.n)
+		return 0;
+	*el = next_machine(mr->a, &mr->p, &mr->i, mr->config_gen != mr->a->config_gen, &mr->tl);
+	return *el ? 1 : -ENOMEM;
+}
+
+static void machines_free(void *ctx)
+{
+	struct machines_read *mr = ctx;
+
+	free(mr->p.v);
+	free(mr);
+}
+
+static int get_machines(struct api *a, const struct http_api_request *rq,
+			struct http_api_answer *ans)
+{
+	struct machines_read *mr = calloc(1, sizeof(*mr));
+	struct api_chunked_src src = { machines_next, machines_free, mr, "machines" };
+	uint64_t start;
+	int e;
+
+	if (!mr)
+		return -ENOMEM;
+	mr->a = a;
+	mr->config_gen = a->config_gen;
+	start = now_usec();
+	e = collect_parts(a, &mr->p);
+	if (e < 0) {
+		machines_free(mr);
+		return e;
+	}
+	/* The one step done whole on the loop (10,000 machines: see docs/api.md, "Cost"). */
+	log_debug(MOD, "machines-snapshot", "parts=%zu us=%llu", mr->p.n,
+		  (unsigned long long)(now_usec() - start));
+	return answer_array(a, rq, &src, ans);
+}
+
+/* --- leases, hosts, profiles --- */
+
+/* A lease as the snapshot keeps it: its strings (client id in hex, the
+ * subnet's name, which a reload frees) are in the read's arena. */
+struct lease_snap {
+	uint32_t ip;
+	bool has_mac;
+	uint8_t mac[6];
+	const char *state;    /* a literal of dhcp_server.c */
+	int64_t expires;
+	size_t id_off, subnet_off;
+};
+
+struct leases_read {
+	struct api *a;
+	struct lease_snap *v;
+	size_t n, cap, i;
+	char *arena;
+	size_t arena_len, arena_cap;
+	bool oom;
+};
+
+static size_t arena_add(struct leases_read *lr, const char *s, size_t len)
+{
+	size_t off = lr->arena_len;
+
+	if (lr->arena_len + len + 1 > lr->arena_cap) {
+		size_t cap = lr->arena_cap ? lr->arena_cap : 4096;
+		char *b;
+		while (cap < lr->arena_len + len + 1)
+			cap *= 2;
+		b = realloc(lr->arena, cap);
+		if (!b) {
+			lr->oom = true;
+			return 0;
+		}
+		lr->arena = b;
+		lr->arena_cap = cap;
+	}
+	memcpy(lr->arena + off, s, len);
+	lr->arena[off + len] = '\0';
+	lr->arena_len += len + 1;
+	return off;
+}
+
+static void lease_snap_add(void *ctx, const struct dhcp_lease_info *l)
+{
+	struct leases_read *lr = ctx;
+	char id[2 * LEASE_CLIENT_ID_MAX + 1];
+	struct lease_snap *ls;
+
+	if (lr->oom)
+		return;
+	if (lr->n == lr->cap) {
+		size_t cap = lr->cap ? lr->cap * 2 : 256;
+		struct lease_snap *v = realloc(lr->v, cap * sizeof(*v));
+		if (!v) {
+			lr->oom = true;
+			return;
+		}
+		lr->v = v;
+		lr->cap = cap;
+	}
 	for (unsigned i = 0; i < l->id->len; i++)
 		snprintf(id + 2 * i, 3, "%02x", l->id->bytes[i]);
 	id[2 * l->id->len] = '\0';
+	ls = &lr->v[lr->n++];
+	*ls = (struct lease_snap){ .ip = l->ip, .has_mac = l->has_mac, .state = l->state,
+				   .expires = l->expires };
+	memcpy(ls->mac, l->mac, 6);
+	ls->id_off = arena_add(lr, id, 2 * l->id->len);
+	ls->subnet_off = arena_add(lr, l->subnet, strlen(l->subnet));
+}
+
+/* The hostname is the current config's (looked up as each slice is
+ * built). */
+static int leases_next(void *ctx, json_t **el)
+{
+	struct leases_read *lr = ctx;
+	const struct lease_snap *l;
+	const struct host_config *h;
+	char mac[MAC_STRLEN], ip[INET_ADDRSTRLEN];
+	struct in_addr in;
+
+	if (lr->i >= lr->n)
+		return 0;
+	l = &lr->v[lr->i++];
+	h = l->has_mac ? config_host_by_mac(cfg_of(lr->a), l->mac) : NULL;
+	in.s_addr = htonl(l->ip);
 	inet_ntop(AF_INET, &in, ip, sizeof(ip));
-	json_array_append_new(lc->arr, json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:s}",
+	*el = json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:s}",
 		"ip", ip, "mac", l->has_mac ? json_string(format_mac(l->mac, mac)) : json_null(),
-		"client_id", id, "state", l->state,
+		"client_id", lr->arena + l->id_off, "state", l->state,
 		"expires", api_json_time(l->expires * 1000000),
 		"hostname", h && h->hostname ? json_string(h->hostname) : json_null(),
-		"subnet", l->subnet));
+		"subnet", lr->arena + l->subnet_off);
+	return *el ? 1 : -ENOMEM;
 }
 
-static int get_leases(struct api *a, struct http_api_answer *ans)
+static void leases_free(void *ctx)
 {
-	struct lease_ctx lc = { .cfg = cfg_of(a), .arr = json_array() };
+	struct leases_read *lr = ctx;
 
-	if (lc.arr && *a->src.dhcp)
-		dhcp_io_foreach_lease(*a->src.dhcp, lease_json, &lc);
-	return answer_json(ans, MHD_HTTP_OK, lc.arr);
+	free(lr->v);
+	free(lr->arena);
+	free(lr);
 }
 
-static int get_hosts(struct api *a, struct http_api_answer *ans)
+static int get_leases(struct api *a, const struct http_api_request *rq,
+		      struct http_api_answer *ans)
 {
-	json_t *arr = json_array();
+	struct leases_read *lr = calloc(1, sizeof(*lr));
+	struct api_chunked_src src = { leases_next, leases_free, lr, "leases" };
 
-	for (const struct host_config *h = cfg_of(a)->hosts; arr && h; h = h->next)
-		json_array_append_new(arr, api_json_host(h));
-	for (size_t i = 0; arr && i < host_table_count(a->src.hosts); i++)
-		json_array_append_new(arr, api_json_host(host_table_at(a->src.hosts, i)));
-	return answer_json(ans, MHD_HTTP_OK, arr);
+	if (!lr)
+		return -ENOMEM;
+	lr->a = a;
+	if (*a->src.dhcp)
+		dhcp_io_foreach_lease(*a->src.dhcp, lease_snap_add, lr);
+	if (lr->oom) {
+		leases_free(lr);
+		return -ENOMEM;
+	}
+	return answer_array(a, rq, &src, ans);
+}
+
+/* GET /hosts walks the config's list, then the API's hosts, as it is
+ * sent: a reload frees the one, a hosts write changes the other, so a read
+ * that either overtakes is cut short (-ESTALE, logged). */
+struct hosts_read {
+	struct api *a;
+	const struct host_config *h;
+	size_t api_i;                 /* next index in the API's host table */
+	uint64_t config_gen;
+};
+
+static int hosts_next(void *ctx, json_t **el)
+{
+	struct hosts_read *hr = ctx;
+
+	if (hr->config_gen != hr->a->config_gen)
+		return -ESTALE;
+	if (hr->h) {
+		*el = api_json_host(hr->h);
+		hr->h = hr->h->next;
+	} else if (hr->api_i < host_table_count(hr->a->src.hosts)) {
+		*el = api_json_host(host_table_at(hr->a->src.hosts, hr->api_i++));
+	} else {
+		return 0;
+	}
+	return *el ? 1 : -ENOMEM;
+}
+
+static void hosts_free(void *ctx)
+{
+	free(ctx);
+}
+
+static int get_hosts(struct api *a, const struct http_api_request *rq,
+		     struct http_api_answer *ans)
+{
+	struct hosts_read *hr = calloc(1, sizeof(*hr));
+	struct api_chunked_src src = { hosts_next, hosts_free, hr, "hosts" };
+
+	if (!hr)
+		return -ENOMEM;
+	*hr = (struct hosts_read){ .a = a, .h = cfg_of(a)->hosts, .config_gen = a->config_gen };
+	return answer_array(a, rq, &src, ans);
 }
 
 static int get_profiles(struct api *a, struct http_api_answer *ans)
@@ -787,6 +894,7 @@ static void on_host_write_done(struct lease_batch *b, void *data)
 	if (b->result < 0) {
 		if (ours) {
 			struct host_config *replaced = NULL;
+			a->config_gen++;  /* the table changes back: reads look again */
 			if (!w->deleting)
 				config_host_free(host_table_take(t, w->host_name));
 			if (w->host_old && host_table_put(t, w->host_old, &replaced) == 0) {
@@ -917,6 +1025,7 @@ static int put_host(struct api *a, const struct http_api_request *rq,
 	w->json = json;
 	w->batch.changes[0].host.json = json;
 	h->api_gen = w->gen = ++a->host_gen;
+	a->config_gen++;  /* reads in progress hold host pointers: look again */
 	w->ok_doc = api_json_host(h);
 	e = host_table_put(a->src.hosts, h, &old);
 	if (e < 0) {
@@ -975,6 +1084,7 @@ static int delete_host(struct api *a, const struct http_api_request *rq,
 	w->ok_doc = json_pack("{s:s, s:b}", "name", route->name, "deleted", 1);
 	w->ok_status = MHD_HTTP_OK;
 	old = host_table_take(a->src.hosts, route->name);
+	a->config_gen++;  /* reads in progress hold host pointers: look again */
 	w->host_old = old;
 	e = host_submit(a, st, w, ans);
 	if (e < 0) {
@@ -1044,13 +1154,13 @@ int api_handle(void *data, const struct http_api_request *rq, struct http_api_an
 		return answer_error(ans, MHD_HTTP_BAD_REQUEST, "malformed MAC address", "mac");
 	switch (r.endpoint) {
 	case API_MACHINES:
-		return get_machines(a, ans);
+		return get_machines(a, rq, ans);
 	case API_MACHINE:
 		return get_machine(a, &r, ans);
 	case API_LEASES:
-		return get_leases(a, ans);
+		return get_leases(a, rq, ans);
 	case API_HOSTS:
-		return get_hosts(a, ans);
+		return get_hosts(a, rq, ans);
 	case API_PROFILES:
 		return get_profiles(a, ans);
 	case API_EVENTS:
@@ -1082,6 +1192,12 @@ int api_new(struct loop *loop, const struct api_sources *src, struct api **ret)
 		free(a);
 		return r;
 	}
+	r = api_chunked_new(loop, &a->reads);
+	if (r < 0) {
+		api_events_free(a->events);
+		free(a);
+		return r;
+	}
 	boot_events_set_listener(src->events, on_boot_event, a);
 	loop_timer_init(&a->heartbeat, on_heartbeat, a);
 	loop_timer_arm(loop, &a->heartbeat, HEARTBEAT_USEC);
@@ -1091,8 +1207,10 @@ int api_new(struct loop *loop, const struct api_sources *src, struct api **ret)
 
 void api_reconfigure(struct api *a)
 {
-	if (a)
-		api_events_set_max(a->events, cfg_of(a)->api.max_event_streams);
+	if (!a)
+		return;
+	a->config_gen++;  /* the old config is freed: reads in progress look again */
+	api_events_set_max(a->events, cfg_of(a)->api.max_event_streams);
 }
 
 void api_close_streams(struct api *a)
@@ -1100,6 +1218,7 @@ void api_close_streams(struct api *a)
 	if (!a)
 		return;
 	api_events_close_all(a->events);
+	api_chunked_close_all(a->reads);
 	/* No connection stays suspended when the HTTP servers stop. Whether
 	 * the commit happens is unknown now: the answer says so. */
 	for (struct api_write *w = a->writes; w; w = w->next)
@@ -1128,5 +1247,6 @@ void api_free(struct api *a)
 		free(w);
 	}
 	api_events_free(a->events);
+	api_chunked_free(a->reads);
 	free(a);
 }

@@ -12,7 +12,10 @@
  * {"error": ..., "field": ...}.
  *
  * The API reads the daemon's state through the pointers it is given, at
- * request time, on the loop: it never keeps a copy to go stale. */
+ * request time, on the loop. Large reads (/machines, /leases, /hosts) are
+ * built a slice per loop turn (api_chunked.h) from a snapshot taken when
+ * the request came: small copies, and config pointers checked against a
+ * reload counter before each slice. */
 #ifndef KIDOU_API_H
 #define KIDOU_API_H
 
