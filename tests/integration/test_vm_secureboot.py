@@ -18,7 +18,7 @@ config (secureboot_config).
 """
 from __future__ import annotations
 
-import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +78,48 @@ def test_signed_chain_boots_with_enforcement(vmnet, sb_tree):
     assert set(V.SB_SHIM_PROBES + V.SB_GRUB_PROBES) <= rejected, order
     # GRUB asks for its config by one name only: no per-MAC search
     assert not [f for f in seen if "grub.cfg-" in f], order
+    bad = [line for line in k.lines() if line.startswith(("level=warn", "level=error"))]
+    assert not bad, "\n".join(bad)
+
+    # The timeline: the whole chain, its seven probes apart from misses.
+    summary = k.boot_summary_at_stop(MAC)
+    print("timeline:", summary["_line"])
+    assert summary["outcome"] == "booted" and summary["stage"] == "initrd", summary["_line"]
+    assert summary["misses"] == "0" and summary["probes"] == "7", summary["_line"]
+    assert summary["files"] == "5" and summary["failed"] == "0", summary["_line"]
+
+
+def wait_console(vm, text: str, timeout: float) -> str:
+    """Poll the VM's console until text appears (or QEMU exits, or the
+    timeout); returns the console, plain."""
+    deadline = time.monotonic() + timeout
+    while True:
+        console = V.plain(vm.console())
+        if text in console or vm.proc.poll() is not None or time.monotonic() > deadline:
+            return console
+        time.sleep(0.2)
+
+
+def test_unsigned_loader_is_refused(vmnet, sb_tree):
+    """syslinux.efi (Debian's, unsigned) as the UEFI boot file: OVMF
+    fetches it, refuses to start it, and says so; kidou's timeline says the
+    boot stalled after the loader, with the Secure Boot hint."""
+    assert not V.pe_signed(sb_tree / V.BOOT_UEFI)
+    k = vmnet.start_kidou(sb_tree, config_text=V.secureboot_config(
+        {"signed": APPEND}, default="signed", uefi_x64=V.BOOT_UEFI))
+    vm = vmnet.vm("secureboot", MAC).start()
+    console = wait_console(vm, "Access Denied", V.boot_timeout(vm.accel))
+    took = time.monotonic() - vm.t0
+    vm.stop()
+    print(f"unsigned loader: refused after {took:.1f}s (accel {vm.accel})")
+    assert "Access Denied" in console, console[-4000:]
+    assert V.GREETING not in console
+    done = [e["file"] for e in k.events("done", mod="tftp")]
+    assert V.BOOT_UEFI in done, k.text()
+    summary = k.boot_summary_at_stop(MAC)
+    print("timeline:", summary["_line"])
+    assert summary["outcome"] == "stalled", summary["_line"]
+    assert summary["reason"] == "loader-refused", summary["_line"]
+    assert summary["stage"] == "loader", summary["_line"]
+    assert "Secure Boot may have refused an unsigned loader" in summary["hint"], summary["_line"]
+    assert V.BOOT_UEFI in summary["hint"], summary["_line"]
