@@ -10,6 +10,7 @@ in the namespaces of dhcp_lib.py."""
 from __future__ import annotations
 
 import http.client
+import shutil
 import signal
 import subprocess
 import time
@@ -577,6 +578,16 @@ profile = sb-b
 """
 
 
+def signed_kernels(root: Path, *names: str) -> None:
+    """Copies of the installed (Debian-signed) cloud kernel at names."""
+    import vm_lib
+    kernel, _ = vm_lib.find_kernel()
+    assert vm_lib.pe_signed(kernel), kernel
+    for n in names:
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kernel, root / n)
+
+
 def test_secure_boot_grub_cfg_per_machine(dhcpd, dhcp_net, link, tmp_path):
     """The signed chain's GRUB (Debian's grubnetx64, prefix /grub) asks only
     for /grub/grub.cfg, never a per-MAC name: kidou tells machines apart
@@ -585,6 +596,7 @@ def test_secure_boot_grub_cfg_per_machine(dhcpd, dhcp_net, link, tmp_path):
     [boot] profile."""
     cfg = tmp_path / "sb.ini"
     cfg.write_text(SB_CONFIG)
+    signed_kernels(tmp_path / "tftp", "linux/vmlinuz", "linux/vmlinuz-b")
     k = dhcpd(config=cfg)
     uefi = [opt(O_VCLASS, "PXEClient:Arch:00007:UNDI:003016"), opt(93, b"\0\x07"),
             opt(94, b"\x01\x03\x10"), PXE_PRL]
@@ -620,3 +632,56 @@ def test_secure_boot_grub_cfg_per_machine(dhcpd, dhcp_net, link, tmp_path):
     assert "[profile sb-any] for any machine\n" in out.read_text()
     assert_no_warnings = [ln for ln in k.lines() if ln.startswith(("level=warn", "level=error"))]
     assert not assert_no_warnings, assert_no_warnings
+
+
+def kernel_warnings(k) -> dict:
+    """{profile: (event, kernel)} of the kernel signature warnings."""
+    return {e["profile"]: (e["event"], e["kernel"])
+            for e in k.events(mod="boot") if e["event"].startswith("kernel-")}
+
+
+def test_unsigned_kernel_warned_when_serving_shim(kidou_factory, tmp_path):
+    """Serving the signed chain (a shim*.efi as the UEFI x64 boot file),
+    every profile's kernel is checked for an Authenticode signature at
+    load and at reload: an unsigned or unreadable one is named in a
+    warning (GRUB would refuse it under Secure Boot, on the machine's
+    console only). Without shim nothing is checked."""
+    import vm_lib
+    root = tmp_path / "root"
+    signed_kernels(root, "linux/vmlinuz")
+    (root / "linux/plain.efi").write_bytes(Path(vm_lib.SYSLINUX_EFI).read_bytes())
+    assert not vm_lib.pe_signed(root / "linux/plain.efi")
+    (root / "linux/notpe").write_bytes(b"not a PE image at all\n")
+    text = ("[boot]\nuefi-x64 = shim/shimx64.efi\nprofile = good\n\n"
+            "[profile good]\nkernel = linux/vmlinuz\n\n"
+            "[profile plain]\nkernel = linux/plain.efi\n\n"
+            "[profile notpe]\nkernel = linux/notpe\n\n"
+            "[profile gone]\nkernel = linux/missing\n\n"
+            "[profile web]\nkernel = http://10.0.0.1/vmlinuz\n")
+    cfg = tmp_path / "sig.ini"
+    cfg.write_text(text)
+    k = kidou_factory("--config", cfg, root=root)
+    k.wait_event("ready", mod="main", timeout=T(5))
+    w = kernel_warnings(k)
+    assert w == {"plain": ("kernel-unsigned", "linux/plain.efi"),
+                 "notpe": ("kernel-unsigned", "linux/notpe"),
+                 "gone": ("kernel-unreadable", "linux/missing")}, k.text()
+    assert all(e["level"] == "warn" for e in k.events(mod="boot")
+               if e["event"].startswith("kernel-")), k.text()
+
+    # reload: the unsigned kernel replaced by a signed one, the missing one
+    # dropped; the warnings of this load name only what is still wrong
+    n = len(k.lines())
+    cfg.write_text(text.replace("kernel = linux/plain.efi", "kernel = linux/vmlinuz")
+                   .replace("[profile gone]\nkernel = linux/missing\n\n", ""))
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", timeout=T(5))
+    later = [ln for ln in k.lines()[n:] if "event=kernel-" in ln]
+    assert len(later) == 1 and "profile=notpe" in later[0], later
+
+    # not serving shim: no checks
+    n = len(k.lines())
+    cfg.write_text(text.replace("uefi-x64 = shim/shimx64.efi", "uefi-x64 = efi64/syslinux.efi"))
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", count=2, timeout=T(5))
+    assert not [ln for ln in k.lines()[n:] if "event=kernel-" in ln], k.text()
