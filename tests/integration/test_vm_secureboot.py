@@ -64,6 +64,9 @@ def test_signed_chain_boots_with_enforcement(vmnet, sb_tree):
 
     order = tftp_order(k, ip)
     print("tftp order:", order)
+    for e in k.events(mod="tftp"):
+        if e["event"] in ("start", "done"):
+            print("tftp:", e["_line"])
     files = [f for _, f in order]
     # 1. shim, 2. its probes (all misses), 3. GRUB, 4. GRUB's .lst probes,
     # 5. grub.cfg, 6. kernel and initrd

@@ -1093,7 +1093,10 @@ def _tail_to_terminal(path: Path, stop: threading.Event, tag: str):
 
 def demo(firmware: str, workdir: Path, tree: Optional[Path], ns_name: str,
          server: str, mac: str, accel: Optional[str], log_inline: bool) -> int:
-    problems = check_requirements(bench=(server == "dnsmasq"))
+    secureboot = firmware == "secureboot"
+    problems = check_requirements(bench=(server == "dnsmasq"), secureboot=secureboot)
+    if secureboot and server != "kidou":
+        problems.append("the secureboot demo runs with kidou (it renders /grub/grub.cfg)")
     if problems:
         print("demo: " + "\n      ".join(problems), file=sys.stderr)
         return 1
@@ -1102,6 +1105,13 @@ def demo(firmware: str, workdir: Path, tree: Optional[Path], ns_name: str,
     tree = Path(tree) if tree else workdir / "tftpboot"
     print(f"demo: building the tftpboot tree in {tree}", file=sys.stderr)
     build_tree(tree)
+    config = None
+    if secureboot:
+        # Debian's signed chain (docs/secureboot.md): shim, GRUB, and
+        # /grub/grub.cfg rendered by kidou from the [boot] profile
+        add_secureboot(tree)
+        config = workdir / "kidou-secureboot.ini"
+        config.write_text(secureboot_config({"demo": DEFAULT_APPEND}, default="demo"))
     accel = pick_accel(accel)
     ns = NetNS(ns_name)
     srv = None
@@ -1122,7 +1132,7 @@ def demo(firmware: str, workdir: Path, tree: Optional[Path], ns_name: str,
         tap = ns.add_tap("tap0")
         print(f"demo: namespace {ns_name}: {BRIDGE} {BRIDGE_CIDR}, {tap}", file=sys.stderr)
         if server == "kidou":
-            srv = start_kidou(ns, tree, workdir)
+            srv = start_kidou(ns, tree, workdir, config=config)
         else:
             srv = start_dnsmasq(ns, tree, workdir)
         print(f"demo: {server} is serving DHCP on {BRIDGE} ({POOL[0]}-{POOL[1]}) and "
@@ -1171,10 +1181,12 @@ def main(argv=None) -> int:
     p.add_argument("--bench", action="store_true")
     p = sub.add_parser("install", help="apt-get install the missing packages")
     p.add_argument("--bench", action="store_true")
+    p.add_argument("--secureboot", action="store_true",
+                   help="also shim-signed and grub-efi-amd64-signed")
     p = sub.add_parser("tree", help="build the tftpboot tree into DIR")
     p.add_argument("dir", type=Path)
     p = sub.add_parser("demo", help="boot a VM from kidou, console in this terminal")
-    p.add_argument("--firmware", choices=("bios", "uefi"),
+    p.add_argument("--firmware", choices=("bios", "uefi", "secureboot"),
                    default=os.environ.get("FIRMWARE", "bios"))
     p.add_argument("--server", choices=("kidou", "dnsmasq"), default="kidou")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/kidou-demo"))
@@ -1191,7 +1203,7 @@ def main(argv=None) -> int:
         print("\n".join(problems) or "ok")
         return 1 if problems else 0
     if args.cmd == "install":
-        install_packages(args.bench)
+        install_packages(args.bench, secureboot=args.secureboot)
         return 0
     if args.cmd == "tree":
         build_tree(args.dir)
