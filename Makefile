@@ -60,7 +60,8 @@ bench:
 	$(PYTHON) bench/dhcp_bench.py
 	$(PYTHON) bench/http_bench.py
 
-# Boot a VM from kidou in a network namespace (root). FIRMWARE=uefi for UEFI.
+# Boot a VM from kidou in a network namespace (root). FIRMWARE=uefi for UEFI,
+# FIRMWARE=secureboot for Debian's signed chain with Secure Boot enforced.
 demo:
 	scripts/demo.sh $(ARGS)
 

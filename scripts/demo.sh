@@ -3,7 +3,8 @@
 #
 #   make demo                           # BIOS (SeaBIOS + QEMU's iPXE ROM -> PXELINUX)
 #   make demo FIRMWARE=uefi             # UEFI (OVMF + iPXE -> syslinux.efi)
-#   scripts/demo.sh [--uefi|--bios] [--server dnsmasq] [--tcg|--kvm] [--no-inline-log]
+#   make demo FIRMWARE=secureboot       # UEFI with Secure Boot enforced: shim -> GRUB -> signed kernel
+#   scripts/demo.sh [--uefi|--bios|--secureboot] [--server dnsmasq] [--tcg|--kvm] [--no-inline-log]
 #
 # As root on Debian 12: installs the packages it needs (tests/integration/
 # vm_lib.py: PACKAGES), builds kidou, builds a tftpboot tree (PXELINUX,
@@ -15,7 +16,7 @@
 # lines (prefixed [kidou]). Ctrl-C, or `poweroff -f` in the VM, ends it,
 # and everything (VM, kidou, namespace) is torn down.
 #
-# Environment: FIRMWARE=bios|uefi, KIDOU_VM_ACCEL=auto|kvm|tcg (auto: KVM
+# Environment: FIRMWARE=bios|uefi|secureboot, KIDOU_VM_ACCEL=auto|kvm|tcg (auto: KVM
 # if it really works here, else TCG), WORKDIR (default /tmp/kidou-demo),
 # KIDOU_BIN (default: build/kidou, built by this script).
 set -eu
@@ -30,6 +31,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--uefi) firmware=uefi ;;
 	--bios) firmware=bios ;;
+	--secureboot) firmware=secureboot ;;
 	--firmware) shift; firmware=$1 ;;
 	--firmware=*) firmware=${1#*=} ;;
 	--server) shift; server=$1 ;;
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-case "$firmware" in bios|uefi) ;; *) echo "demo: FIRMWARE must be bios or uefi" >&2; exit 2 ;; esac
+case "$firmware" in bios|uefi|secureboot) ;; *) echo "demo: FIRMWARE must be bios, uefi or secureboot" >&2; exit 2 ;; esac
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: run as root (make demo, as root): it installs packages and creates a network namespace" >&2
@@ -52,6 +54,8 @@ fi
 # 1. packages and kidou
 if [ "$server" = dnsmasq ]; then
 	$PY tests/integration/vm_lib.py install --bench
+elif [ "$firmware" = secureboot ]; then
+	$PY tests/integration/vm_lib.py install --secureboot
 else
 	$PY tests/integration/vm_lib.py install
 fi

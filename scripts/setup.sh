@@ -5,7 +5,7 @@ set -eu
 what=${1:-test}
 
 build_pkgs="gcc meson ninja-build pkg-config libinih-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev libseccomp-dev libcmocka-dev libcurl4-openssl-dev libpq-dev"
-test_pkgs="clang libclang-rt-14-dev python3 python3-pytest python3-scapy curl tftp-hpa atftp iproute2 nftables procps systemd util-linux sqlite3 busybox isc-dhcp-client dhcpcd-base dnsmasq-base ipxe qemu-system-x86 ipxe-qemu pxelinux syslinux-common syslinux-efi ovmf linux-image-cloud-amd64 debhelper dpkg-dev lintian man-db groff-base chromium chromium-driver python3-selenium postgresql-15"
+test_pkgs="clang libclang-rt-14-dev python3 python3-pytest python3-scapy curl tftp-hpa atftp iproute2 nftables procps systemd util-linux sqlite3 busybox isc-dhcp-client dhcpcd-base dnsmasq-base ipxe qemu-system-x86 ipxe-qemu pxelinux syslinux-common syslinux-efi ovmf shim-signed grub-efi-amd64-signed linux-image-cloud-amd64 debhelper dpkg-dev lintian man-db groff-base chromium chromium-driver python3-selenium postgresql-15"
 bench_pkgs="tftpd-hpa dnsmasq-base kea-dhcp4-server kea-admin nginx-light wrk"
 
 case "$what" in

@@ -31,6 +31,7 @@
 #include "sandbox.h"
 #include "boot/boot_events.h"
 #include "boot/boot_files.h"
+#include "boot/kernel_sig.h"
 #include "ndp/ndp_io.h"
 #include "store/lease_migrate.h"
 #include "store/lease_store.h"
@@ -645,6 +646,7 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	config_free(d->config);
 	d->config = c;
 	api_reconfigure(d->api);
+	kernel_sig_check(c);
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
 	notify_send(&d->notify, NOTIFY_READY, "reloaded");
 	return;
@@ -837,6 +839,9 @@ int main(int argc, char **argv)
 	if (r < 0)
 		log_warn("notify", "open-error", "socket=\"%s\" error=\"%s\"",
 			 getenv("NOTIFY_SOCKET"), strerror(-r));
+	/* Serving Debian's signed chain: an unsigned kernel would be refused
+	 * on the machine's console only; say so here. */
+	kernel_sig_check(d.config);
 	if (d.config->user && geteuid() == 0)
 		root_probes_open(d.config, probes);
 	r = drop_privileges(d.config->user);

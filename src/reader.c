@@ -24,6 +24,27 @@ int rd_be16(struct reader *r, uint16_t *out)
 	return 0;
 }
 
+int rd_le16(struct reader *r, uint16_t *out)
+{
+	if (r->left < 2)
+		return -EBADMSG;
+	*out = (uint16_t)(r->p[0] | (r->p[1] << 8));
+	r->p += 2;
+	r->left -= 2;
+	return 0;
+}
+
+int rd_le32(struct reader *r, uint32_t *out)
+{
+	if (r->left < 4)
+		return -EBADMSG;
+	*out = (uint32_t)r->p[0] | ((uint32_t)r->p[1] << 8) | ((uint32_t)r->p[2] << 16) |
+	       ((uint32_t)r->p[3] << 24);
+	r->p += 4;
+	r->left -= 4;
+	return 0;
+}
+
 int rd_be32(struct reader *r, uint32_t *out)
 {
 	if (r->left < 4)

@@ -24,6 +24,9 @@ static inline struct reader reader_init(const void *buf, size_t len)
 int rd_u8(struct reader *r, uint8_t *out);
 int rd_be16(struct reader *r, uint16_t *out);
 int rd_be32(struct reader *r, uint32_t *out);
+/* Little-endian, for formats that are (PE/COFF). */
+int rd_le16(struct reader *r, uint16_t *out);
+int rd_le32(struct reader *r, uint32_t *out);
 /* Copy n bytes into out (out may be NULL to skip them). */
 int rd_bytes(struct reader *r, void *out, size_t n);
 /* A NUL-terminated string lying wholly inside the reader. *out points into

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "util.h"
@@ -27,6 +28,17 @@ enum step_state {
 	STEP_OK,
 	STEP_FAILED,
 	STEP_PROBE,    /* the client asked for the size only */
+};
+
+/* How far a boot got along the loaders' chain (boot_events.h). */
+enum stage {
+	STAGE_FIRMWARE,  /* DHCP only */
+	STAGE_LOADER,    /* the firmware's boot file */
+	STAGE_SHIM,
+	STAGE_GRUB,
+	STAGE_CONFIG,    /* grub.cfg, pxelinux.cfg/..., an iPXE script */
+	STAGE_KERNEL,
+	STAGE_INITRD,
 };
 
 struct step {
@@ -54,8 +66,16 @@ struct timeline {
 	uint64_t first_file;    /* first file request after the first ACK; 0: none */
 	uint64_t plain_dhcp;    /* a plain DHCP exchange after the files; 0: none */
 	unsigned n_steps, dropped_steps;
-	unsigned rs, misses, files_ok, files_failed, open;
+	unsigned rs, misses, probes, files_ok, files_failed, open;
 	bool last_file_failed;
+	enum stage stage;
+	const char *config_kind;  /* "grub.cfg", "pxelinux.cfg", "ipxe" once STAGE_CONFIG */
+	/* The first file that arrived whole (the firmware's boot file) and
+	 * whether anything else was asked for after it: a UEFI loader that
+	 * arrives and is never heard of again was most likely refused by
+	 * Secure Boot. */
+	char loader[LABEL_MAX];
+	bool after_loader;
 	bool local_boot;        /* was handed its local-boot config (next_boot) */
 	uint64_t bytes;
 	char last_miss[LABEL_MAX];
@@ -188,6 +208,19 @@ static void append(char *buf, size_t size, size_t *o, const char *fmt, ...)
 		*o = MIN(*o + (size_t)n, size);
 }
 
+static const char *stage_name(const struct timeline *t)
+{
+	static const char *const names[] = {
+		[STAGE_FIRMWARE] = "firmware", [STAGE_LOADER] = "loader", [STAGE_SHIM] = "shim",
+		[STAGE_GRUB] = "grub", [STAGE_CONFIG] = "config", [STAGE_KERNEL] = "kernel",
+		[STAGE_INITRD] = "initrd",
+	};
+
+	if (t->stage == STAGE_CONFIG && t->config_kind)
+		return t->config_kind;
+	return names[t->stage];
+}
+
 static void summarise(struct boot_events *b, struct timeline *t, const char *outcome,
 		      const char *reason)
 {
@@ -233,6 +266,10 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 	append(line, sizeof(line), &lo, "mac=%s ip=%s outcome=%s", mac, ip, outcome);
 	if (reason)
 		append(line, sizeof(line), &lo, " reason=%s", reason);
+	if (reason && strcmp(reason, "loader-refused") == 0)
+		append(line, sizeof(line), &lo, " hint=\"the firmware fetched %s and asked for"
+		       " nothing more: Secure Boot may have refused an unsigned loader\"", t->loader);
+	append(line, sizeof(line), &lo, " stage=%s", stage_name(t));
 	append(line, sizeof(line), &lo, " total_ms=%llu", ms_between(t->first, t->last));
 	if (t->first_ack && t->first_file)
 		append(line, sizeof(line), &lo, " ack_to_file_ms=%llu",
@@ -240,9 +277,10 @@ static void summarise(struct boot_events *b, struct timeline *t, const char *out
 	else
 		append(line, sizeof(line), &lo, " ack_to_file_ms=-");
 	append(line, sizeof(line), &lo,
-	       " files=%u failed=%u misses=%u rs=%u bytes=%llu largest_gap_ms=%llu"
+	       " files=%u failed=%u misses=%u probes=%u rs=%u bytes=%llu largest_gap_ms=%llu"
 	       " largest_gap_before=\"%s\"",
-	       t->files_ok, t->files_failed, t->misses, t->rs, (unsigned long long)t->bytes,
+	       t->files_ok, t->files_failed, t->misses, t->probes, t->rs,
+	       (unsigned long long)t->bytes,
 	       (unsigned long long)(largest_gap / 1000), gap_label);
 	if (t->misses)
 		append(line, sizeof(line), &lo, " last_miss=\"%s\"", t->last_miss);
@@ -283,6 +321,13 @@ static void forget_done(struct boot_events *b, struct timeline *t)
 	t->done = false;
 }
 
+static bool ends_with_nocase(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
 /* Why a quiet boot ended, from what it got to. */
 static const char *quiet_outcome(const struct timeline *t, const char **reason)
 {
@@ -290,10 +335,19 @@ static const char *quiet_outcome(const struct timeline *t, const char **reason)
 	if (t->open) {
 		*reason = "transfer-unfinished";
 	} else if (t->files_ok + t->files_failed > 0) {
-		if (!t->last_file_failed)
+		if (t->last_file_failed) {
+			*reason = t->last_fail;
+		} else if (t->first_ack && t->loader[0] && !t->after_loader &&
+			   ends_with_nocase(t->loader, ".efi")) {
+			/* A UEFI firmware's boot file that loads nothing: under
+			 * Secure Boot, an unsigned one is refused ("Access
+			 * Denied") and the firmware moves on to its next
+			 * boot option. */
+			*reason = "loader-refused";
+		} else {
 			return "served";
-		*reason = t->last_fail;
-	} else if (t->misses) {
+		}
+	} else if (t->misses || t->probes) {
 		*reason = "file-not-found";
 	} else if (t->first_ack) {
 		*reason = "no-file-request";
@@ -327,6 +381,98 @@ static void sanitise_label(char *out, const char *proto, const char *name)
 	if (o == LABEL_MAX - 1 && len > LABEL_MAX - 1 - strlen(proto ? proto : "?") - 1)
 		out[o - 1] = '~';  /* truncated */
 	out[o] = '\0';
+}
+
+/* The last path component of name. */
+static const char *base_name(const char *name, size_t *dirlen)
+{
+	const char *slash = strrchr(name, '/');
+
+	*dirlen = slash ? (size_t)(slash - name) : 0;
+	return slash ? slash + 1 : name;
+}
+
+/* Does the directory part of name (dirlen bytes) end in component dir? */
+static bool dir_is(const char *name, size_t dirlen, const char *dir)
+{
+	size_t m = strlen(dir);
+
+	return dirlen >= m && memcmp(name + dirlen - m, dir, m) == 0 &&
+	       (dirlen == m || name[dirlen - m - 1] == '/');
+}
+
+const char *boot_events_probe_of(const char *name)
+{
+	size_t dirlen, n;
+	const char *base;
+
+	if (!name)
+		return NULL;
+	base = base_name(name, &dirlen);
+	n = strlen(base);
+	/* shim 16 looks beside itself for revocation lists and extra
+	 * certificates before it loads GRUB (shim's README.tpm, SBAT.md). */
+	if (strcmp(base, "revocations_sku.efi") == 0 || strcmp(base, "revocations_sbat.efi") == 0 ||
+	    (strncmp(base, "shim_certificate", 16) == 0 && ends_with_nocase(base, ".efi")))
+		return "shim";
+	/* GRUB reads its module lists (command.lst, fs.lst, crypto.lst,
+	 * terminal.lst) from $prefix/<platform>/ at start; a monolithic
+	 * signed GRUB has its modules built in and finds none. */
+	if (n > 4 && strcmp(base + n - 4, ".lst") == 0 && dirlen > 4 &&
+	    (memcmp(name + dirlen - 4, "-efi", 4) == 0 || memcmp(name + dirlen - 3, "-pc", 3) == 0))
+		return "grub";
+	/* GRUB's per-machine search (grub.cfg-01-<mac>, grub.cfg-<hex IP>,
+	 * where a GRUB does it) before grub.cfg. */
+	if (strncmp(base, "grub.cfg-", 9) == 0)
+		return "grub";
+	/* PXELINUX's config search: 01-<mac>, the UUID, the address in hex
+	 * and its prefixes, before "default" (PXELINUX's doc/pxelinux.txt). */
+	if (dir_is(name, dirlen, "pxelinux.cfg") && strcmp(base, "default") != 0)
+		return "pxelinux";
+	return NULL;
+}
+
+/* The stage a file that arrived whole takes a boot to, from its name and
+ * the stage before it: shim and GRUB by their names, configs by theirs;
+ * the first file after a config is the kernel, what follows initrds. */
+static void advance_stage(struct timeline *t, const char *name)
+{
+	const char *nm = name ? name : "";
+	size_t dirlen;
+	const char *base = base_name(nm, &dirlen);
+	enum stage s = t->stage;
+	const char *kind = NULL;
+
+	if (strncasecmp(base, "shim", 4) == 0 && ends_with_nocase(base, ".efi")) {
+		s = STAGE_SHIM;
+	} else if (strncasecmp(base, "grub", 4) == 0 && ends_with_nocase(base, ".efi")) {
+		s = STAGE_GRUB;
+	} else if (strcmp(base, "grub.cfg") == 0 || strncmp(base, "grub.cfg-", 9) == 0) {
+		s = STAGE_CONFIG;
+		kind = "grub.cfg";
+	} else if (dir_is(nm, dirlen, "pxelinux.cfg")) {
+		s = STAGE_CONFIG;
+		kind = "pxelinux.cfg";
+	} else if (ends_with_nocase(base, ".ipxe")) {
+		s = STAGE_CONFIG;
+		kind = "ipxe";
+	} else if (t->stage == STAGE_FIRMWARE) {
+		s = STAGE_LOADER;
+	} else if (t->stage < STAGE_CONFIG && (strncmp(base, "vmlinuz", 7) == 0 ||
+					       strncmp(base, "bzImage", 7) == 0)) {
+		s = STAGE_KERNEL;  /* a config that came from elsewhere (built in) */
+	} else if (t->stage < STAGE_CONFIG && strncmp(base, "initr", 5) == 0) {
+		s = STAGE_INITRD;
+	} else if (t->stage == STAGE_CONFIG) {
+		s = STAGE_KERNEL;
+	} else if (t->stage >= STAGE_KERNEL) {
+		s = STAGE_INITRD;
+	}
+	if (s > t->stage || (s == STAGE_CONFIG && t->stage == STAGE_CONFIG)) {
+		t->stage = s;
+		if (kind)
+			t->config_kind = kind;
+	}
 }
 
 static struct step *add_step(struct timeline *t, const char *label, enum step_state state,
@@ -486,6 +632,8 @@ static void on_file(struct boot_events *b, const struct boot_event *ev)
 		return;
 	t->plain_dhcp = 0;  /* that plain DHCP was a boot loader's */
 	sanitise_label(label, ev->proto, ev->name);
+	if (t->loader[0] && strcmp(label, t->loader) != 0)
+		t->after_loader = true;
 	switch (ev->kind) {
 	case BOOT_EV_FILE_START:
 		note_first_file(t, ev->at_usec);
@@ -494,6 +642,12 @@ static void on_file(struct boot_events *b, const struct boot_event *ev)
 		return;
 	case BOOT_EV_FILE_MISS:
 		note_first_file(t, ev->at_usec);
+		/* A loader's expected probes are not failures: misses= counts
+		 * only what a loader needed and did not get. */
+		if (boot_events_probe_of(ev->name)) {
+			t->probes++;
+			return;
+		}
 		t->misses++;
 		snprintf(t->last_miss, sizeof(t->last_miss), "%s", label);
 		return;
@@ -521,6 +675,9 @@ static void on_file(struct boot_events *b, const struct boot_event *ev)
 		if (ev->ok) {
 			t->files_ok++;
 			t->bytes += ev->bytes;
+			if (!t->loader[0])
+				snprintf(t->loader, sizeof(t->loader), "%s", label);
+			advance_stage(t, ev->name);
 		} else {
 			t->files_failed++;
 			snprintf(t->last_fail, sizeof(t->last_fail), "%s",

@@ -8,7 +8,7 @@
  * when that machine's boot is over, writes one summary line:
  *
  *   level=info mod=boot event=timeline mac=52:54:00:4b:44:0a ip=172.24.32.1
- *     outcome=booted total_ms=8120 ack_to_file_ms=41 files=5 misses=0 rs=1
+ *     outcome=booted stage=initrd total_ms=8120 ack_to_file_ms=41 files=5 misses=0 probes=9 rs=1
  *     bytes=15728640 largest_gap_ms=3102 largest_gap_before="http:linux/initrd.img"
  *     steps="dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:ipxe.efi@41..305 ... dhcp-plain@8120"
  *
@@ -17,6 +17,12 @@
  * between steps is the gap in ms from the end of one to the start of the
  * next, so a slow boot shows where it waited.
  *
+ * misses= counts files a loader needed and did not get; the probes every
+ * loader makes and expects to miss (boot_events_probe_of()) are counted
+ * apart as probes=. stage= is how far along its loaders' chain the boot
+ * got: firmware (DHCP only), loader (the firmware's boot file), shim,
+ * grub, a config (grub.cfg, pxelinux.cfg, ipxe), kernel, initrd.
+ *
  * A boot is over when, after boot files were served, a plain DHCP exchange
  * (no PXE architecture option: the booted kernel's own client) is followed
  * by the idle time without a file request (outcome=booted; a boot loader
@@ -24,7 +30,10 @@
  * when the
  * machine has been quiet for the idle time with no transfer in progress:
  * outcome=served if its last file arrived whole, outcome=stalled (with
- * reason=) otherwise.
+ * reason=) otherwise. A UEFI boot file (.efi) that arrived whole after the
+ * firmware's DHCP, with no request after it, is stalled with
+ * reason=loader-refused and a hint: Secure Boot refuses an unsigned
+ * loader, and the firmware goes on to its next boot option.
  *
  * Pure bookkeeping: the caller passes the monotonic time in every event
  * and calls boot_events_tick() (the daemon from a loop timer); summaries
@@ -77,6 +86,13 @@ typedef void (*boot_events_sink)(void *ctx, const char *line);
 int boot_events_new(uint64_t idle_usec, boot_events_sink sink, void *sink_ctx,
 		    struct boot_events **ret);
 void boot_events_set_idle(struct boot_events *b, uint64_t idle_usec);
+
+/* Which loader expects to miss the file name ("shim", "grub", "pxelinux"),
+ * or NULL when a miss of it is a real one: shim's revocations_sku.efi,
+ * revocations_sbat.efi and shim_certificate*.efi; GRUB's
+ * <platform>/{command,fs,crypto,terminal}.lst and grub.cfg-<...>;
+ * PXELINUX's pxelinux.cfg/<anything but default>. Pure. */
+const char *boot_events_probe_of(const char *name);
 
 /* Report one event. NULL b is a no-op, so adapters need no check. */
 void boot_events_emit(struct boot_events *b, const struct boot_event *ev);

@@ -287,7 +287,41 @@ def api_hosts():
     write(t, "nested", b'{"mac": {"a": [1, 2, {"b": null}]}}')
 
 
+def pe_image(magic=0x20B, nrva=16, cert=(900, 100), lfanew=0x80):
+    """The head of a PE image (pe_sig.c): MZ, e_lfanew, PE\\0\\0, a COFF
+    header for x86-64, an optional header with nrva data directories,
+    entry 4 (the certificate table) = cert."""
+    nrva_at = 92 if magic == 0x10B else 108
+    b = bytearray(1024)
+    b[0:2] = b"MZ"
+    struct.pack_into("<I", b, 0x3C, lfanew)
+    b[lfanew:lfanew + 4] = b"PE\0\0"
+    struct.pack_into("<HHIIIHH", b, lfanew + 4, 0x8664, 3, 0, 0, 0,
+                     nrva_at + 4 + 8 * nrva, 0x206)
+    opt = lfanew + 24
+    struct.pack_into("<H", b, opt, magic)
+    struct.pack_into("<I", b, opt + nrva_at, nrva)
+    if nrva > 4:
+        struct.pack_into("<II", b, opt + nrva_at + 4 + 32, *cert)
+    return bytes(b)
+
+
+def pe_sig():
+    """fuzz_pe_sig: 4 bytes of file size (little-endian), then the head."""
+    t = "fuzz_pe_sig"
+    size = struct.pack("<I", 1024)
+    write(t, "signed-pe32plus", size + pe_image())
+    write(t, "signed-pe32", size + pe_image(magic=0x10B, cert=(600, 8)))
+    write(t, "unsigned", size + pe_image(cert=(0, 0)))
+    write(t, "linux-stub-6-dirs", size + pe_image(nrva=6, cert=(512, 64)))
+    write(t, "four-dirs", size + pe_image(nrva=4))
+    write(t, "cert-past-end", struct.pack("<I", 950) + pe_image())
+    write(t, "truncated", size + pe_image()[:200])
+    write(t, "not-mz", size + b"\x7fELF" + b"\0" * 60)
+
+
 def main():
+    pe_sig()
     api_hosts()
     store_programs()
     api_route()

@@ -22,7 +22,7 @@ esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 # FUZZ_TARGETS (space-separated) runs a subset.
-targets=${FUZZ_TARGETS:-"fuzz_tftp_wire fuzz_path fuzz_tftp_session fuzz_netascii fuzz_dhcp_wire fuzz_dhcp_server fuzz_ndp_wire fuzz_lease_store fuzz_api_route fuzz_next_boot fuzz_api_hosts fuzz_page"}
+targets=${FUZZ_TARGETS:-"fuzz_tftp_wire fuzz_path fuzz_tftp_session fuzz_netascii fuzz_dhcp_wire fuzz_dhcp_server fuzz_ndp_wire fuzz_lease_store fuzz_api_route fuzz_next_boot fuzz_api_hosts fuzz_page fuzz_pe_sig"}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kidou-fuzz.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT INT TERM
 failed=""
@@ -40,6 +40,7 @@ max_len() {
 	fuzz_api_route) echo 600 ;;  # past API_PATH_MAX and a token
 	fuzz_next_boot|fuzz_api_hosts) echo 4200 ;;  # past the API's 4 KiB body
 	fuzz_page) echo 300 ;;  # past the page's names
+	fuzz_pe_sig) echo 4200 ;;  # past PE_SIG_HEAD
 	*) echo 4096 ;;
 	esac
 }

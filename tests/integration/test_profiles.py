@@ -10,6 +10,7 @@ in the namespaces of dhcp_lib.py."""
 from __future__ import annotations
 
 import http.client
+import shutil
 import signal
 import subprocess
 import time
@@ -543,3 +544,144 @@ def test_dhcp_ipxe_target_names_the_bound_http_port(dhcpd, tmp_path, link):
     cl = Client(link)
     d = cl.discover(pxe_options() + [opt(77, b"iPXE")]).dhcp
     assert d.file == f"http://{SRV_ADDR}:{hport}/boot.ipxe?mac={cl.mac}", d
+
+
+SB_A = "52:54:00:5b:00:0a"   # [host sb-a]: profile sb-a
+SB_B = "52:54:00:5b:00:0b"   # [host sb-b]: profile sb-b
+
+SB_CONFIG = f"""\
+[boot]
+uefi-x64 = shim/shimx64.efi
+profile = sb-any
+
+[profile sb-any]
+kernel = linux/vmlinuz
+cmdline = console=ttyS0 role=any
+
+[profile sb-a]
+kernel = linux/vmlinuz
+initrd = linux/initrd.img
+cmdline = console=ttyS0 role=a mac=${{mac}}
+
+[profile sb-b]
+kernel = linux/vmlinuz-b
+initrd = linux/initrd-b.img
+cmdline = console=ttyS0 role=b mac=${{mac}}
+
+[host sb-a]
+mac = {SB_A}
+profile = sb-a
+
+[host sb-b]
+mac = {SB_B}
+profile = sb-b
+"""
+
+
+def signed_kernels(root: Path, *names: str) -> None:
+    """Copies of the installed (Debian-signed) cloud kernel at names."""
+    import vm_lib
+    kernel, _ = vm_lib.find_kernel()
+    assert vm_lib.pe_signed(kernel), kernel
+    for n in names:
+        (root / n).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kernel, root / n)
+
+
+def test_secure_boot_grub_cfg_per_machine(dhcpd, dhcp_net, link, tmp_path):
+    """The signed chain's GRUB (Debian's grubnetx64, prefix /grub) asks only
+    for /grub/grub.cfg, never a per-MAC name: kidou tells machines apart
+    by the address their DHCP lease gave them. Two UEFI machines get their
+    own profiles from the same path; an address without a lease gets the
+    [boot] profile."""
+    cfg = tmp_path / "sb.ini"
+    cfg.write_text(SB_CONFIG)
+    signed_kernels(tmp_path / "tftp", "linux/vmlinuz", "linux/vmlinuz-b")
+    k = dhcpd(config=cfg)
+    uefi = [opt(O_VCLASS, "PXEClient:Arch:00007:UNDI:003016"), opt(93, b"\0\x07"),
+            opt(94, b"\x01\x03\x10"), PXE_PRL]
+    got = {}
+    for mac in (SB_A, SB_B):
+        cl = Client(link, mac)
+        offer, ack = cl.dora(uefi)
+        assert ack.dhcp.file == "shim/shimx64.efi", ack.dhcp
+        sh("ip", "-n", dhcp_net.cli, "addr", "replace", f"{cl.ip}/16", "dev", "v1")
+        out = dhcp_net.tmp / f"grub-{mac[-2:]}.cfg"
+        cp = subprocess.run(["ip", "netns", "exec", dhcp_net.cli, "curl", "-sS", "--max-time",
+                             str(int(T(5))), "--interface", cl.ip, "-o", str(out),
+                             f"tftp://{SRV_ADDR}//grub/grub.cfg"],
+                            capture_output=True, text=True, timeout=T(15))
+        assert cp.returncode == 0, cp.stderr
+        got[mac] = out.read_text()
+    assert got[SB_A] == (f"# rendered by kidou from [profile sb-a] for {SB_A}\n"
+                         "set timeout=0\nset default=0\n\nmenuentry \"kidou sb-a\" {\n"
+                         f"  linux /linux/vmlinuz console=ttyS0 role=a mac={SB_A}\n"
+                         "  initrd /linux/initrd.img\n}\n"), got[SB_A]
+    assert got[SB_B] == (f"# rendered by kidou from [profile sb-b] for {SB_B}\n"
+                         "set timeout=0\nset default=0\n\nmenuentry \"kidou sb-b\" {\n"
+                         f"  linux /linux/vmlinuz-b console=ttyS0 role=b mac={SB_B}\n"
+                         "  initrd /linux/initrd-b.img\n}\n"), got[SB_B]
+    # an address without a lease: the [boot] profile, for any machine
+    sh("ip", "-n", dhcp_net.cli, "addr", "replace", "172.24.200.201/16", "dev", "v1")
+    out = dhcp_net.tmp / "grub-any.cfg"
+    cp = subprocess.run(["ip", "netns", "exec", dhcp_net.cli, "curl", "-sS", "--max-time",
+                         str(int(T(5))), "--interface", "172.24.200.201", "-o", str(out),
+                         f"tftp://{SRV_ADDR}//grub/grub.cfg"],
+                        capture_output=True, text=True, timeout=T(15))
+    assert cp.returncode == 0, cp.stderr
+    assert "[profile sb-any] for any machine\n" in out.read_text()
+    assert_no_warnings = [ln for ln in k.lines() if ln.startswith(("level=warn", "level=error"))]
+    assert not assert_no_warnings, assert_no_warnings
+
+
+def kernel_warnings(k) -> dict:
+    """{profile: (event, kernel)} of the kernel signature warnings."""
+    return {e["profile"]: (e["event"], e["kernel"])
+            for e in k.events(mod="boot") if e["event"].startswith("kernel-")}
+
+
+def test_unsigned_kernel_warned_when_serving_shim(kidou_factory, tmp_path):
+    """Serving the signed chain (a shim*.efi as the UEFI x64 boot file),
+    every profile's kernel is checked for an Authenticode signature at
+    load and at reload: an unsigned or unreadable one is named in a
+    warning (GRUB would refuse it under Secure Boot, on the machine's
+    console only). Without shim nothing is checked."""
+    import vm_lib
+    root = tmp_path / "root"
+    signed_kernels(root, "linux/vmlinuz")
+    (root / "linux/plain.efi").write_bytes(Path(vm_lib.SYSLINUX_EFI).read_bytes())
+    assert not vm_lib.pe_signed(root / "linux/plain.efi")
+    (root / "linux/notpe").write_bytes(b"not a PE image at all\n")
+    text = ("[boot]\nuefi-x64 = shim/shimx64.efi\nprofile = good\n\n"
+            "[profile good]\nkernel = linux/vmlinuz\n\n"
+            "[profile plain]\nkernel = linux/plain.efi\n\n"
+            "[profile notpe]\nkernel = linux/notpe\n\n"
+            "[profile gone]\nkernel = linux/missing\n\n"
+            "[profile web]\nkernel = http://10.0.0.1/vmlinuz\n")
+    cfg = tmp_path / "sig.ini"
+    cfg.write_text(text)
+    k = kidou_factory("--config", cfg, root=root)
+    k.wait_event("ready", mod="main", timeout=T(5))
+    w = kernel_warnings(k)
+    assert w == {"plain": ("kernel-unsigned", "linux/plain.efi"),
+                 "notpe": ("kernel-unsigned", "linux/notpe"),
+                 "gone": ("kernel-unreadable", "linux/missing")}, k.text()
+    assert all(e["level"] == "warn" for e in k.events(mod="boot")
+               if e["event"].startswith("kernel-")), k.text()
+
+    # reload: the unsigned kernel replaced by a signed one, the missing one
+    # dropped; the warnings of this load name only what is still wrong
+    n = len(k.lines())
+    cfg.write_text(text.replace("kernel = linux/plain.efi", "kernel = linux/vmlinuz")
+                   .replace("[profile gone]\nkernel = linux/missing\n\n", ""))
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", timeout=T(5))
+    later = [ln for ln in k.lines()[n:] if "event=kernel-" in ln]
+    assert len(later) == 1 and "profile=notpe" in later[0], later
+
+    # not serving shim: no checks
+    n = len(k.lines())
+    cfg.write_text(text.replace("uefi-x64 = shim/shimx64.efi", "uefi-x64 = efi64/syslinux.efi"))
+    k.signal(signal.SIGHUP)
+    k.wait_event("reloaded", mod="main", count=2, timeout=T(5))
+    assert not [ln for ln in k.lines()[n:] if "event=kernel-" in ln], k.text()

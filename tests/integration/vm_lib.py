@@ -78,6 +78,12 @@ BENCH_PACKAGES = {"dnsmasq-base": "/usr/sbin/dnsmasq"}
 # Only for the iPXE chainload and HTTP boot tests (and quick mode): the iPXE
 # builds kidou hands to firmware, from Debian's ipxe package.
 IPXE_PACKAGES = {"ipxe": "/usr/lib/ipxe/ipxe.efi"}
+# Only for the Secure Boot chain (docs/secureboot.md): Debian's signed shim
+# and netboot GRUB. (The kernel, linux-image-cloud-amd64, is signed too.)
+SHIM_SIGNED = "/usr/lib/shim/shimx64.efi.signed"
+GRUBNET_SIGNED = "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"
+SECUREBOOT_PACKAGES = {"shim-signed": SHIM_SIGNED,
+                       "grub-efi-amd64-signed": GRUBNET_SIGNED}
 UNDIONLY_KPXE = "/usr/lib/ipxe/undionly.kpxe"
 IPXE_EFI = "/usr/lib/ipxe/ipxe.efi"
 
@@ -87,6 +93,11 @@ SYSLINUX_EFI = "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"
 LDLINUX_E64 = "/usr/lib/syslinux/modules/efi64/ldlinux.e64"
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd"
 OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd"
+# OVMF built with Secure Boot (and SMM, which guards its variable store),
+# and a variable store with Microsoft's keys enrolled and enforcement on:
+# what shim's signature (Microsoft's UEFI CA) is checked against.
+OVMF_CODE_SB = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+OVMF_VARS_MS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 QEMU = "qemu-system-x86_64"
 
 # Boot files as kidou and dnsmasq hand them out (paths in the tree).
@@ -116,20 +127,24 @@ def _present(pattern: str) -> bool:
     return bool(glob.glob(pattern))
 
 
-def missing_packages(bench: bool = False, ipxe: bool = False) -> list[str]:
+def missing_packages(bench: bool = False, ipxe: bool = False,
+                     secureboot: bool = False) -> list[str]:
     """Debian packages (by the file each provides) that are not there."""
     want = dict(PACKAGES)
     if bench:
         want.update(BENCH_PACKAGES)
     if ipxe:
         want.update(IPXE_PACKAGES)
+    if secureboot:
+        want.update(SECUREBOOT_PACKAGES)
     return [pkg for pkg, path in want.items() if not _present(path)]
 
 
-def check_requirements(bench: bool = False, ipxe: bool = False) -> list[str]:
+def check_requirements(bench: bool = False, ipxe: bool = False,
+                       secureboot: bool = False) -> list[str]:
     """Every reason the VM boot can not run here (empty: it can)."""
     problems = []
-    miss = missing_packages(bench, ipxe)
+    miss = missing_packages(bench, ipxe, secureboot)
     if miss:
         problems.append("missing Debian packages: " + " ".join(miss) +
                         " (apt-get install --no-install-recommends " + " ".join(miss) + ")")
@@ -140,12 +155,13 @@ def check_requirements(bench: bool = False, ipxe: bool = False) -> list[str]:
     return problems
 
 
-def install_packages(bench: bool = False) -> None:
+def install_packages(bench: bool = False, secureboot: bool = False) -> None:
     """apt-get install whatever is missing (as scripts/setup.sh does: no
     recommends, no service starts, the index refreshed only if needed).
     bench: also what bench/boot_bench.py needs (dnsmasq, and the ipxe
-    package for its kidou-ipxe and --transport boots)."""
-    miss = missing_packages(bench, ipxe=bench)
+    package for its kidou-ipxe and --transport boots); secureboot: shim
+    and GRUB, signed."""
+    miss = missing_packages(bench, ipxe=bench, secureboot=secureboot or bench)
     if not miss:
         return
     if os.geteuid() != 0:
@@ -166,7 +182,7 @@ def install_packages(bench: bool = False) -> None:
     finally:
         if made_policy:
             policy.unlink()
-    still = missing_packages(bench, ipxe=bench)
+    still = missing_packages(bench, ipxe=bench, secureboot=secureboot or bench)
     if still:
         raise SystemExit(f"vm_lib: still missing after install: {' '.join(still)}")
 
@@ -550,6 +566,79 @@ def ipxe_config(profiles: dict, hosts: Optional[dict] = None, default: Optional[
     return "\n".join(lines) + "\n"
 
 
+# The Secure Boot chain (docs/secureboot.md), as Debian ships it: the
+# firmware loads shim (signed by Microsoft's UEFI CA), shim loads
+# grubx64.efi from its own directory (GRUB signed by Debian, whose key shim
+# carries), and GRUB, a netboot image whose prefix is /grub, asks for
+# /grub/grub.cfg (kidou renders it from the machine's profile) and then
+# the kernel (signed by Debian) and the initrd, all over TFTP.
+SB_SHIM = "shim/shimx64.efi"
+SB_GRUB = "shim/grubx64.efi"
+SB_GRUB_CFG = "grub/grub.cfg"
+# shim's and GRUB's probes on the way, in order: all not found.
+SB_SHIM_PROBES = ["shim/revocations_sku.efi", "shim/revocations_sbat.efi",
+                  "shim/shim_certificate_0.efi"]
+SB_GRUB_PROBES = [f"grub/x86_64-efi/{n}.lst" for n in ("command", "fs", "crypto", "terminal")]
+
+
+def add_secureboot(root: Path) -> Path:
+    """Copy Debian's signed shim and netboot GRUB into the tree (SB_SHIM,
+    SB_GRUB). No grub.cfg: kidou renders /grub/grub.cfg per machine (a
+    file on disk would win over it); grub_menu() is the static one for
+    servers that can not render."""
+    for src, dest in ((SHIM_SIGNED, SB_SHIM), (GRUBNET_SIGNED, SB_GRUB)):
+        d = Path(root) / dest
+        d.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, d)
+        d.chmod(0o644)
+        d.parent.chmod(0o755)
+    return Path(root)
+
+
+def grub_menu(append: str) -> str:
+    """A static grub.cfg booting the demo kernel (what kidou renders from
+    a profile, for dnsmasq in the benchmark)."""
+    return ("set timeout=0\nset default=0\n\nmenuentry \"linux\" {\n"
+            f"  linux /{KERNEL} {append}\n  initrd /{INITRD}\n}}\n")
+
+
+def secureboot_config(profiles: dict, hosts: Optional[dict] = None,
+                      default: Optional[str] = None, uefi_x64: str = SB_SHIM) -> str:
+    """A kidou config serving the signed chain: UEFI x64 firmware gets
+    shim, GRUB's /grub/grub.cfg is rendered from the machine's profile.
+    profiles: {name: cmdline}; hosts: {name: (mac, profile)}; default: the
+    [boot] profile; uefi_x64: another boot file (the negative test's
+    unsigned loader)."""
+    lines = ["; written by vm_lib.secureboot_config", "[boot]", f"uefi-x64 = {uefi_x64}"]
+    if default:
+        lines.append(f"profile = {default}")
+    for name, cmdline in profiles.items():
+        lines += ["", f"[profile {name}]", f"kernel = {KERNEL}", f"initrd = {INITRD}",
+                  f"cmdline = {cmdline}"]
+    for name, (mac, profile) in (hosts or {}).items():
+        lines += ["", f"[host {name}]", f"mac = {mac}", f"profile = {profile}"]
+    return "\n".join(lines) + "\n"
+
+
+def pe_signed(path: Path) -> bool:
+    """True when the PE file has a non-empty certificate table (an
+    Authenticode signature; whether it verifies is the firmware's
+    business). The same test kidou's pe_sig.c makes."""
+    import struct
+    d = Path(path).read_bytes()
+    if len(d) < 0x40 or d[:2] != b"MZ":
+        return False
+    pe = struct.unpack_from("<I", d, 0x3C)[0]
+    if d[pe:pe + 4] != b"PE\0\0":
+        return False
+    opt = pe + 24
+    magic = struct.unpack_from("<H", d, opt)[0]
+    dd = opt + (96 if magic == 0x10B else 112)
+    if struct.unpack_from("<I", d, dd - 4)[0] <= 4:
+        return False
+    return struct.unpack_from("<II", d, dd + 4 * 8)[1] > 0
+
+
 def mac_config_name(mac: str) -> str:
     """PXELINUX's per-machine config name: 01-<mac with dashes>."""
     return "01-" + mac.lower().replace(":", "-")
@@ -772,7 +861,9 @@ def qemu_args(*, firmware: str, tap: str, mac: str, serial: str, accel: str,
     """QEMU booting from the network on `tap`.
 
     firmware: bios (SeaBIOS; the virtio NIC's ROM from ipxe-qemu does PXE)
-    or uefi (OVMF with a private copy of its variable store).
+    or uefi (OVMF with a private copy of its variable store) or
+    secureboot (OVMF's Secure Boot build on q35 with SMM, Microsoft's keys
+    enrolled and enforcement on; the NIC gets no option ROM).
     serial: a QEMU -serial value (`file:PATH`) or 'stdio' for the terminal.
     direct: (kernel, initrd, append) to boot Linux without the network
     boot (the benchmark's floor).
@@ -781,10 +872,21 @@ def qemu_args(*, firmware: str, tap: str, mac: str, serial: str, accel: str,
     (VirtioNetDxe, PxeBcDxe, HttpBootDxe) boots; SeaBIOS then has no
     network boot at all.
     fw_cfg: {name: string} passed with -fw_cfg (OVMF_HTTP_BOOT_ONLY)."""
-    if firmware not in ("bios", "uefi"):
-        raise ValueError(f"firmware must be bios or uefi, not {firmware!r}")
+    if firmware not in ("bios", "uefi", "secureboot"):
+        raise ValueError(f"firmware must be bios, uefi or secureboot, not {firmware!r}")
     workdir = Path(workdir)
-    a = [QEMU, "-name", f"kidou-{firmware}", "-machine", "pc", "-accel", accel,
+    machine = ["-machine", "pc"]
+    if firmware == "secureboot":
+        # OVMF's Secure Boot build needs SMM (its variable store is only
+        # writable from SMM, so the OS can not change the keys) on q35;
+        # S3 off, as OVMF's README asks with SMM.
+        machine = ["-machine", "q35,smm=on", "-global",
+                   "driver=cfi.pflash01,property=secure,value=on",
+                   "-global", "ICH9-LPC.disable_s3=1"]
+        # QEMU's iPXE ROM is unsigned: OVMF runs it anyway, but shim then
+        # fails through its network stack. OVMF's own (VirtioNetDxe) works.
+        nic_rom = False
+    a = [QEMU, "-name", f"kidou-{firmware}", *machine, "-accel", accel,
          "-cpu", os.environ.get("KIDOU_VM_CPU") or ("max" if accel == "tcg" else "host"), "-smp", "1", "-m", str(memory_mb),
          "-nographic", "-vga", "none", "-no-reboot", "-no-user-config",
          "-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no"]
@@ -803,10 +905,12 @@ def qemu_args(*, firmware: str, tap: str, mac: str, serial: str, accel: str,
               "-monitor", "none"]
     else:
         a += ["-serial", serial, "-monitor", "none"]
-    if firmware == "uefi":
-        vars_copy = workdir / f"OVMF_VARS-{mac.replace(':', '')}.fd"
-        shutil.copyfile(OVMF_VARS, vars_copy)
-        a += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+    if firmware in ("uefi", "secureboot"):
+        code, vars_ = (OVMF_CODE, OVMF_VARS) if firmware == "uefi" else \
+            (OVMF_CODE_SB, OVMF_VARS_MS)
+        vars_copy = workdir / f"OVMF_VARS-{firmware}-{mac.replace(':', '')}.fd"
+        shutil.copyfile(vars_, vars_copy)
+        a += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
               "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
     if direct:
         kernel, initrd, append = direct
@@ -989,7 +1093,10 @@ def _tail_to_terminal(path: Path, stop: threading.Event, tag: str):
 
 def demo(firmware: str, workdir: Path, tree: Optional[Path], ns_name: str,
          server: str, mac: str, accel: Optional[str], log_inline: bool) -> int:
-    problems = check_requirements(bench=(server == "dnsmasq"))
+    secureboot = firmware == "secureboot"
+    problems = check_requirements(bench=(server == "dnsmasq"), secureboot=secureboot)
+    if secureboot and server != "kidou":
+        problems.append("the secureboot demo runs with kidou (it renders /grub/grub.cfg)")
     if problems:
         print("demo: " + "\n      ".join(problems), file=sys.stderr)
         return 1
@@ -998,6 +1105,13 @@ def demo(firmware: str, workdir: Path, tree: Optional[Path], ns_name: str,
     tree = Path(tree) if tree else workdir / "tftpboot"
     print(f"demo: building the tftpboot tree in {tree}", file=sys.stderr)
     build_tree(tree)
+    config = None
+    if secureboot:
+        # Debian's signed chain (docs/secureboot.md): shim, GRUB, and
+        # /grub/grub.cfg rendered by kidou from the [boot] profile
+        add_secureboot(tree)
+        config = workdir / "kidou-secureboot.ini"
+        config.write_text(secureboot_config({"demo": DEFAULT_APPEND}, default="demo"))
     accel = pick_accel(accel)
     ns = NetNS(ns_name)
     srv = None
@@ -1018,7 +1132,7 @@ def demo(firmware: str, workdir: Path, tree: Optional[Path], ns_name: str,
         tap = ns.add_tap("tap0")
         print(f"demo: namespace {ns_name}: {BRIDGE} {BRIDGE_CIDR}, {tap}", file=sys.stderr)
         if server == "kidou":
-            srv = start_kidou(ns, tree, workdir)
+            srv = start_kidou(ns, tree, workdir, config=config)
         else:
             srv = start_dnsmasq(ns, tree, workdir)
         print(f"demo: {server} is serving DHCP on {BRIDGE} ({POOL[0]}-{POOL[1]}) and "
@@ -1067,10 +1181,12 @@ def main(argv=None) -> int:
     p.add_argument("--bench", action="store_true")
     p = sub.add_parser("install", help="apt-get install the missing packages")
     p.add_argument("--bench", action="store_true")
+    p.add_argument("--secureboot", action="store_true",
+                   help="also shim-signed and grub-efi-amd64-signed")
     p = sub.add_parser("tree", help="build the tftpboot tree into DIR")
     p.add_argument("dir", type=Path)
     p = sub.add_parser("demo", help="boot a VM from kidou, console in this terminal")
-    p.add_argument("--firmware", choices=("bios", "uefi"),
+    p.add_argument("--firmware", choices=("bios", "uefi", "secureboot"),
                    default=os.environ.get("FIRMWARE", "bios"))
     p.add_argument("--server", choices=("kidou", "dnsmasq"), default="kidou")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/kidou-demo"))
@@ -1087,7 +1203,7 @@ def main(argv=None) -> int:
         print("\n".join(problems) or "ok")
         return 1 if problems else 0
     if args.cmd == "install":
-        install_packages(args.bench)
+        install_packages(args.bench, secureboot=args.secureboot)
         return 0
     if args.cmd == "tree":
         build_tree(args.dir)

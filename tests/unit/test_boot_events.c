@@ -122,10 +122,9 @@ static void test_booted(void **state)
 	assert_int_equal(f->out.n, 1);
 	assert_int_equal(boot_events_open(f->b), 0);
 	assert_string_equal(f->out.lines[0],
-		"mac=52:54:00:4b:44:0a ip=172.24.32.1 outcome=booted total_ms=9002 "
-		"ack_to_file_ms=39 files=3 failed=0 misses=2 rs=2 bytes=15046000 "
+		"mac=52:54:00:4b:44:0a ip=172.24.32.1 outcome=booted stage=initrd total_ms=9002 "
+		"ack_to_file_ms=39 files=3 failed=0 misses=0 probes=2 rs=2 bytes=15046000 "
 		"largest_gap_ms=5100 largest_gap_before=\"dhcp-plain\" "
-		"last_miss=\"tftp:pxelinux.cfg/AC182001\" "
 		"steps=\"dhcp-offer@0 +2 dhcp-ack@2 +38 ra@40 +1 tftp:pxelinux/pxelinux.0@41..90 "
 		"+10 http:linux/vmlinuz@100..600 +3100 http:linux/initrd.img@3700..3900 "
 		"+5100 dhcp-plain@9000\"");
@@ -160,6 +159,135 @@ static void test_booted_through_proxy(void **state)
 
 /* syslinux.efi does a plain DHCP of its own between its first file and the
  * kernel: that is not the end of the boot. */
+/* Debian's signed chain under Secure Boot, as measured (issue #16): shim
+ * and its probes, GRUB and its module-list probes, grub.cfg, kernel,
+ * initrd, then the kernel's own DHCP. The probes are not misses. */
+static void test_signed_chain(void **state)
+{
+	static const char *const probes[] = {
+		"shim/revocations_sku.efi", "shim/revocations_sbat.efi",
+		"shim/shim_certificate_0.efi", "/grub/x86_64-efi/command.lst",
+		"/grub/x86_64-efi/fs.lst", "/grub/x86_64-efi/crypto.lst",
+		"/grub/x86_64-efi/terminal.lst",
+	};
+	struct fixture *f = *state;
+	uint32_t ip = IP(172, 24, 32, 1);
+	uint64_t t = SEC;
+
+	dhcp(f, t, MAC_A, "offer", ip, true);
+	dhcp(f, t + MS, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, t + 10 * MS, ip, "tftp", "shim/shimx64.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t + 20 * MS, ip, "tftp", "shim/shimx64.efi", 1000, NULL);
+	for (unsigned i = 0; i < 3; i++)
+		file(f, BOOT_EV_FILE_MISS, t + 30 * MS, ip, "tftp", probes[i], 0, "not-found");
+	file(f, BOOT_EV_FILE_START, t + 40 * MS, ip, "tftp", "shim/grubx64.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t + 50 * MS, ip, "tftp", "shim/grubx64.efi", 1000, NULL);
+	for (unsigned i = 3; i < 7; i++)
+		file(f, BOOT_EV_FILE_MISS, t + 60 * MS, ip, "tftp", probes[i], 0, "not-found");
+	file(f, BOOT_EV_FILE_START, t + 70 * MS, ip, "tftp", "/grub/grub.cfg", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t + 71 * MS, ip, "tftp", "/grub/grub.cfg", 100, NULL);
+	file(f, BOOT_EV_FILE_START, t + 80 * MS, ip, "tftp", "/boot/k", 0, NULL);
+	file(f, BOOT_EV_FILE_END, t + 90 * MS, ip, "tftp", "/boot/k", 1000, NULL);
+	boot_events_tick(f->b, t + 90 * MS + IDLE - 1);
+	assert_int_equal(f->out.n, 0);
+	/* stopped after the kernel: served, and the stage says where */
+	boot_events_tick(f->b, t + 90 * MS + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=served stage=kernel ");
+	assert_has(f->out.lines[0], "files=4 failed=0 misses=0 probes=7 ");
+	assert_null(strstr(f->out.lines[0], "last_miss"));
+
+	/* the whole chain, then a real miss: it counts */
+	t = 100 * SEC;
+	dhcp(f, t, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_END, t + 10 * MS, ip, "tftp", "shim/shimx64.efi", 1000, NULL);
+	file(f, BOOT_EV_FILE_MISS, t + 11 * MS, ip, "tftp", "shim/revocations_sku.efi", 0, "not-found");
+	file(f, BOOT_EV_FILE_END, t + 20 * MS, ip, "tftp", "shim/grubx64.efi", 1000, NULL);
+	file(f, BOOT_EV_FILE_END, t + 30 * MS, ip, "tftp", "/grub/grub.cfg", 100, NULL);
+	file(f, BOOT_EV_FILE_END, t + 40 * MS, ip, "tftp", "/linux/vmlinuz", 1000, NULL);
+	file(f, BOOT_EV_FILE_MISS, t + 50 * MS, ip, "tftp", "/linux/initrd.img", 0, "not-found");
+	file(f, BOOT_EV_FILE_END, t + 60 * MS, ip, "tftp", "/linux/initrd2.img", 10, NULL);
+	dhcp(f, t + 5 * SEC, MAC_A, "ack", ip, false);
+	boot_events_tick(f->b, t + 5 * SEC + IDLE);
+	assert_int_equal(f->out.n, 2);
+	assert_has(f->out.lines[1], "outcome=booted stage=initrd ");
+	assert_has(f->out.lines[1], "misses=1 probes=1 ");
+	assert_has(f->out.lines[1], "last_miss=\"tftp:/linux/initrd.img\"");
+}
+
+/* An unsigned UEFI loader under Secure Boot: the firmware fetches it
+ * (after a size probe), refuses it ("Access Denied") and moves on, so
+ * nothing more is asked for: stalled, with the hint. Anything asked for
+ * after it (shim's probes, ldlinux.e64) means the loader ran. */
+static void test_loader_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t ip = IP(172, 24, 32, 2);
+
+	dhcp(f, SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_START, SEC + 10 * MS, ip, "tftp", "efi64/syslinux.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_PROBE, SEC + 11 * MS, ip, "tftp", "efi64/syslinux.efi", 200000, NULL);
+	file(f, BOOT_EV_FILE_START, SEC + 20 * MS, ip, "tftp", "efi64/syslinux.efi", 0, NULL);
+	file(f, BOOT_EV_FILE_END, SEC + 90 * MS, ip, "tftp", "efi64/syslinux.efi", 200000, NULL);
+	boot_events_tick(f->b, SEC + 90 * MS + IDLE);
+	assert_int_equal(f->out.n, 1);
+	assert_has(f->out.lines[0], "outcome=stalled reason=loader-refused hint=\"the firmware "
+		   "fetched tftp:efi64/syslinux.efi and asked for nothing more: Secure Boot may "
+		   "have refused an unsigned loader\" stage=loader ");
+	assert_int_equal(boot_events_stats(f->b)->stalled, 1);
+
+	/* the loader ran: it asked for its next file */
+	dhcp(f, 100 * SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_END, 100 * SEC, ip, "tftp", "efi64/syslinux.efi", 200000, NULL);
+	file(f, BOOT_EV_FILE_END, 101 * SEC, ip, "tftp", "efi64/ldlinux.e64", 100000, NULL);
+	boot_events_tick(f->b, 101 * SEC + IDLE);
+	assert_int_equal(f->out.n, 2);
+	assert_has(f->out.lines[1], "outcome=served stage=loader ");
+
+	/* shim refused in turn (no Microsoft key): the same */
+	dhcp(f, 200 * SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_END, 200 * SEC, ip, "tftp", "shim/shimx64.efi", 100, NULL);
+	boot_events_tick(f->b, 200 * SEC + IDLE);
+	assert_has(f->out.lines[2], "outcome=stalled reason=loader-refused");
+	assert_has(f->out.lines[2], "stage=shim ");
+
+	/* a BIOS loader is not held to it (no Secure Boot there), nor is a
+	 * file fetched with no firmware DHCP seen */
+	dhcp(f, 300 * SEC, MAC_A, "ack", ip, true);
+	file(f, BOOT_EV_FILE_END, 300 * SEC, ip, "tftp", "pxelinux.0", 100, NULL);
+	boot_events_tick(f->b, 300 * SEC + IDLE);
+	assert_has(f->out.lines[3], "outcome=served");
+	file(f, BOOT_EV_FILE_END, 400 * SEC, IP(10, 9, 9, 9), "tftp", "x.efi", 100, NULL);
+	boot_events_tick(f->b, 400 * SEC + IDLE);
+	assert_has(f->out.lines[4], "mac=- ip=10.9.9.9 outcome=served");
+}
+
+static void test_probe_names(void **state)
+{
+	(void)state;
+	assert_string_equal(boot_events_probe_of("shim/revocations_sku.efi"), "shim");
+	assert_string_equal(boot_events_probe_of("revocations_sbat.efi"), "shim");
+	assert_string_equal(boot_events_probe_of("/a/shim_certificate_0.efi"), "shim");
+	assert_string_equal(boot_events_probe_of("/grub/x86_64-efi/command.lst"), "grub");
+	assert_string_equal(boot_events_probe_of("grub/i386-pc/fs.lst"), "grub");
+	assert_string_equal(boot_events_probe_of("/grub/grub.cfg-01-52-54-00-4b-44-0a"), "grub");
+	assert_string_equal(boot_events_probe_of("grub.cfg-AC182001"), "grub");
+	assert_string_equal(boot_events_probe_of("pxelinux.cfg/01-52-54-00-4b-44-0a"), "pxelinux");
+	assert_string_equal(boot_events_probe_of("efi64/pxelinux.cfg/AC1"), "pxelinux");
+	/* what a loader needs is not a probe */
+	assert_null(boot_events_probe_of("efi64/pxelinux.cfg/default"));
+	assert_null(boot_events_probe_of("/grub/grub.cfg"));
+	assert_null(boot_events_probe_of("shim/grubx64.efi"));
+	assert_null(boot_events_probe_of("linux/vmlinuz"));
+	assert_null(boot_events_probe_of("x/mypxelinux.cfg/01-aa"));
+	assert_null(boot_events_probe_of("grub/x86_64-efi/normal.mod"));
+	assert_null(boot_events_probe_of("lists/fs.lst"));
+	assert_null(boot_events_probe_of(".lst"));
+	assert_null(boot_events_probe_of("-efi/"));
+	assert_null(boot_events_probe_of(""));
+	assert_null(boot_events_probe_of(NULL));
+}
+
 static void test_boot_loader_plain_dhcp(void **state)
 {
 	struct fixture *f = *state;
@@ -198,7 +326,8 @@ static void test_size_probe(void **state)
 	file(f, BOOT_EV_FILE_END, SEC + 90 * MS, ip, "tftp", "ipxe.efi", 1024, NULL);
 	boot_events_tick(f->b, SEC + 90 * MS + IDLE);
 	assert_int_equal(f->out.n, 1);
-	assert_has(f->out.lines[0], "outcome=served");
+	/* (and nothing after it: a refused loader, test_loader_refused) */
+	assert_has(f->out.lines[0], "outcome=stalled reason=loader-refused");
 	assert_has(f->out.lines[0], "files=1 failed=0");
 	assert_has(f->out.lines[0], "tftp:ipxe.efi@10..size +10 tftp:ipxe.efi@20..90\"");
 }
@@ -339,7 +468,7 @@ static void test_address_only_timeline(void **state)
 	boot_events_tick(f->b, SEC + 5 * MS + IDLE);
 	assert_int_equal(f->out.n, 1);
 	assert_has(f->out.lines[0], "mac=- ip=127.0.0.1 outcome=served");
-	assert_has(f->out.lines[0], "files=1 failed=0 misses=0 rs=0 bytes=7");
+	assert_has(f->out.lines[0], "files=1 failed=0 misses=0 probes=0 rs=0 bytes=7");
 }
 
 /* A lease that moves to another machine takes the file events with it. */
@@ -564,6 +693,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_listener, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_booted_through_proxy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_loader_plain_dhcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_signed_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loader_refused, setup, teardown),
+		cmocka_unit_test(test_probe_names),
 		cmocka_unit_test_setup_teardown(test_size_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plain_dhcp_clients_make_no_timeline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stalled_without_file_request, setup, teardown),

@@ -80,6 +80,29 @@ static void test_be16(void **state)
 	free(b);
 }
 
+/* PE/COFF (pe_sig.c) is little-endian. */
+static void test_le(void **state)
+{
+	uint8_t *b = dup_bytes("\xef\xbe\xad\xde\x01\x02\x03", 7);
+	struct reader r = reader_init(b, 7);
+	uint32_t v = 0;
+	uint16_t h = 0;
+
+	(void)state;
+	assert_rc(rd_le32(&r, &v), 0);
+	assert_int_equal(v, 0xdeadbeefu);
+	assert_rc(rd_le16(&r, &h), 0);
+	assert_int_equal(h, 0x0201);
+	h = 7;
+	assert_rc(rd_le16(&r, &h), -EBADMSG);
+	assert_int_equal(h, 7);
+	v = 7;
+	assert_rc(rd_le32(&r, &v), -EBADMSG);
+	assert_int_equal(v, 7);
+	assert_untouched(r, b + 6, 1);
+	free(b);
+}
+
 static void test_be32(void **state)
 {
 	uint8_t *b = dup_bytes("\xde\xad\xbe\xef\x01\x02\x03", 7);
@@ -197,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_u8),
 		cmocka_unit_test(test_be16),
 		cmocka_unit_test(test_be32),
+		cmocka_unit_test(test_le),
 		cmocka_unit_test(test_bytes),
 		cmocka_unit_test(test_cstr),
 		cmocka_unit_test(test_cstr_empty_reader),
