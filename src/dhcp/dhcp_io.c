@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dhcp/dhcp_server.h"
 #include "dhcp/dhcp_wire.h"
@@ -72,6 +74,7 @@ struct commit {
 struct dhcp_io {
 	struct loop *loop;
 	const struct config *cfg;
+	uint32_t fresh_seed;        /* this instance's start in the never-used addresses */
 	struct dhcp_server *server;
 	struct lease_store *store;  /* NULL in proxy mode: no leases */
 	int fd;
@@ -641,7 +644,7 @@ static int build_server(const struct dhcp_io *d, const struct config *cfg,
 		return r;
 	if (d->http_port)
 		dhcp_server_set_http_port(s, d->http_port);
-	dhcp_server_set_shared(s, lease_store_is_pg(cfg->dhcp.database));
+	dhcp_server_set_shared(s, lease_store_is_pg(cfg->dhcp.database), d->fresh_seed);
 	*ret = s;
 	return 0;
 }
@@ -699,6 +702,13 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 	}
 	for (unsigned k = 0; k < DHCP_COMMITS; k++)
 		d->commits[k].d = d;
+	/* Instances sharing one database each begin their never-used
+	 * addresses somewhere else in the range (kept across reloads), so
+	 * their first offers do not claim the same addresses. Any value
+	 * will do; the kernel's pool is only the likeliest to differ. */
+	if (getrandom(&d->fresh_seed, sizeof(d->fresh_seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(d->fresh_seed))
+		d->fresh_seed = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
 	r = cfg->dhcp.mode == DHCP_MODE_PROXY ? 0 :
 		lease_store_open(cfg->dhcp.database, loop,
 				 cfg->dhcp.database_busy_timeout_sec * 1000u,

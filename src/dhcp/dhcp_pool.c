@@ -33,7 +33,8 @@ struct dhcp_pool {
 	struct dhcp_slot *slots;
 	uint32_t *buckets;            /* head slot per bucket, NO_SLOT if none */
 	uint32_t bucket_mask;
-	uint32_t fresh;               /* slots below this have all been used */
+	uint32_t fresh_start;         /* where the walk over never-used slots begins */
+	uint32_t fresh;               /* slots walked so far: those have all been used */
 	uint32_t declined_slots;      /* in state DECLINED, expired or not */
 };
 
@@ -358,10 +359,11 @@ int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 	/* Never-used addresses first, so that a returning client's old
 	 * address is still there for it. */
 	while (p->fresh < p->size) {
-		const struct dhcp_slot *s = &p->slots[p->fresh];
+		uint32_t k = (uint32_t)(((uint64_t)p->fresh_start + p->fresh) % p->size);
+		const struct dhcp_slot *s = &p->slots[k];
 		if (s->state == DHCP_SLOT_FREE && s->owner.len == 0 &&
-		    (!usable || usable(usable_ctx, p->first + p->fresh))) {
-			*ip = p->first + p->fresh;
+		    (!usable || usable(usable_ctx, p->first + k))) {
+			*ip = p->first + k;
 			return 0;
 		}
 		p->fresh++;
@@ -386,6 +388,12 @@ int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 		return -ENOSPC;
 	*ip = p->first + best;
 	return 0;
+}
+
+void dhcp_pool_set_fresh_start(struct dhcp_pool *p, uint32_t seed)
+{
+	p->fresh_start = p->size ? seed % p->size : 0;
+	p->fresh = 0;
 }
 
 int dhcp_pool_owner(const struct dhcp_pool *p, uint32_t ip, int64_t now,

@@ -90,6 +90,12 @@ int dhcp_pool_choose(struct dhcp_pool *p, const struct dhcp_client_id *id,
 		     uint32_t requested, int64_t now, dhcp_pool_usable_fn *usable,
 		     const void *usable_ctx, uint32_t *ip);
 
+/* Where the walk over never-used addresses starts: seed modulo the
+ * range's size (0 unless set: the range's first address). Instances that
+ * share one lease database (PostgreSQL) start at different places, so
+ * their first choices do not collide; the walk wraps around. */
+void dhcp_pool_set_fresh_start(struct dhcp_pool *p, uint32_t seed);
+
 /* Does the pool remember id at all: an address it holds, was offered or
  * held last (released or expired)? RFC 2131 4.3.2 "has a record of". */
 bool dhcp_pool_knows(const struct dhcp_pool *p, const struct dhcp_client_id *id,

@@ -79,9 +79,14 @@ void dhcp_server_set_http_port(struct dhcp_server *s, int port)
 	s->http_port = port;
 }
 
-void dhcp_server_set_shared(struct dhcp_server *s, bool shared)
+void dhcp_server_set_shared(struct dhcp_server *s, bool shared, uint32_t seed)
 {
 	s->shared = shared;
+	if (!shared)
+		return;
+	for (size_t i = 0; i < s->n_subnets; i++)
+		if (s->subnets[i].pool)
+			dhcp_pool_set_fresh_start(s->subnets[i].pool, seed);
 }
 
 void dhcp_server_free(struct dhcp_server *s)

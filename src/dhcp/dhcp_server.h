@@ -104,8 +104,10 @@ void dhcp_server_free(struct dhcp_server *s);
 void dhcp_server_set_http_port(struct dhcp_server *s, int port);
 
 /* Other instances serve the same pools from one shared database: learn
- * from their clients' REQUESTs which addresses they are binding. */
-void dhcp_server_set_shared(struct dhcp_server *s, bool shared);
+ * from their clients' REQUESTs which addresses they are binding, and
+ * start handing out never-used addresses at a place of this instance's
+ * own (seed, see dhcp_pool_set_fresh_start()). */
+void dhcp_server_set_shared(struct dhcp_server *s, bool shared, uint32_t seed);
 
 /* Restore a stored lease (at startup or after a reload). Leases outside
  * every configured range are ignored; returns 0 either way. */

@@ -105,7 +105,7 @@ def collect_until(link: RawLink, timeout: float, keep, done) -> None:
 
 
 def storm_round(link: RawLink, clients: list[Client], seen: Seen, choose, servers,
-                after_requests=None, servers_after=None):
+                after_requests=None, servers_after=None, discover_options=None):
     """DISCOVER from every client, then REQUEST the offer `choose(i,
     offers)` picks; returns the clients that got no ACK. servers: the
     server identifiers whose offers to wait for; servers_after: those
@@ -114,7 +114,7 @@ def storm_round(link: RawLink, clients: list[Client], seen: Seen, choose, server
     link.drain()
     xids = {}
     for c in clients:
-        xids[c.send(DISCOVER)] = c
+        xids[c.send(DISCOVER, discover_options(c) if discover_options else [])] = c
     offers = {}
 
     def keep_offer(r):
@@ -163,14 +163,15 @@ def alternate(i, offers):
 
 
 def storm(link, clients, seen, rounds=6, choose=alternate, after_first=None,
-          servers=(ADDR["a"], ADDR["b"]), servers_after=None):
+          servers=(ADDR["a"], ADDR["b"]), servers_after=None, discover_options=None):
     """servers: whose offers a round waits for (servers_after: after the
     first round's after_first, e.g. without a killed one)."""
     left = clients
     for n in range(rounds):
         left = storm_round(link, left, seen, choose, set(servers),
                            after_first if n == 0 else None,
-                           servers_after if n == 0 else None)
+                           servers_after if n == 0 else None,
+                           discover_options if n == 0 else None)
         if servers_after is not None:
             servers = servers_after
         if not left:
@@ -228,9 +229,15 @@ def test_two_instances_never_ack_one_address_twice(shared, pg):
     assert set(seen.by_server) == {ADDR["a"]}
     sh("ip", "-n", net.ns["b"], "link", "set", "b0", "up")
     second = [Client(link) for _ in range(6)]
+    # Each asks for an address a granted (option 50): b, which missed
+    # those grants, has it free and offers it. (Instances begin their
+    # never-used addresses at different places, so without this they
+    # would rarely collide.)
+    wanted = {c.mac: f.ip for c, f in zip(second, first)}
     storm(link, second, seen,
           choose=lambda i, offers: next((o for o in offers
-                                         if o.dhcp.ip_opt(O_SERVER_ID) == ADDR["b"]), offers[0]))
+                                         if o.dhcp.ip_opt(O_SERVER_ID) == ADDR["b"]), offers[0]),
+          discover_options=lambda c: [opt_ip(O_REQ_IP, wanted[c.mac])] if c.mac in wanted else [])
     # b offered a's addresses, the database refused its claims, and those
     # clients were NAKed (not ACKed) and got another address.
     assert seen.naks >= 1

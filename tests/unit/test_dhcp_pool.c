@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <stdio.h>
+
 #include "dhcp/dhcp_pool.h"
 
 #define BASE 0xac180a01u  /* 172.24.10.1 */
@@ -223,6 +225,32 @@ static void test_usage_counts_declined(void **state)
 	dhcp_pool_free(p);
 }
 
+/* Instances sharing a database start their never-used addresses at a
+ * place of their own and wrap around; the default starts at the first. */
+static void test_fresh_start_wraps(void **state)
+{
+	struct dhcp_pool *p;
+	uint32_t ip;
+	char name[8];
+
+	assert_int_equal(dhcp_pool_new(BASE, BASE + 9, &p), 0);
+	assert_int_equal(dhcp_pool_choose(p, &(struct dhcp_client_id){ .len = 1 }, 0, 100,
+					  NULL, NULL, &ip), 0);
+	assert_int_equal(ip, BASE);
+	dhcp_pool_set_fresh_start(p, 10 * 1000 + 7);  /* 7 modulo the size */
+	for (unsigned i = 0; i < 10; i++) {
+		struct dhcp_client_id id;
+		snprintf(name, sizeof(name), "c%u", i);
+		id = id_of(name);
+		assert_int_equal(dhcp_pool_choose(p, &id, 0, 100, NULL, NULL, &ip), 0);
+		assert_int_equal(ip, BASE + (7 + i) % 10);
+		assert_int_equal(dhcp_pool_bind(p, ip, &id, 1000), 0);
+	}
+	struct dhcp_client_id last = id_of("full");
+	assert_int_equal(dhcp_pool_choose(p, &last, 0, 100, NULL, NULL, &ip), -ENOSPC);
+	dhcp_pool_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_long_client_ids),
 		cmocka_unit_test(test_usable_filter),
 		cmocka_unit_test(test_usage_counts_declined),
+		cmocka_unit_test(test_fresh_start_wraps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
