@@ -79,7 +79,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
-		"       kidou boot --kernel FILE [--initrd FILE ...] [--cmdline TEXT]\n"
+		"       kidou boot --kernel FILE [--initrd FILE ...] [--cmdline TEXT] [--secure-boot]\n"
 		"                  --interface IFACE --dhcp-range \"FIRST LAST\" [--SETTING VALUE ...]\n"
 		"       kidou machines|leases|hosts|profiles [--api URL | --config FILE]\n"
 		"                  [--token-file FILE] [--json]\n"
@@ -98,7 +98,9 @@ static void usage(FILE *out)
 		"kidou boot boots every PXE machine on the interface into one kernel with\n"
 		"no config file: BIOS and UEFI firmware chainload iPXE (Debian's ipxe\n"
 		"package), which fetches the kernel and initrds over HTTP (port 8080 unless\n"
-		"--http-listen is given).\n"
+		"--http-listen is given). With --secure-boot, UEFI x64 firmware gets\n"
+		"Debian's signed chain instead (shim, GRUB over TFTP), and the kernel must\n"
+		"be signed.\n"
 		"\n"
 		"kidou machines, leases, hosts and profiles ask a running kidou's API and\n"
 		"print a table, or its JSON with --json (kidou machines --help). kidou\n"
