@@ -649,6 +649,7 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	d->config = c;
 	api_reconfigure(d->api);
 	kernel_sig_check(c);
+	kernel_sig_check_proxy(c);
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
 	notify_send(&d->notify, NOTIFY_READY, "reloaded");
 	return;
@@ -844,6 +845,7 @@ int main(int argc, char **argv)
 	/* Serving Debian's signed chain: an unsigned kernel would be refused
 	 * on the machine's console only; say so here. */
 	kernel_sig_check(d.config);
+	kernel_sig_check_proxy(d.config);
 	if (d.config->user && geteuid() == 0)
 		root_probes_open(d.config, probes);
 	r = drop_privileges(d.config->user);
