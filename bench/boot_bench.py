@@ -36,10 +36,18 @@ NIC ROM is iPXE, so it fetches the script at once). Runs alternate
 between the two; reported are the medians of QEMU start -> greeting and
 the ratio, and, from kidou's log, how long the initrd itself took.
 
+--secureboot (issue #16): Debian's signed chain (shim, GRUB, signed
+kernel) under OVMF's Secure Boot build with enforcement on, from kidou
+(grub.cfg rendered from a profile) and from dnsmasq (the same tree with a
+static grub.cfg, --dhcp-no-override); reported: time to the greeting,
+when shim and GRUB were in, the TFTP transfers' share of the boot, and per
+file the blksize and windowsize the client asked for.
+
 Usage (root; packages: vm_lib.PACKAGES and dnsmasq-base):
     /usr/bin/python3 bench/boot_bench.py [--runs 3] [--firmware bios,uefi]
         [--servers kidou,dnsmasq] [--accel auto|kvm|tcg] [--json FILE] [--keep]
     /usr/bin/python3 bench/boot_bench.py --transport [--runs 3] [--initrd-mib 64]
+    /usr/bin/python3 bench/boot_bench.py --secureboot [--runs 3] [--servers kidou,dnsmasq]
 Progress goes to stderr, the report to stdout. Exit status 1 if a boot
 failed, or with --strict if kidou's median is more than --tolerance
 slower than dnsmasq's.
@@ -132,6 +140,14 @@ def sniff(iface: str, out_path: str) -> int:
         elif len(pl) >= 4:
             op, blk = struct.unpack("!HH", pl[:4])
             kind = f"tftp{op} {blk}"
+            if op == 1:  # RRQ: file and options, for --secureboot
+                f = pl[2:].split(b"\0")
+                opts = {f[i].decode("ascii", "replace").lower(): f[i + 1].decode("ascii", "replace")
+                        for i in range(2, len(f) - 1, 2)}
+                kind += f" file={f[0].decode('ascii', 'replace') or '-'}" + "".join(
+                    f" {k}={opts[k]}" for k in ("blksize", "windowsize", "tsize") if k in opts)
+            elif op == 3:
+                kind += f" len={len(pl) - 4}"
         else:
             continue
         out.write(f"{ts:.6f} {src} {sport} {dst} {dport} {kind}\n")
@@ -504,6 +520,209 @@ def main_transport(args) -> int:
     return 1 if any(not r["ok"] for r in results) else 0
 
 
+# --------------------------------------------------------------------------
+# --secureboot: Debian's signed chain under OVMF with enforcement on
+
+
+SB_MARKS = ("NBP file downloaded", "Welcome to GRUB", "Linux version")
+
+
+def tftp_transfers(path: Path) -> list[dict]:
+    """Every TFTP transfer in a sniffer file, in order: the file, the
+    options the client asked for, when its RRQ came and its last packet
+    went, the data bytes; a transfer is the client's endpoint from its RRQ
+    on (a tsize probe or a not-found is one too, with no data)."""
+    out, by_client = [], {}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        p = line.split()
+        if len(p) < 7 or not p[5].startswith("tftp"):
+            continue
+        t, op = float(p[0]), int(p[5][4:])
+        server_side = p[1] == V.SERVER_IP
+        client = f"{p[3]}:{p[4]}" if server_side else f"{p[1]}:{p[2]}"
+        kv = dict(x.split("=", 1) for x in p[7:] if "=" in x)
+        if op == 1 and not server_side:
+            tr = {"file": kv.get("file", "-"), "blksize": int(kv.get("blksize", 512)),
+                  "windowsize": int(kv.get("windowsize", 1)), "tsize": "tsize" in kv,
+                  "start": t, "end": t, "bytes": 0, "blocks": 0}
+            by_client[client] = tr
+            out.append(tr)
+            continue
+        tr = by_client.get(client)
+        if tr is None:
+            continue
+        tr["end"] = t
+        if op == 3 and server_side:
+            tr["bytes"] += int(kv.get("len", 0))
+            tr["blocks"] += 1
+    return out
+
+
+def dnsmasq_secureboot_args(tree: Path, workdir: Path) -> list[str]:
+    """dnsmasq serving the chain from the same tree: shim to UEFI x64 in
+    the BOOTP file field (--dhcp-no-override: shim reads no option 67)."""
+    args = [a for a in V.dnsmasq_args(tree, workdir) if not a.startswith("--dhcp-boot=")]
+    return args + [f"--dhcp-boot=tag:efi64,{V.SB_SHIM}", "--dhcp-no-override"]
+
+
+def one_secureboot(tree: Path, workdir: Path, server: str, accel: str, timeout: float,
+                   mac: str) -> dict:
+    """One Secure Boot VM booting the chain from kidou (grub.cfg rendered
+    from the profile) or dnsmasq (the same tree plus a static grub.cfg),
+    the packets recorded."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ns = V.NetNS(NS)
+    srv = vm = sniffer = None
+    try:
+        ns.setup()
+        tap = ns.add_tap("tap0")
+        pkts = workdir / "packets.txt"
+        sniffer = subprocess.Popen(ns.exec([sys.executable, str(Path(__file__).resolve()),
+                                            "_sniff", V.BRIDGE, str(pkts)]),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        sniffer.stdout.readline()
+        if server == "dnsmasq":
+            srv = V.Server(ns, dnsmasq_secureboot_args(tree, workdir), workdir / "dnsmasq.log",
+                           "dnsmasq").start(ready="TFTP root is")
+        else:
+            cfg = workdir / "kidou.ini"
+            cfg.write_text(V.secureboot_config({"bench": SB_APPEND}, default="bench"))
+            srv = V.start_kidou(ns, tree, workdir, config=cfg)
+            wait_startup_advert_past(srv)
+        vm = V.VM(ns, workdir, "secureboot", mac, tap=tap, accel=accel,
+                  name=f"secureboot-{server}")
+        marks = {m: None for m in SB_MARKS}
+        vm.start()
+        r = vm.wait_greeting(timeout, marks)
+        vm.stop()
+        sniffer.terminate()
+        sniffer.wait(timeout=10)
+        console = V.plain(r.console)
+        out = {"server": server, "ok": r.ok and "Secure boot enabled" in console,
+               "seconds": r.seconds, "marks": marks, "reason": r.reason,
+               "transfers": tftp_transfers(pkts), "cmdline": r.cmdline}
+        if r.ok and not out["ok"]:
+            out["reason"] = "booted, but the kernel did not say 'Secure boot enabled'"
+        if not out["ok"]:
+            out["console_tail"] = console[-2000:]
+            out["server_log_tail"] = srv.text()[-2000:]
+        return out
+    finally:
+        if vm:
+            vm.stop()
+        if sniffer and sniffer.poll() is None:
+            sniffer.kill()
+            sniffer.wait()
+        if srv:
+            srv.stop()
+        ns.delete()
+
+
+SB_APPEND = "console=ttyS0,115200 panic=5 kidou.config=secureboot"
+
+
+def report_secureboot(results: list[dict], accel: str, runs: int) -> str:
+    lines = [f"Secure Boot chain (OVMF secboot, enforcement on: shim -> GRUB -> signed "
+             f"kernel), QEMU start -> greeting (accel={accel}, {runs} run(s), medians in "
+             f"seconds)", ""]
+    hdr = f"{'server':8} {'boot':>6} {'min':>6} {'max':>6} {'shim':>6} {'grub':>6} " \
+          f"{'linux':>6} {'tftp':>6} {'share':>6} {'fails':>5}"
+    lines += [hdr, "-" * len(hdr)]
+    for s in ("kidou", "dnsmasq"):
+        rs = [r for r in results if r["server"] == s]
+        ok = [r for r in rs if r["ok"]]
+        if not rs:
+            continue
+        secs = [r["seconds"] for r in ok]
+        tftp = [sum(t["end"] - t["start"] for t in r["transfers"]) for r in ok]
+        m = med(secs)
+        share = med([t / r["seconds"] for t, r in zip(tftp, ok) if r["seconds"]])
+        lines.append(f"{s:8} {fmt(m):>6} {fmt(min(secs) if secs else None):>6} "
+                     f"{fmt(max(secs) if secs else None):>6} "
+                     f"{fmt(med([r['marks']['NBP file downloaded'] for r in ok])):>6} "
+                     f"{fmt(med([r['marks']['Welcome to GRUB'] for r in ok])):>6} "
+                     f"{fmt(med([r['marks']['Linux version'] for r in ok])):>6} "
+                     f"{fmt(med(tftp)):>6} {'-' if share is None else f'{share:.0%}':>6} "
+                     f"{len(rs) - len(ok):>5}")
+    lines += ["", "shim, grub, linux: seconds from QEMU's start until the console showed "
+              "OVMF's `NBP file downloaded` (shim is in), `Welcome to GRUB` (GRUB is in), "
+              "`Linux version` (kernel and initrd are in);",
+              "tftp: the TFTP transfers' time on the wire, RRQ to last packet, summed "
+              "(they run one after another); share: tftp / boot.", ""]
+    ok = [r for r in results if r["ok"]]
+    if ok:
+        lines.append("Per file (medians over the runs; the options as the client asked):")
+        hdr2 = f"{'server':8} {'file':34} {'blksize':>7} {'window':>6} {'bytes':>9} " \
+               f"{'blocks':>7} {'seconds':>8} {'KiB/s':>7}"
+        lines += [hdr2, "-" * len(hdr2)]
+        for s in ("kidou", "dnsmasq"):
+            per: dict = {}
+            for r in (r for r in ok if r["server"] == s):
+                for t in r["transfers"]:
+                    if t["bytes"]:
+                        per.setdefault(t["file"], []).append(t)
+            for f, ts in per.items():
+                secs = med([t["end"] - t["start"] for t in ts])
+                b = ts[0]["bytes"]
+                lines.append(f"{s:8} {f[-34:]:34} {ts[0]['blksize']:>7} "
+                             f"{ts[0]['windowsize']:>6} {b:>9} {ts[0]['blocks']:>7} "
+                             f"{fmt(secs):>8} {b / 1024 / secs if secs else 0:>7.0f}")
+    return "\n".join(lines)
+
+
+def main_secureboot(args) -> int:
+    problems = V.check_requirements(bench=True, secureboot=True)
+    if problems:
+        log("boot_bench: " + "\n  ".join(problems))
+        return 2
+    accel = V.pick_accel(args.accel)
+    timeout = args.timeout or V.boot_timeout(accel)
+    work = Path(tempfile.mkdtemp(prefix="kidou-boot-bench-"))
+    log(f"boot_bench: --secureboot, work dir {work}, accel {accel}, timeout {timeout:.0f}s "
+        f"per boot")
+    # kidou renders /grub/grub.cfg (a file on disk would win over it), so
+    # dnsmasq gets its own copy of the tree with the static one
+    tree_k = V.add_secureboot(V.build_tree(work / "tftpboot"))
+    tree_d = work / "tftpboot-dnsmasq"
+    shutil.copytree(tree_k, tree_d)
+    (tree_d / "grub").mkdir(exist_ok=True)
+    (tree_d / V.SB_GRUB_CFG).write_text(V.grub_menu(SB_APPEND))
+    results, n = [], 0
+    servers = [s for s in args.servers.split(",") if s in ("kidou", "dnsmasq")] or \
+        ["kidou", "dnsmasq"]
+    try:
+        for run in range(args.runs):
+            for s in (servers if run % 2 == 0 else servers[::-1]):
+                n += 1
+                t0 = time.monotonic()
+                r = one_secureboot(tree_k if s == "kidou" else tree_d,
+                                   work / f"{n:03d}-secureboot-{s}", s, accel, timeout,
+                                   mac=f"52:54:00:4b:47:{n % 256:02x}")
+                r["run"] = run
+                results.append(r)
+                tftp = sum(t["end"] - t["start"] for t in r["transfers"])
+                state = f"{r['seconds']:.1f}s" if r["ok"] else f"FAILED: {r['reason']}"
+                log(f"  secureboot {s:8} run {run + 1}/{args.runs}: {state} (tftp {tftp:.1f}s; "
+                    f"{time.monotonic() - t0:.0f}s wall)")
+                if not r["ok"]:
+                    log(r.get("console_tail", "")[-1500:])
+                    log(r.get("server_log_tail", "")[-1500:])
+    finally:
+        if args.json:
+            args.json.write_text(json.dumps({"accel": accel, "mode": "secureboot",
+                                             "results": results}, indent=1))
+        if args.keep:
+            log(f"boot_bench: kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(report_secureboot(results, accel, args.runs))
+    return 1 if any(not r["ok"] for r in results) else 0
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_sniff"]:
@@ -528,7 +747,13 @@ def main(argv=None) -> int:
                          "HTTP (iPXE)")
     ap.add_argument("--initrd-mib", type=int, default=64,
                     help="--transport: MiB of incompressible filler in the initrd (default 64)")
+    ap.add_argument("--secureboot", action="store_true",
+                    help="instead: Debian's signed chain under OVMF with Secure Boot on, "
+                         "kidou against dnsmasq (--servers), with the TFTP share and the "
+                         "blksize each stage asks for")
     args = ap.parse_args(argv)
+    if args.secureboot:
+        return main_secureboot(args)
     if args.transport:
         return main_transport(args)
 

@@ -79,7 +79,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: kidou [--config FILE] [--SETTING VALUE ...]\n"
-		"       kidou boot --kernel FILE [--initrd FILE ...] [--cmdline TEXT]\n"
+		"       kidou boot --kernel FILE [--initrd FILE ...] [--cmdline TEXT] [--secure-boot]\n"
 		"                  --interface IFACE --dhcp-range \"FIRST LAST\" [--SETTING VALUE ...]\n"
 		"       kidou machines|leases|hosts|profiles [--api URL | --config FILE]\n"
 		"                  [--token-file FILE] [--json]\n"
@@ -98,7 +98,9 @@ static void usage(FILE *out)
 		"kidou boot boots every PXE machine on the interface into one kernel with\n"
 		"no config file: BIOS and UEFI firmware chainload iPXE (Debian's ipxe\n"
 		"package), which fetches the kernel and initrds over HTTP (port 8080 unless\n"
-		"--http-listen is given).\n"
+		"--http-listen is given). With --secure-boot, UEFI x64 firmware gets\n"
+		"Debian's signed chain instead (shim, GRUB over TFTP), and the kernel must\n"
+		"be signed.\n"
 		"\n"
 		"kidou machines, leases, hosts and profiles ask a running kidou's API and\n"
 		"print a table, or its JSON with --json (kidou machines --help). kidou\n"
@@ -647,6 +649,7 @@ static void on_reload_signal(struct loop *l, int signo, void *data)
 	d->config = c;
 	api_reconfigure(d->api);
 	kernel_sig_check(c);
+	kernel_sig_check_proxy(c);
 	log_info("main", "reloaded", "config=\"%s\"", d->config_path ? d->config_path : "");
 	notify_send(&d->notify, NOTIFY_READY, "reloaded");
 	return;
@@ -842,6 +845,7 @@ int main(int argc, char **argv)
 	/* Serving Debian's signed chain: an unsigned kernel would be refused
 	 * on the machine's console only; say so here. */
 	kernel_sig_check(d.config);
+	kernel_sig_check_proxy(d.config);
 	if (d.config->user && geteuid() == 0)
 		root_probes_open(d.config, probes);
 	r = drop_privileges(d.config->user);

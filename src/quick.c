@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boot/kernel_sig.h"
 #include "config.h"
 #include "util.h"
 
@@ -20,6 +21,16 @@
 static const char *const ipxe_files[][2] = {
 	{ "/usr/lib/ipxe/undionly.kpxe", "undionly.kpxe" },
 	{ "/usr/lib/ipxe/ipxe.efi", "ipxe.efi" },
+};
+
+/* --secure-boot: Debian's signed chain (docs/secureboot.md) for UEFI x64.
+ * shim loads grubx64.efi from its own directory, hence the names; the
+ * netboot GRUB asks for /grub/grub.cfg, which kidou renders from the quick
+ * profile. BIOS firmware has no Secure Boot: it keeps undionly.kpxe. */
+#define QUICK_SHIM_DIR "shim"
+static const char *const shim_files[][2] = {
+	{ "/usr/lib/shim/shimx64.efi.signed", QUICK_SHIM_DIR "/shimx64.efi" },
+	{ "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", QUICK_SHIM_DIR "/grubx64.efi" },
 };
 
 static int copy_file(const char *from, const char *dir, const char *name)
@@ -70,7 +81,7 @@ int quick_prepare(int *argc, char **argv, struct quick *q, char *err, size_t err
 {
 	const char *kernel = NULL, *cmdline = "", *initrds[QUICK_MAX_INITRDS];
 	size_t n_initrds = 0;
-	bool http_given = false, bad = false;
+	bool http_given = false, bad = false, secure_boot = false;
 	int out = 1, r;
 	FILE *f;
 
@@ -88,6 +99,8 @@ int quick_prepare(int *argc, char **argv, struct quick *q, char *err, size_t err
 			initrds[n_initrds++] = v;
 		} else if ((v = arg_value(&i, *argc, argv, "--cmdline", &bad))) {
 			cmdline = v;
+		} else if (strcmp(argv[i], "--secure-boot") == 0) {
+			secure_boot = true;
 		} else if (!bad) {
 			if (strncmp(argv[i], "--http-listen", 13) == 0)
 				http_given = true;
@@ -109,6 +122,22 @@ int quick_prepare(int *argc, char **argv, struct quick *q, char *err, size_t err
 			snprintf(err, errsize, "--cmdline must not contain control characters");
 			return -EINVAL;
 		}
+	/* Under Secure Boot GRUB asks shim to verify the kernel and refuses
+	 * an unsigned one ("bad shim signature"), which shows only on each
+	 * machine's console: refuse it here, before any socket opens. */
+	if (secure_boot) {
+		r = kernel_sig_file(-1, kernel);
+		if (r < 0) {
+			snprintf(err, errsize, "--kernel %s: %s", kernel, strerror(-r));
+			return r;
+		}
+		if (r == 0) {
+			snprintf(err, errsize, "--kernel %s has no Authenticode signature: under "
+				 "Secure Boot, GRUB would refuse it (give a signed kernel, e.g. "
+				 "Debian's linux-image-amd64, or leave out --secure-boot)", kernel);
+			return -EPERM;
+		}
+	}
 	r = snprintf(q->dir, sizeof(q->dir), "%s/kidou-boot-XXXXXX",
 		     getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (r < 0 || (size_t)r >= sizeof(q->dir) - 64) {
@@ -138,11 +167,33 @@ int quick_prepare(int *argc, char **argv, struct quick *q, char *err, size_t err
 		}
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(ipxe_files); i++) {
+		if (secure_boot && strcmp(ipxe_files[i][1], "ipxe.efi") == 0)
+			continue;  /* unsigned: Secure Boot firmware refuses it */
 		r = copy_file(ipxe_files[i][0], q->dir, ipxe_files[i][1]);
 		if (r < 0) {
 			snprintf(err, errsize, "%s: %s (install Debian's ipxe package)",
 				 ipxe_files[i][0], strerror(-r));
 			return r;
+		}
+	}
+	if (secure_boot) {
+		char sub[QUICK_PATH_MAX + 16];
+
+		snprintf(sub, sizeof(sub), "%s/" QUICK_SHIM_DIR, q->dir);
+		if (mkdir(sub, 0755) < 0) {
+			r = -errno;
+			snprintf(err, errsize, "%s: %s", sub, strerror(errno));
+			return r;
+		}
+		chmod(sub, 0755);  /* despite the umask: read after dropping privileges */
+		for (size_t i = 0; i < ARRAY_SIZE(shim_files); i++) {
+			r = copy_file(shim_files[i][0], q->dir, shim_files[i][1]);
+			if (r < 0) {
+				snprintf(err, errsize, "%s: %s (install Debian's shim-signed and "
+					 "grub-efi-amd64-signed packages)", shim_files[i][0],
+					 strerror(-r));
+				return r;
+			}
 		}
 	}
 	r = snprintf(q->config, sizeof(q->config), "%s/kidou-boot.ini", q->dir);
@@ -159,9 +210,10 @@ int quick_prepare(int *argc, char **argv, struct quick *q, char *err, size_t err
 	fprintf(f, "; written by kidou boot\n[tftp]\nroot = %s\n[http]\nroot = %s\n", q->dir, q->dir);
 	if (!http_given)
 		fprintf(f, "listen = 0.0.0.0:8080\n");
-	fprintf(f, "[boot]\nbios = undionly.kpxe\nuefi-x64 = ipxe.efi\n"
+	fprintf(f, "[boot]\nbios = undionly.kpxe\nuefi-x64 = %s\n"
 		   "ipxe = ${http}/boot.ipxe?mac=${net0/mac}\nprofile = quick\n"
-		   "[profile quick]\nkernel = kernel\n");
+		   "[profile quick]\nkernel = kernel\n",
+		secure_boot ? shim_files[0][1] : "ipxe.efi");
 	for (size_t i = 0; i < n_initrds; i++)
 		fprintf(f, "initrd = initrd%zu\n", i);
 	fprintf(f, "cmdline = %s\n", cmdline);
@@ -175,7 +227,8 @@ int quick_prepare(int *argc, char **argv, struct quick *q, char *err, size_t err
 void quick_cleanup(struct quick *q)
 {
 	static const char *const names[] = { "kernel", "undionly.kpxe", "ipxe.efi",
-					     "kidou-boot.ini" };
+					     "kidou-boot.ini", QUICK_SHIM_DIR "/shimx64.efi",
+					     QUICK_SHIM_DIR "/grubx64.efi" };
 	char path[QUICK_PATH_MAX + 64];
 
 	if (!q->dir[0])
@@ -188,6 +241,8 @@ void quick_cleanup(struct quick *q)
 		snprintf(path, sizeof(path), "%s/initrd%d", q->dir, i);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/" QUICK_SHIM_DIR, q->dir);
+	rmdir(path);
 	rmdir(q->dir);
 	q->dir[0] = '\0';
 }

@@ -104,3 +104,20 @@ unsigned kernel_sig_check(const struct config *c)
 		close(rootfd);
 	return warnings;
 }
+
+bool kernel_sig_check_proxy(const struct config *c)
+{
+	if (!c->dhcp.enabled || c->dhcp.mode != DHCP_MODE_PROXY || !kernel_sig_chain_served(c))
+		return false;
+	/* Measured (test_vm_proxy.py): with the other server's ACK naming
+	 * itself as next server, GRUB starts and then asks that server for
+	 * its .lst files and grub.cfg; the boot goes no further. With
+	 * siaddr pointing here (dnsmasq: dhcp-boot=shim/shimx64.efi,,ADDR
+	 * and dhcp-no-override), the chain boots. */
+	log_warn("boot", "secure-boot-proxy",
+		 "note=\"shim is served as a proxyDHCP: Debian's GRUB takes its TFTP server "
+		 "from the other DHCP server's ACK, not this offer, so that server must name "
+		 "this host as next server (dnsmasq: dhcp-boot=shim/shimx64.efi,,ADDRESS and "
+		 "dhcp-no-override; docs/secureboot.md)\"");
+	return true;
+}

@@ -26,4 +26,12 @@ int kernel_sig_file(int rootfd, const char *path);
  * Returns how many warnings. */
 unsigned kernel_sig_check(const struct config *c);
 
+/* When the chain is served by a proxyDHCP (dhcp mode=proxy): shim takes
+ * the proxy's offer, but Debian's GRUB takes its TFTP server from the
+ * other DHCP server's ACK (siaddr) and asks it, not kidou, for
+ * /grub/grub.cfg (grub2 PR #87, shim issue #165). kidou can not see how
+ * that server is set up, so it says so once: level=warn mod=boot
+ * event=secure-boot-proxy. Returns true when it warned. */
+bool kernel_sig_check_proxy(const struct config *c);
+
 #endif

@@ -166,3 +166,22 @@ def test_proxy_refuses_address_settings(kidou_factory, tmp_path):
                                 "--tftp-root", str(tmp_path)] + flags)
         assert cp.returncode != 0, cp
         assert "no meaning in proxy mode" in cp.stderr, cp.stderr
+
+
+def test_proxy_serving_shim_warns(dhcpd, tmp_path):
+    """Debian's signed chain (shim, then GRUB) as a proxy: GRUB takes its
+    TFTP server from the other DHCP server's ACK, not the proxy offer
+    (test_vm_proxy.py::test_signed_chain_through_proxy shows it), so kidou
+    says at startup what the other server needs; not as the DHCP server,
+    and not for another loader."""
+    shim = "shim/shimx64.efi"
+    k = dhcpd("--dhcp-mode", "proxy", "--boot-uefi-x64", shim, dhcp_range=None, options=False)
+    warns = [e for e in k.events("secure-boot-proxy", mod="boot")]
+    assert len(warns) == 1 and warns[0]["level"] == "warn", k.text()
+    assert "next server" in warns[0]["note"] and "dhcp-boot=" in warns[0]["note"], warns[0]
+    assert k.stop() == 0, k.text()
+    k = start_proxy(dhcpd, "--dhcp-database", tmp_path / "p2.db")
+    assert not k.events("secure-boot-proxy"), k.text()
+    assert k.stop() == 0, k.text()
+    k = dhcpd("--boot-uefi-x64", shim, "--dhcp-database", tmp_path / "s.db")
+    assert not k.events("secure-boot-proxy"), k.text()

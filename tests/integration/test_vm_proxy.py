@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ class DhcpNeighbour:
     boot options) in namespace kdh-<rand>, its vd1 joined to br0 of the
     VM namespace through the veth peer vd0."""
 
-    def __init__(self, vm_ns: str, workdir: Path):
+    def __init__(self, vm_ns: str, workdir: Path, extra: tuple = ()):
         # vm_lib.NetNS for running and cleaning up, without its bridge:
         # this namespace is a host on the VMs' bridge, not a second one.
         self.netns = V.NetNS(f"kdh-{secrets.token_hex(3)}")
@@ -51,7 +52,7 @@ class DhcpNeighbour:
                 "--interface=vd1", "--bind-interfaces",
                 f"--dhcp-range={NEIGHBOUR_POOL[0]},{NEIGHBOUR_POOL[1]},1h",
                 f"--dhcp-leasefile={workdir / 'dnsmasq-neighbour.leases'}", "--pid-file=",
-                "--user=root", "--log-facility=-", "--log-dhcp"]
+                "--user=root", "--log-facility=-", "--log-dhcp", *extra]
         self.server = V.Server(self.netns, argv, workdir / "dnsmasq-neighbour.log", "dnsmasq")
 
     def start(self) -> "DhcpNeighbour":
@@ -210,3 +211,95 @@ def test_uefi_http_boot_through_proxy(vmnet, vm_tree, neighbour, tmp_path):
     assert {f"/{V.IPXE_UEFI}", f"/{V.KERNEL}", f"/{V.INITRD}"} <= got, k.text()
     assert not k.events("start", mod="tftp"), k.text()
     assert not db.exists()
+
+
+# --------------------------------------------------------------------------
+# Debian's signed chain (docs/secureboot.md) beside another DHCP server
+
+SB_APPEND = "console=ttyS0,115200 panic=5 kidou.config=signed-proxy"
+
+# Stands in for a TFTP server on the other DHCP server's host: prints each
+# request's opcode and file name, answers nothing.
+TFTP_CATCHER = f"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("{NEIGHBOUR_ADDR}", 69))
+print("catching", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    name = data[2:].split(b"\\0")[0].decode("ascii", "replace")
+    print(f"rrq op={{data[1]}} file={{name}} peer={{peer[0]}}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("next_server", ["other", "kidou"])
+def test_signed_chain_through_proxy(vmnet, vm_tree, tmp_path, next_server):
+    """kidou as a proxyDHCP serving shim, beside dnsmasq, under Secure
+    Boot. shim takes its server from the proxy offer and fetches GRUB from
+    kidou; Debian's GRUB takes it from dnsmasq's ACK (grub2 PR #87, shim
+    issue #165). With dnsmasq as it comes (its ACK names itself as next
+    server) GRUB asks dnsmasq's host for its files and the boot goes no
+    further; with dnsmasq naming kidou as next server (dhcp-boot=
+    shim/shimx64.efi,,KIDOU plus dhcp-no-override, docs/secureboot.md) the
+    chain boots, with kidou's per-machine grub.cfg. Either way kidou warns
+    at startup that the other server must be set up so."""
+    problems = V.check_requirements(secureboot=True)
+    if problems:
+        pytest.fail("the Secure Boot chain can not run here:\n  " + "\n  ".join(problems),
+                    pytrace=False)
+    tree = V.add_secureboot(vm_tree)
+    extra = () if next_server == "other" else (
+        f"--dhcp-boot={V.SB_SHIM},,172.24.0.1", "--dhcp-no-override")
+    neighbour = DhcpNeighbour(vmnet.ns.name, tmp_path, extra)
+    catcher = V.Server(neighbour.netns, ["python3", "-c", TFTP_CATCHER],
+                       tmp_path / "tftp-catcher.log", "tftp catcher")
+    try:
+        neighbour.start()
+        catcher.start(ready="catching")
+        cfg = tmp_path / "sb-proxy.ini"
+        cfg.write_text(V.secureboot_config({"signed": SB_APPEND}, default="signed"))
+        k = vmnet.start_kidou(args=["--config", cfg] + proxy_args(tree, tmp_path / "p.db",
+                                                                  boot_files=False))
+        warns = k.events("secure-boot-proxy", mod="boot")
+        assert len(warns) == 1 and warns[0]["level"] == "warn", k.text()
+        vm = vmnet.vm("secureboot", MAC).start()
+        if next_server == "other":
+            deadline = time.monotonic() + V.boot_timeout(vm.accel)
+            while "rrq " not in catcher.text() and vm.proc.poll() is None \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+            console = V.plain(vm.console())
+            vm.stop()
+            asked = [line for line in catcher.text().splitlines() if line.startswith("rrq ")]
+            print("asked the other server:", asked)
+            # GRUB (from kidou, via shim) asked dnsmasq's host for its
+            # files, and kidou never heard of them
+            assert asked and "file=/grub/" in asked[0], catcher.text() + console[-3000:]
+            done = {e["file"] for e in k.events("done", mod="tftp")}
+            assert {V.SB_SHIM, V.SB_GRUB} <= done, k.text()
+            assert not [e for e in k.events(mod="tftp") if "/grub/" in e.get("file", "")], \
+                k.text()
+            return
+        r = V.wait_booted(vm, k)
+        vm.stop()
+    finally:
+        catcher.stop()
+        neighbour.teardown()
+    print(f"signed chain beside dnsmasq (next server kidou): greeting after "
+          f"{r.seconds:.1f}s (accel {vm.accel})")
+    console = V.plain(r.console)
+    assert "Secure boot enabled" in console, console[-4000:]
+    assert r.cmdline.endswith(SB_APPEND), r.cmdline
+    ip = r.ip.split("/")[0]
+    assert ipaddress.IPv4Address(NEIGHBOUR_POOL[0]) <= ipaddress.IPv4Address(ip) \
+        <= ipaddress.IPv4Address(NEIGHBOUR_POOL[1]), r.ip
+    assert f"DHCPACK(vd1) {ip} {MAC}" in neighbour.text(), neighbour.text()
+    assert "next server: 172.24.0.1" in neighbour.text(), neighbour.text()
+    assert not [e for e in k.events(mod="dhcp", mac=MAC) if e["event"] in ("offer", "ack")]
+    done = {e["file"].lstrip("/") for e in k.events("done", mod="tftp")
+            if e["peer"].rsplit(":", 1)[0] == ip}
+    assert {V.SB_SHIM, V.SB_GRUB, V.SB_GRUB_CFG, V.KERNEL, V.INITRD} <= done, k.text()
+    assert not [line for line in catcher.text().splitlines() if line.startswith("rrq ")]
+    bad = [line for line in k.lines() if line.startswith(("level=warn", "level=error"))
+           and "mod=ndp" not in line and "event=secure-boot-proxy" not in line]
+    assert not bad, "\n".join(bad)

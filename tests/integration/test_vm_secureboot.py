@@ -18,12 +18,15 @@ config (secureboot_config).
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 import vm_lib as V
+from kidou_testlib import T, kidou_bin
 
 MAC = "52:54:00:4b:44:5b"
 APPEND = "console=ttyS0,115200 panic=5 kidou.config=signed"
@@ -126,3 +129,81 @@ def test_unsigned_loader_is_refused(vmnet, sb_tree):
     assert summary["stage"] == "loader", summary["_line"]
     assert "Secure Boot may have refused an unsigned loader" in summary["hint"], summary["_line"]
     assert V.BOOT_UEFI in summary["hint"], summary["_line"]
+
+
+# --------------------------------------------------------------------------
+# quick mode: kidou boot --secure-boot
+
+
+def test_quick_mode_secure_boot(vmnet, sb_tree, tmp_path):
+    """`kidou boot --kernel ... --secure-boot`: UEFI x64 firmware gets
+    Debian's shim and netboot GRUB, copied by kidou from the packages, and
+    GRUB's /grub/grub.cfg is rendered from the quick profile; the signed
+    kernel boots with enforcement on."""
+    cmdline = f"{APPEND} kidou.quick=secure-boot"
+    args = ["boot", "--kernel", sb_tree / V.KERNEL, "--initrd", sb_tree / V.INITRD,
+            "--cmdline", cmdline, "--secure-boot", "--interface", V.BRIDGE,
+            "--dhcp-range", f"{V.POOL[0]} {V.POOL[1]}",
+            "--dhcp-database", tmp_path / "quick-sb.db", "--log-level", "info"]
+    k = vmnet.start_kidou(args=args, wait_http=True)
+    ready = k.events("ready", mod="main")[-1]
+    qdir = Path(ready["config"]).parent
+    assert qdir.name.startswith("kidou-boot-"), ready["_line"]
+    # BIOS machines (no Secure Boot) keep iPXE; no unsigned ipxe.efi
+    assert sorted(os.listdir(qdir)) == ["initrd0", "kernel", "kidou-boot.ini", "shim",
+                                        "undionly.kpxe"], os.listdir(qdir)
+    assert sorted(os.listdir(qdir / "shim")) == ["grubx64.efi", "shimx64.efi"]
+    assert (qdir / V.SB_SHIM).read_bytes() == Path(V.SHIM_SIGNED).read_bytes()
+    assert (qdir / V.SB_GRUB).read_bytes() == Path(V.GRUBNET_SIGNED).read_bytes()
+
+    vm = vmnet.vm("secureboot", MAC).start()
+    r = V.wait_booted(vm, k)
+    vm.stop()
+    print(f"quick mode, secure boot: greeting after {r.seconds:.1f}s (accel {vm.accel})")
+    console = V.plain(r.console)
+    assert "Secure boot enabled" in console, console[-4000:]
+    assert r.cmdline.endswith(cmdline), r.cmdline
+    ip = r.ip.split("/")[0]
+    # the firmware's ACK names shim (the kernel's own DHCP later: none)
+    acks = [e for e in k.events("ack", mod="dhcp", mac=MAC) if e["arch"] != "none"]
+    assert acks and acks[0]["arch"] == "efi-x64", k.text()
+    assert {e["boot"] for e in acks} == {V.SB_SHIM}, k.text()
+    done = {f.lstrip("/") for ev, f in tftp_order(k, ip) if ev == "done"}
+    assert {V.SB_SHIM, V.SB_GRUB, V.SB_GRUB_CFG, "kernel", "initrd0"} <= done, done
+    bad = [line for line in k.lines() if line.startswith(("level=warn", "level=error"))]
+    assert not bad, "\n".join(bad)
+    assert k.stop(timeout=15) == 0, k.text()[-3000:]
+    assert not qdir.exists(), f"{qdir} left behind: {list(qdir.rglob('*'))}"
+
+
+@pytest.mark.parametrize("kind", ["unsigned-pe", "not-pe", "missing"])
+def test_quick_mode_secure_boot_refuses_unsigned_kernel(tmp_path, kind):
+    """No VM: an unsigned kernel (syslinux.efi, a PE image with no
+    certificate table), a file that is no PE image at all, or no file is
+    refused with a clear error, before any socket opens and before the
+    private directory is made."""
+    if kind == "unsigned-pe":
+        kernel = Path(V.SYSLINUX_EFI)
+        if not kernel.is_file():
+            pytest.fail(f"{kernel} is missing: apt-get install syslinux-efi", pytrace=False)
+        assert not V.pe_signed(kernel)
+    else:
+        kernel = tmp_path / "vmlinuz"
+        if kind == "not-pe":
+            kernel.write_bytes(b"\x7fELF" + bytes(8000))
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    cp = subprocess.run([kidou_bin(), "boot", "--kernel", str(kernel), "--secure-boot",
+                         "--interface", "lo", "--dhcp-range", "127.0.0.100 127.0.0.200"],
+                        capture_output=True, text=True, timeout=T(10), env=env,
+                        stdin=subprocess.DEVNULL)
+    assert cp.returncode == 2, cp
+    err = cp.stderr
+    assert f"kidou boot: --kernel {kernel}" in err, err
+    if kind == "missing":
+        assert "No such file or directory" in err, err
+    else:
+        assert "has no Authenticode signature" in err and "Secure Boot" in err, err
+    assert "event=listening" not in err and "event=ready" not in err, err
+    assert not list(tmpdir.iterdir()), list(tmpdir.iterdir())

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "boot/kernel_sig.h"
@@ -200,6 +201,41 @@ static void test_debian_files(void **state)
 	assert_rc(kernel_sig_file(-1, "/"), -EINVAL);
 }
 
+static bool proxy_warns(const char *ini)
+{
+	char path[] = "/tmp/kidou-test-pe-sig-XXXXXX", err[256];
+	struct config *c = NULL;
+	bool warned;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, ini, strlen(ini)), (ssize_t)strlen(ini));
+	close(fd);
+	if (config_build(path, NULL, 0, &c, err, sizeof(err)) < 0)
+		fail_msg("config_build: %s", err);
+	unlink(path);
+	warned = kernel_sig_check_proxy(c);
+	config_free(c);
+	return warned;
+}
+
+/* The signed chain served as a proxyDHCP: GRUB asks the other server
+ * (test_vm_proxy.py), so kidou warns; not as the DHCP server, not for
+ * another loader, not without DHCP. */
+static void test_proxy_caveat(void **state)
+{
+	(void)state;
+	assert_true(proxy_warns("[dhcp]\ninterface = lo\nmode = proxy\n"
+				"[boot]\nuefi-x64 = shim/shimx64.efi\n"));
+	assert_true(proxy_warns("[dhcp]\ninterface = lo\nmode = proxy\n"
+				"[host a]\nmac = 52:54:00:00:00:01\nuefi-x64 = sb/SHIMX64.EFI\n"));
+	assert_false(proxy_warns("[dhcp]\ninterface = lo\nmode = proxy\n"
+				 "[boot]\nuefi-x64 = efi64/syslinux.efi\n"));
+	assert_false(proxy_warns("[dhcp]\ninterface = lo\nrange = 127.0.0.100 127.0.0.200\n"
+				 "[boot]\nuefi-x64 = shim/shimx64.efi\n"));
+	assert_false(proxy_warns("[boot]\nuefi-x64 = shim/shimx64.efi\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_not_pe),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_debian_files),
+		cmocka_unit_test(test_proxy_caveat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
