@@ -630,6 +630,7 @@ void config_host_free(struct host_config *h)
 	free_boot_targets(&h->boot);
 	free_options(h->options);
 	free(h->inactive);
+	free(h->api_body);
 	free(h);
 }
 

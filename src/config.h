@@ -135,6 +135,7 @@ struct host_config {
 	bool from_api;
 	uint64_t api_gen;          /* which write made it (undo after a failed commit) */
 	char *inactive;            /* API host the current config overrides: why; NULL: used */
+	char *api_body;            /* API host: its body as stored (canonical JSON), or NULL */
 };
 
 /* [dhcp] ipv6-ra: router advertisements that end iPXE's IPv6 wait. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/api_sync.h"
 #include "api/client.h"
 #include "doctor/doctor.h"
 #include "config.h"
@@ -428,10 +429,13 @@ static int restore_host(const char *name, const char *json, void *ctx)
 {
 	struct daemon *d = ctx;
 	struct host_config *h = NULL, *old = NULL;
-	char field[64], msg[256], q[300];
+	char field[64], msg[256], q[300], *canonical = NULL;
 	const char *clash = NULL;
-	int e = api_host_parse(json, strlen(json), d->config, name, false, &h, NULL, field,
+	int e = api_host_parse(json, strlen(json), d->config, name, false, &h, &canonical, field,
 			       sizeof(field), msg, sizeof(msg));
+
+	if (e == 0)
+		h->api_body = canonical;
 
 	if (e == 0 && host_table_by_name(d->api_hosts, h->name))
 		clash = "name";
@@ -474,6 +478,16 @@ static int load_hosts(struct daemon *d)
 	log_info("main", "hosts-loaded", "hosts=%zu inactive=%zu", host_table_count(d->api_hosts),
 		 inactive);
 	return 0;
+}
+
+/* In loop context: what other instances wrote to the shared store. */
+static size_t on_remote_changes(const struct lease_remote_set *set, void *data)
+{
+	struct daemon *d = data;
+	struct api_sync_target t = { .api = d->api, .config = d->config,
+				     .next_boot = d->next_boot, .hosts = d->api_hosts };
+
+	return api_sync_apply(&t, set);
 }
 
 static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
@@ -821,6 +835,14 @@ int main(int argc, char **argv)
 		}
 		d.api_addr = d.config->api.listen;
 		d.api_addr.sin_port = htons((uint16_t)http_server_local_port(d.api_http));
+	}
+	if (d.dhcp) {
+		/* Shared stores: the other instances' API writes, from now on
+		 * (after the loads above, and once the API can say which
+		 * writes are its own). */
+		struct lease_store *st = dhcp_io_store(d.dhcp);
+		if (st && st->ops->watch)
+			st->ops->watch(st, on_remote_changes, &d);
 	}
 	if (d.config->http.enabled) {
 		/* The API is on the file server too unless it has its own. */

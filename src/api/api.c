@@ -1027,6 +1027,7 @@ static int put_host(struct api *a, const struct http_api_request *rq,
 	h->api_gen = w->gen = ++a->host_gen;
 	a->config_gen++;  /* reads in progress hold host pointers: look again */
 	w->ok_doc = api_json_host(h);
+	h->api_body = strdup(json);  /* to tell another instance's copy of it apart */
 	e = host_table_put(a->src.hosts, h, &old);
 	if (e < 0) {
 		config_host_free(h);
@@ -1203,6 +1204,29 @@ int api_new(struct loop *loop, const struct api_sources *src, struct api **ret)
 	loop_timer_arm(loop, &a->heartbeat, HEARTBEAT_USEC);
 	*ret = a;
 	return 0;
+}
+
+bool api_write_pending(const struct api *a, const uint8_t *mac, const char *host)
+{
+	if (!a)
+		return false;
+	for (const struct api_write *w = a->writes; w; w = w->next) {
+		if (w->store_done)
+			continue;
+		if (mac && !w->is_host && memcmp(w->new.mac, mac, 6) == 0)
+			return true;
+		if (host && w->is_host && strcmp(w->host_name, host) == 0)
+			return true;
+	}
+	return false;
+}
+
+uint64_t api_hosts_moved(struct api *a)
+{
+	if (!a)
+		return 0;
+	a->config_gen++;  /* reads in progress hold host pointers: look again */
+	return ++a->host_gen;
 }
 
 void api_reconfigure(struct api *a)

@@ -46,6 +46,14 @@ struct api_sources {
 int api_new(struct loop *loop, const struct api_sources *src, struct api **ret);
 /* The HTTP server's hook (struct http_dynamic .api), data = the api. */
 int api_handle(void *data, const struct http_api_request *rq, struct http_api_answer *a);
+/* Is a write of this instance to mac's next-boot record (mac not NULL)
+ * or to the API host called host (not NULL) waiting for its commit? a
+ * may be NULL (no API: none). */
+bool api_write_pending(const struct api *a, const uint8_t *mac, const char *host);
+/* The API hosts table changed other than through a write of a: reads in
+ * progress look their hosts up again. The generation for the new host
+ * (0 when a is NULL). */
+uint64_t api_hosts_moved(struct api *a);
 /* After a reload swapped the config in: its limits apply from now. */
 void api_reconfigure(struct api *a);
 /* End every event stream, and answer every write still waiting for its

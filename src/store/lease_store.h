@@ -138,6 +138,34 @@ struct lease_batch {
 	char error[160];     /* the backend's reason when result < 0 */
 };
 
+/* What another instance changed, as the shared store holds it now (see
+ * watch below). present false: the record is gone. */
+enum lease_remote_kind {
+	LEASE_REMOTE_NEXT_BOOT = 1,  /* key nb.mac */
+	LEASE_REMOTE_HOST = 2,       /* key host_name */
+};
+
+struct lease_remote {
+	uint8_t kind;                             /* enum lease_remote_kind */
+	bool present;
+	struct next_boot_record nb;               /* NEXT_BOOT (present: the record) */
+	char host_name[HOST_NAME_MAX_LEN + 1];    /* HOST */
+	char *host_json;                          /* HOST, present: the stored body */
+};
+
+struct lease_remote_set {
+	/* Every record the store holds (this instance fell too far behind
+	 * to be told the changes one by one): what is not listed is gone. */
+	bool full;
+	size_t n;
+	struct lease_remote *items;
+};
+
+/* Returns how many records it left alone because this instance's own
+ * write to them is still being committed: the store reads those again
+ * later (that write's outcome, or a later one, decides). */
+typedef size_t lease_store_remote_fn(const struct lease_remote_set *set, void *data);
+
 struct lease_store;
 
 struct lease_store_health {
@@ -168,6 +196,12 @@ struct lease_store_ops {
 	/* Where the database stands, for /metrics (loop context; NULL for a
 	 * local file, which is always reachable). */
 	void (*health)(struct lease_store *s, struct lease_store_health *h);
+	/* Shared stores: from now on, fn(set, data) runs in loop context
+	 * with the next-boot records and API hosts that other instances
+	 * write (in their commit order; a set arrives after the done() of
+	 * every batch committed before it was read). Call after the loads.
+	 * NULL for a store only this instance writes. */
+	void (*watch)(struct lease_store *s, lease_store_remote_fn *fn, void *data);
 };
 
 struct lease_store {

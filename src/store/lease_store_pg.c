@@ -26,11 +26,24 @@
  * be reached, batches fail at once with -ENOTCONN (no ACK leaves), the
  * writer retries with a backoff from RETRY_MIN_MS doubling to
  * RETRY_MAX_MS, and the loop logs the outage once, when it starts, and
- * once when it ends. */
+ * once when it ends.
+ *
+ * Other instances' API writes (next-boot records, API hosts): every such
+ * change also appends (kind, key) to the `changes` table and NOTIFYs
+ * kidou_changes, in its own transaction, under an advisory lock so that
+ * the sequence numbers are handed out in commit order. The writer LISTENs
+ * on its connection and, when told (or every SYNC_POLL_MS, or after a
+ * reconnect, which may have missed a NOTIFY), reads the changes after the
+ * last one it saw with each key's current row, and hands them to the loop
+ * (watch in lease_store.h), a page at a time. The table keeps the last
+ * CHANGES_KEEP entries; an instance that fell further behind (cut off
+ * from the database longer than that) reads every record instead. */
 #include "store/lease_store.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -50,14 +63,30 @@
 #define STR_(x) #x
 #define STRINGIFY(x) STR_(x)
 /* kidou's schema: leases, next_boot, hosts (as SQLite's user_version 3),
- * and schema_version itself. */
-#define SCHEMA_VERSION 3
+ * changes and changes_pruned (4: what other instances wrote), and
+ * schema_version itself. */
+#define SCHEMA_VERSION 4
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 10000
 /* libpq's connect_timeout: a dead host must not hold the writer long. */
 #define CONNECT_TIMEOUT_SEC "5"
 /* Serialises schema creation between instances starting together. */
 #define SCHEMA_LOCK_KEY 1802069103  /* "kido" in ASCII, 0x6b69646f */
+/* Serialises the API writes' changes rows: sequence numbers in commit
+ * order, so that a reader past seq N never sees an N-1 commit later. */
+#define CHANGES_LOCK_KEY 1802069104
+/* Changes rows kept for instances that were cut off; pruned every
+ * CHANGES_PRUNE_EVERY appends. */
+#define CHANGES_KEEP 100000
+#define CHANGES_PRUNE_EVERY 1000
+/* Changes read per page (one hand-over to the loop). */
+#define SYNC_PAGE 512
+/* Read the changes this often even without a NOTIFY (a lost one). */
+#define SYNC_POLL_MS 5000
+/* After the loop skipped a record its own write was changing: read that
+ * page again this much later. */
+#define SYNC_RETRY_MS 1000
+#define CHANNEL "kidou_changes"
 
 struct job {
 	struct lease_batch *batch;
@@ -89,9 +118,29 @@ struct pg_store {
 	bool logged_down;
 	uint64_t down_since;
 
+	/* The writer's alone: watching other instances' writes. */
+	int64_t last_seq;        /* the last changes row handed over */
+	int64_t rewind_first;    /* the first row of the last page handed over */
+	bool sync_due;
+	uint64_t next_poll;      /* monotonic usec */
+	/* The loop's: who gets the remote changes, and the failures logged. */
+	lease_store_remote_fn *remote_fn;
+	void *remote_data;
+	bool logged_sync_error;
+
+	int wake_fd;             /* eventfd: the writer's idle wait ends */
+
 	pthread_mutex_t mu;      /* guards everything below */
-	pthread_cond_t cond;
 	char down_error[160];    /* libpq's words for the outage */
+	bool watching;           /* the loop set remote_fn */
+	struct lease_remote_set *remote_out;  /* handed over, not yet taken */
+	/* The set's place among the batches: it was read after the batch
+	 * numbered remote_after committed, before the next one. */
+	uint64_t remote_after;
+	uint64_t committed;      /* batches committed (finished) so far */
+	uint64_t delivered;      /* batches whose done() ran */
+	int rewind;              /* the loop asked: 1 page again, 2 everything */
+	char sync_error[160];    /* the last sync's failure, "" when fine */
 	int conn_fd;             /* the writer's connection's socket, or -1 */
 	struct job ring[LEASE_STORE_QUEUE_MAX];
 	unsigned head, count, taken;
@@ -117,7 +166,15 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS hosts ("
 	"  name text PRIMARY KEY,"
 	"  body text NOT NULL"
-	");";
+	");"
+	/* kind 1: next_boot, key the MAC in hex; kind 2: hosts, key the name */
+	"CREATE TABLE IF NOT EXISTS changes ("
+	"  seq bigserial PRIMARY KEY,"
+	"  kind smallint NOT NULL,"
+	"  key text NOT NULL"
+	");"
+	"CREATE TABLE IF NOT EXISTS changes_pruned (upto bigint NOT NULL);"
+	"INSERT INTO changes_pruned SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM changes_pruned);";
 
 /* $7: the committing instance's clock. Released rows are free for anyone
  * (the owner only "prefers" them); declined ones only once expired, or
@@ -325,6 +382,66 @@ static int exec_change(PGconn *conn, struct lease_change *c, int64_t now, char *
 	}
 }
 
+/* An API write's row in changes (see the top), in the batch's
+ * transaction, under CHANGES_LOCK_KEY (taken once per batch, after the
+ * lease rows: API batches hold no lease rows, and a batch that did would
+ * take the lock last, so two instances cannot deadlock on it). 1 when
+ * recorded (*seq), 0 for a lease change, -1 failed. */
+static int record_change(PGconn *conn, const struct lease_change *c, bool *locked,
+			 int64_t *seq, char *err, size_t errsize)
+{
+	char key[HOST_NAME_MAX_LEN + 1];
+	const char *v[2] = { NULL, key };
+	PGresult *res;
+
+	if (c->op == LEASE_OP_NEXT_BOOT_PUT || c->op == LEASE_OP_NEXT_BOOT_DEL) {
+		v[0] = "1";
+		for (unsigned i = 0; i < 6; i++)
+			snprintf(key + 2 * i, 3, "%02x", c->nb.mac[i]);
+	} else if (c->op == LEASE_OP_HOST_PUT || c->op == LEASE_OP_HOST_DEL) {
+		v[0] = "2";
+		snprintf(key, sizeof(key), "%.*s", (int)strnlen(c->host.name, sizeof(c->host.name)),
+			 c->host.name);
+	} else {
+		return 0;
+	}
+	if (!*locked) {
+		if (!exec_simple(conn, "SELECT pg_advisory_xact_lock(" STRINGIFY(CHANGES_LOCK_KEY) ")",
+				 err, errsize))
+			return -1;
+		*locked = true;
+	}
+	res = PQexecParams(conn, "INSERT INTO changes(kind, key) VALUES($1, $2) RETURNING seq", 2,
+			   NULL, v, NULL, NULL, 0);
+	if (!res_ok(res, err, errsize) || PQntuples(res) != 1) {
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			snprintf(err, errsize, "changes: no sequence number came back");
+		PQclear(res);
+		return -1;
+	}
+	*seq = get_i64(res, 0, 0);
+	PQclear(res);
+	return 1;
+}
+
+/* After the batch's changes rows: drop the old ones now and then (and say
+ * up to where, for an instance that comes back later), and tell the
+ * listeners, whom PostgreSQL tells at COMMIT. */
+static bool finish_changes(PGconn *conn, int64_t seq, char *err, size_t errsize)
+{
+	if (seq > CHANGES_KEEP && seq % CHANGES_PRUNE_EVERY == 0) {
+		char upto[24];
+		const char *v[1] = { upto };
+		snprintf(upto, sizeof(upto), "%lld", (long long)(seq - CHANGES_KEEP));
+		if (exec_params(conn, "DELETE FROM changes WHERE seq <= $1", 1, v, NULL, NULL, err,
+				errsize) < 0 ||
+		    exec_params(conn, "UPDATE changes_pruned SET upto = GREATEST(upto, $1)", 1, v,
+				NULL, NULL, err, errsize) < 0)
+			return false;
+	}
+	return exec_simple(conn, "NOTIFY " CHANNEL, err, errsize);
+}
+
 /* The lock order: lease changes by address, stable (a batch may change
  * one address twice, in order); the rest after them, in order. */
 static uint32_t order_key(const struct lease_change *c)
@@ -394,11 +511,16 @@ static bool ensure_connected(struct pg_store *s)
 		mark_down(s, PQerrorMessage(s->conn));
 		return false;
 	}
+	if (!exec_simple(s->conn, "LISTEN " CHANNEL, NULL, 0)) {
+		mark_down(s, PQerrorMessage(s->conn));
+		return false;
+	}
 	pthread_mutex_lock(&s->mu);
 	s->conn_fd = PQsocket(s->conn);
 	pthread_mutex_unlock(&s->mu);
 	s->backoff_ms = 0;
 	s->retry_at = 0;
+	s->sync_due = true;  /* a NOTIFY sent while we were away is lost */
 	if (atomic_exchange(&s->down, false) && write(s->efd, &one, sizeof(one)) < 0) {
 	}
 	return true;
@@ -410,9 +532,9 @@ static bool ensure_connected(struct pg_store *s)
 static void commit_batch(struct pg_store *s, struct lease_batch *b)
 {
 	unsigned idx[LEASE_BATCH_MAX];
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = (int64_t)time(NULL), seq = 0;
 	uint64_t refused = 0;
-	bool ok;
+	bool ok, locked = false;
 
 	for (unsigned i = 0; i < b->n; i++)
 		b->changes[i].refused = 0;
@@ -440,7 +562,12 @@ static void commit_batch(struct pg_store *s, struct lease_batch *b)
 		int rc = exec_change(s->conn, &b->changes[idx[i]], now, b->error, sizeof(b->error));
 		ok = rc >= 0;
 		refused += rc == 0;
+		if (ok)
+			ok = record_change(s->conn, &b->changes[idx[i]], &locked, &seq, b->error,
+					   sizeof(b->error)) >= 0;
 	}
+	if (ok && locked)
+		ok = finish_changes(s->conn, seq, b->error, sizeof(b->error));
 	if (ok)
 		ok = exec_simple(s->conn, "COMMIT", b->error, sizeof(b->error));
 	if (ok) {
@@ -463,6 +590,330 @@ static void commit_batch(struct pg_store *s, struct lease_batch *b)
 	exec_simple(s->conn, "ROLLBACK", NULL, 0);
 }
 
+/* --- other instances' writes (the writer) --- */
+
+/* A set as the writer hands it over: where its page began, for a rewind. */
+struct remote_page {
+	struct lease_remote_set set;
+	int64_t first_seq;
+};
+
+static void free_page(struct remote_page *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->set.n; i++)
+		free(p->set.items[i].host_json);
+	free(p->set.items);
+	free(p);
+}
+
+static struct remote_page *new_page(size_t cap, bool full)
+{
+	struct remote_page *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->set.full = full;
+	p->set.items = calloc(cap ? cap : 1, sizeof(*p->set.items));
+	if (!p->set.items) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Columns mac (bytea), mode, once, profile, token from col on. false for
+ * a row kidou never writes (edited by hand): not half-trusted. */
+static bool row_to_next_boot(const PGresult *res, int row, int col, struct next_boot_record *rec)
+{
+	int64_t mode = get_i64(res, row, col + 1);
+	size_t n = 0;
+	unsigned char *mac = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &n);
+	bool ok = mac && n == 6 && (mode == NEXT_BOOT_PROFILE || mode == NEXT_BOOT_LOCAL);
+
+	memset(rec, 0, sizeof(*rec));
+	if (ok) {
+		memcpy(rec->mac, mac, 6);
+		rec->mode = (uint8_t)mode;
+		rec->once = get_i64(res, row, col + 2) ? 1 : 0;
+		snprintf(rec->profile, sizeof(rec->profile), "%s", PQgetvalue(res, row, col + 3));
+		snprintf(rec->token, sizeof(rec->token), "%s", PQgetvalue(res, row, col + 4));
+	}
+	PQfreemem(mac);
+	return ok;
+}
+
+static bool parse_mac_hex(const char *hex, uint8_t mac[6])
+{
+	if (strlen(hex) != 12)
+		return false;
+	for (unsigned i = 0; i < 6; i++) {
+		unsigned v;
+		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+		if (!isxdigit((unsigned char)b[0]) || !isxdigit((unsigned char)b[1]) ||
+		    sscanf(b, "%x", &v) != 1)
+			return false;
+		mac[i] = (uint8_t)v;
+	}
+	return true;
+}
+
+static void sync_failed(struct pg_store *s, const char *what, PGresult *res)
+{
+	uint64_t one = 1;
+	char e[160];
+
+	set_error(e, sizeof(e), res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn));
+	pthread_mutex_lock(&s->mu);
+	snprintf(s->sync_error, sizeof(s->sync_error), "%s: %.120s", what, e);
+	pthread_mutex_unlock(&s->mu);
+	PQclear(res);
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		mark_down(s, PQerrorMessage(s->conn));
+	else if (write(s->efd, &one, sizeof(one)) < 0) {  /* the loop logs it */
+	}
+}
+
+/* Hand p over to the loop: its place is after every batch finished so far. */
+static void post_page(struct pg_store *s, struct remote_page *p)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->mu);
+	s->remote_out = &p->set;
+	s->remote_after = s->committed;
+	s->sync_error[0] = '\0';
+	pthread_mutex_unlock(&s->mu);
+	if (write(s->efd, &one, sizeof(one)) < 0) {
+	}
+}
+
+/* Every record, in one snapshot (REPEATABLE READ): for an instance that
+ * missed changes the table no longer keeps. */
+static void sync_full(struct pg_store *s)
+{
+	struct remote_page *p = NULL;
+	PGresult *mx = NULL, *nb = NULL, *h = NULL;
+	size_t k = 0;
+
+	if (!exec_simple(s->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL, 0)) {
+		sync_failed(s, "begin", NULL);
+		return;
+	}
+	mx = PQexec(s->conn, "SELECT coalesce(max(seq), 0) FROM changes");
+	if (!res_ok(mx, NULL, 0))
+		goto fail_mx;
+	nb = PQexec(s->conn, "SELECT mac, mode, once, profile, token FROM next_boot");
+	if (!res_ok(nb, NULL, 0))
+		goto fail_nb;
+	h = PQexec(s->conn, "SELECT name, body FROM hosts ORDER BY name");
+	if (!res_ok(h, NULL, 0))
+		goto fail_h;
+	exec_simple(s->conn, "COMMIT", NULL, 0);
+	p = new_page((size_t)PQntuples(nb) + (size_t)PQntuples(h), true);
+	if (!p) {
+		PQclear(mx);
+		PQclear(nb);
+		PQclear(h);
+		s->sync_due = true;  /* again at the next poll */
+		return;
+	}
+	for (int i = 0; i < PQntuples(nb); i++) {
+		struct lease_remote *r = &p->set.items[k];
+		r->kind = LEASE_REMOTE_NEXT_BOOT;
+		if (row_to_next_boot(nb, i, 0, &r->nb)) {
+			r->present = true;
+			k++;
+		}
+	}
+	for (int i = 0; i < PQntuples(h); i++) {
+		struct lease_remote *r = &p->set.items[k];
+		const char *name = PQgetvalue(h, i, 0);
+		if (strlen(name) > HOST_NAME_MAX_LEN)
+			continue;  /* not a name kidou writes */
+		r->kind = LEASE_REMOTE_HOST;
+		r->present = true;
+		snprintf(r->host_name, sizeof(r->host_name), "%s", name);
+		r->host_json = strdup(PQgetvalue(h, i, 1));
+		if (!r->host_json) {
+			free_page(p);
+			p = NULL;
+			break;
+		}
+		k++;
+	}
+	if (p) {
+		p->set.n = k;
+		s->last_seq = get_i64(mx, 0, 0);
+		p->first_seq = -1;
+		post_page(s, p);
+	} else {
+		s->sync_due = true;
+	}
+	PQclear(mx);
+	PQclear(nb);
+	PQclear(h);
+	return;
+fail_h:
+	PQclear(nb);
+	nb = h;
+fail_nb:
+	PQclear(mx);
+	mx = nb;
+fail_mx:
+	exec_simple(s->conn, "ROLLBACK", NULL, 0);
+	sync_failed(s, "full read", mx);  /* clears it */
+}
+
+/* The changes after last_seq, a page of them, each with its key's row as
+ * it is now. */
+static const char page_sql[] =
+	"SELECT c.seq, c.kind, c.key,"
+	"  n.mac, n.mode, n.once, n.profile, n.token, h.name IS NOT NULL, h.body"
+	" FROM (SELECT seq, kind, key FROM changes WHERE seq > $1 ORDER BY seq"
+	"       LIMIT " STRINGIFY(SYNC_PAGE) ") c"
+	" LEFT JOIN next_boot n ON n.mac = CASE WHEN c.kind = 1 AND c.key ~ '^[0-9a-f]{12}$'"
+	"  THEN decode(c.key, 'hex') END"
+	" LEFT JOIN hosts h ON c.kind = 2 AND h.name = c.key"
+	" ORDER BY c.seq";
+
+static void sync_once(struct pg_store *s)
+{
+	struct remote_page *p;
+	PGresult *res;
+	char last[24];
+	const char *v[1] = { last };
+	int64_t pruned, first = -1;
+	int rewind;
+	size_t k = 0;
+
+	s->sync_due = false;
+	s->next_poll = now_usec() + SYNC_POLL_MS * 1000ull;
+	pthread_mutex_lock(&s->mu);
+	rewind = s->rewind;
+	s->rewind = 0;
+	pthread_mutex_unlock(&s->mu);
+	if (rewind == 1 && s->rewind_first > 0 && s->rewind_first - 1 < s->last_seq)
+		s->last_seq = s->rewind_first - 1;
+	res = PQexec(s->conn, "SELECT coalesce(max(upto), 0) FROM changes_pruned");
+	if (!res_ok(res, NULL, 0) || PQntuples(res) != 1) {
+		sync_failed(s, "changes_pruned", res);
+		return;
+	}
+	pruned = get_i64(res, 0, 0);
+	PQclear(res);
+	if (rewind == 2 || pruned > s->last_seq) {
+		sync_full(s);
+		return;
+	}
+	snprintf(last, sizeof(last), "%lld", (long long)s->last_seq);
+	res = PQexecParams(s->conn, page_sql, 1, NULL, v, NULL, NULL, 0);
+	if (!res_ok(res, NULL, 0)) {
+		sync_failed(s, "changes", res);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		pthread_mutex_lock(&s->mu);
+		s->sync_error[0] = '\0';
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	p = new_page((size_t)PQntuples(res), false);
+	if (!p) {
+		PQclear(res);
+		s->sync_due = true;
+		return;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct lease_remote *r = &p->set.items[k];
+		int64_t seq = get_i64(res, i, 0), kind = get_i64(res, i, 1);
+		const char *key = PQgetvalue(res, i, 2);
+
+		if (first < 0)
+			first = seq;
+		s->last_seq = MAX(s->last_seq, seq);
+		if (kind == LEASE_REMOTE_NEXT_BOOT) {
+			if (!parse_mac_hex(key, r->nb.mac))
+				continue;
+			r->kind = LEASE_REMOTE_NEXT_BOOT;
+			if (!PQgetisnull(res, i, 3)) {
+				uint8_t mac[6];
+				memcpy(mac, r->nb.mac, 6);
+				/* A row kidou never writes counts as none. */
+				r->present = row_to_next_boot(res, i, 3, &r->nb);
+				memcpy(r->nb.mac, mac, 6);
+			}
+		} else if (kind == LEASE_REMOTE_HOST) {
+			if (!*key || strlen(key) > HOST_NAME_MAX_LEN)
+				continue;
+			r->kind = LEASE_REMOTE_HOST;
+			snprintf(r->host_name, sizeof(r->host_name), "%s", key);
+			if (strcmp(PQgetvalue(res, i, 8), "t") == 0) {
+				r->present = true;
+				r->host_json = strdup(PQgetvalue(res, i, 9));
+				if (!r->host_json) {
+					free_page(p);
+					PQclear(res);
+					s->last_seq = first - 1;
+					s->sync_due = true;
+					return;
+				}
+			}
+		} else {
+			continue;
+		}
+		k++;
+	}
+	if (PQntuples(res) == SYNC_PAGE)
+		s->sync_due = true;  /* more after this page */
+	PQclear(res);
+	p->set.n = k;
+	p->first_seq = first;
+	s->rewind_first = first;
+	if (k)
+		post_page(s, p);
+	else
+		free_page(p);
+}
+
+/* Idle: wait for a batch (wake_fd), a NOTIFY on the connection, or
+ * timeout_ms (-1: none). Called without the mutex. */
+static void idle_wait(struct pg_store *s, int timeout_ms, bool listen)
+{
+	struct pollfd fds[2] = { { .fd = s->wake_fd, .events = POLLIN },
+				 { .fd = -1, .events = POLLIN } };
+	uint64_t n;
+	PGnotify *note;
+
+	if (listen && s->conn && PQstatus(s->conn) == CONNECTION_OK)
+		fds[1].fd = PQsocket(s->conn);
+	if (poll(fds, 2, timeout_ms) < 0)
+		return;
+	if (fds[0].revents && read(s->wake_fd, &n, sizeof(n)) < 0) {
+	}
+	if (fds[1].fd < 0 || !fds[1].revents)
+		return;
+	if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK) {
+		/* The server closed the connection (a restart, a kill): the
+		 * outage shows now, not at the next commit. */
+		mark_down(s, PQerrorMessage(s->conn));
+		return;
+	}
+	while ((note = PQnotifies(s->conn))) {
+		s->sync_due = true;
+		PQfreemem(note);
+	}
+}
+
+static int ms_until(uint64_t when)
+{
+	uint64_t now = now_usec();
+
+	return when <= now ? 0 : (int)MIN((when - now + 999) / 1000, (uint64_t)INT32_MAX);
+}
+
 static void *writer_main(void *arg)
 {
 	struct pg_store *s = arg;
@@ -473,29 +924,42 @@ static void *writer_main(void *arg)
 		struct job *j;
 
 		while (!s->stop && s->taken == s->count) {
-			if (!atomic_load(&s->down)) {
-				pthread_cond_wait(&s->cond, &s->mu);
-				continue;
+			bool watching = s->watching, busy = s->remote_out != NULL;
+			int timeout = -1;
+			uint64_t soon = now_usec() + SYNC_RETRY_MS * 1000ull;
+
+			if (s->rewind && s->next_poll > soon)
+				s->next_poll = soon;  /* the loop skipped some: again soon */
+			pthread_mutex_unlock(&s->mu);
+			if (atomic_load(&s->down)) {
+				/* Down and idle: reconnect in the background, so
+				 * that recovery does not wait for the next client. */
+				if (now_usec() >= s->retry_at) {
+					ensure_connected(s);
+					pthread_mutex_lock(&s->mu);
+					continue;
+				}
+				timeout = ms_until(s->retry_at);
+			} else if (watching && !busy) {
+				if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
+					PGnotify *note;
+					while ((note = PQnotifies(s->conn))) {  /* read with a batch */
+						s->sync_due = true;
+						PQfreemem(note);
+					}
+				}
+				if (now_usec() >= s->next_poll)
+					s->sync_due = true;
+				if (s->sync_due) {
+					if (ensure_connected(s))
+						sync_once(s);
+					pthread_mutex_lock(&s->mu);
+					continue;
+				}
+				timeout = ms_until(s->next_poll);
 			}
-			/* Down and idle: reconnect in the background, so that
-			 * recovery does not wait for the next client. */
-			uint64_t now = now_usec();
-			if (now >= s->retry_at) {
-				pthread_mutex_unlock(&s->mu);
-				ensure_connected(s);
-				pthread_mutex_lock(&s->mu);
-				continue;
-			}
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t wait = s->retry_at - now;
-			ts.tv_sec += (time_t)(wait / 1000000);
-			ts.tv_nsec += (long)(wait % 1000000) * 1000;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+			idle_wait(s, timeout, watching);
+			pthread_mutex_lock(&s->mu);
 		}
 		if (s->stop)
 			break;
@@ -505,6 +969,7 @@ static void *writer_main(void *arg)
 		commit_batch(s, j->batch);
 		pthread_mutex_lock(&s->mu);
 		j->finished = true;
+		s->committed++;
 		if (write(s->efd, &one, sizeof(one)) < 0) {
 		}
 	}
@@ -534,6 +999,51 @@ static void log_transitions(struct pg_store *s)
 	}
 }
 
+static void wake_writer(struct pg_store *s)
+{
+	uint64_t one = 1;
+
+	if (write(s->wake_fd, &one, sizeof(one)) < 0) {
+	}
+}
+
+/* In loop context: a sync's failure, logged when it starts and when it
+ * ends (the poll repeats it every few seconds). */
+static void log_sync_error(struct pg_store *s)
+{
+	char e[sizeof(s->sync_error)], q[sizeof(e) * 4 + 3];
+
+	pthread_mutex_lock(&s->mu);
+	memcpy(e, s->sync_error, sizeof(e));
+	pthread_mutex_unlock(&s->mu);
+	if (!e[0] == !s->logged_sync_error)
+		return;
+	s->logged_sync_error = e[0] != '\0';
+	if (e[0])
+		log_warn(MOD, "sync-failed", "backend=postgresql error=%s note=\"other instances' "
+			 "API writes are not seen here until it works\"",
+			 log_quote(q, sizeof(q), e, SIZE_MAX));
+	else
+		log_info(MOD, "sync-recovered", "backend=postgresql");
+}
+
+/* In loop context: the remote set, whose place is before the batch
+ * numbered remote_after + 1 (see watch in lease_store.h). */
+static void deliver_remote(struct pg_store *s, struct remote_page *p)
+{
+	size_t skipped = s->remote_fn ? s->remote_fn(&p->set, s->remote_data) : 0;
+
+	if (skipped) {
+		/* Records this instance's own writes were changing: read again
+		 * once those are done (their outcome decides). */
+		pthread_mutex_lock(&s->mu);
+		s->rewind = p->set.full || s->rewind == 2 ? 2 : 1;
+		pthread_mutex_unlock(&s->mu);
+	}
+	free_page(p);
+	wake_writer(s);  /* the next page may go */
+}
+
 static void on_finished(struct loop_io *io, uint32_t revents)
 {
 	struct pg_store *s = io->data;
@@ -542,10 +1052,18 @@ static void on_finished(struct loop_io *io, uint32_t revents)
 	if (read(s->efd, &n, sizeof(n)) < 0) {
 	}
 	log_transitions(s);
+	log_sync_error(s);
 	for (;;) {
 		struct job j;
 
 		pthread_mutex_lock(&s->mu);
+		if (s->remote_out && s->delivered >= s->remote_after) {
+			struct remote_page *p = (struct remote_page *)s->remote_out;
+			s->remote_out = NULL;
+			pthread_mutex_unlock(&s->mu);
+			deliver_remote(s, p);
+			continue;
+		}
 		if (!s->count || !s->ring[s->head].finished) {
 			pthread_mutex_unlock(&s->mu);
 			return;
@@ -555,9 +1073,22 @@ static void on_finished(struct loop_io *io, uint32_t revents)
 		s->head = (s->head + 1) % LEASE_STORE_QUEUE_MAX;
 		s->count--;
 		s->taken--;
+		s->delivered++;
 		pthread_mutex_unlock(&s->mu);
 		j.done(j.batch, j.data);
 	}
+}
+
+static void store_watch(struct lease_store *base, lease_store_remote_fn *fn, void *data)
+{
+	struct pg_store *s = (struct pg_store *)base;
+
+	s->remote_fn = fn;
+	s->remote_data = data;
+	pthread_mutex_lock(&s->mu);
+	s->watching = fn != NULL;
+	pthread_mutex_unlock(&s->mu);
+	wake_writer(s);
 }
 
 static int store_submit(struct lease_store *base, struct lease_batch *b,
@@ -577,8 +1108,8 @@ static int store_submit(struct lease_store *base, struct lease_batch *b,
 	s->ring[(s->head + s->count) % LEASE_STORE_QUEUE_MAX] =
 		(struct job){ .batch = b, .done = done, .data = data };
 	s->count++;
-	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->mu);
+	wake_writer(s);
 	return 0;
 }
 
@@ -636,22 +1167,9 @@ static int store_load_next_boot(struct lease_store *base,
 	if (!res)
 		return -EIO;
 	for (int i = 0; r >= 0 && i < PQntuples(res); i++) {
-		struct next_boot_record rec = { 0 };
-		int64_t mode = get_i64(res, i, 1);
-		size_t n = 0;
-		unsigned char *mac = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 0), &n);
-
-		/* A row edited by hand into something kidou never writes is
-		 * skipped, not half-trusted. */
-		if (mac && n == 6 && (mode == NEXT_BOOT_PROFILE || mode == NEXT_BOOT_LOCAL)) {
-			memcpy(rec.mac, mac, 6);
-			rec.mode = (uint8_t)mode;
-			rec.once = get_i64(res, i, 2) ? 1 : 0;
-			snprintf(rec.profile, sizeof(rec.profile), "%s", PQgetvalue(res, i, 3));
-			snprintf(rec.token, sizeof(rec.token), "%s", PQgetvalue(res, i, 4));
+		struct next_boot_record rec;
+		if (row_to_next_boot(res, i, 0, &rec))
 			r = cb(&rec, ctx);
-		}
-		PQfreemem(mac);
 	}
 	PQclear(res);
 	return r < 0 ? r : 0;
@@ -686,17 +1204,18 @@ static void store_close(struct lease_store *base)
 		 * no window where it arrives before the statement and is lost. */
 		if (s->conn_fd >= 0)
 			shutdown(s->conn_fd, SHUT_RDWR);
-		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->mu);
+		wake_writer(s);
 		pthread_join(s->writer, NULL);
 	}
+	free_page((struct remote_page *)s->remote_out);
+	safe_close(s->wake_fd);
 	if (s->efd >= 0) {
 		loop_io_del(s->loop, &s->io);
 		safe_close(s->efd);
 	}
 	PQfinish(s->conn);
 	free(s->uri);
-	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
 	if (!s->loop || loop_defer(s->loop, free, s) < 0)
 		free(s);
@@ -709,6 +1228,7 @@ static const struct lease_store_ops pg_ops = {
 	.load_next_boot = store_load_next_boot,
 	.load_hosts = store_load_hosts,
 	.health = store_health,
+	.watch = store_watch,
 };
 
 /* Create or check kidou's tables, under an advisory lock so that two
@@ -759,6 +1279,30 @@ fail:
 	return -EIO;
 }
 
+/* LISTEN before the loads read, and the changes seen so far: what other
+ * instances write from here on reaches this one (a change committed
+ * between this and the loads is applied twice, which changes nothing). */
+static int start_watching(struct pg_store *s, char *err, size_t errsize)
+{
+	char e[200];
+	PGresult *res;
+
+	if (!exec_simple(s->conn, "LISTEN " CHANNEL, e, sizeof(e))) {
+		snprintf(err, errsize, "cannot LISTEN: %s", e);
+		return -EIO;
+	}
+	res = PQexec(s->conn, "SELECT coalesce(max(seq), 0) FROM changes");
+	if (!res_ok(res, e, sizeof(e)) || PQntuples(res) != 1) {
+		PQclear(res);
+		snprintf(err, errsize, "cannot read the changes table: %s", e);
+		return -EIO;
+	}
+	s->last_seq = get_i64(res, 0, 0);
+	PQclear(res);
+	s->next_poll = now_usec() + SYNC_POLL_MS * 1000ull;
+	return 0;
+}
+
 static int start_writer(struct pg_store *s, struct loop *loop)
 {
 	sigset_t all, old;
@@ -804,7 +1348,12 @@ int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store *
 	s->efd = -1;
 	s->conn_fd = -1;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cond, NULL);
+	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->wake_fd < 0) {
+		r = -errno;
+		store_close(&s->base);
+		return r;
+	}
 	s->uri = strdup(uri);
 	if (!s->uri) {
 		store_close(&s->base);
@@ -819,6 +1368,8 @@ int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store *
 	}
 	s->conn_fd = PQsocket(s->conn);
 	r = ensure_schema(s->conn, err, errsize);
+	if (r >= 0)
+		r = start_watching(s, err, errsize);
 	if (r >= 0 && loop)
 		r = start_writer(s, loop);
 	if (r < 0) {

@@ -58,7 +58,7 @@ def test_pg_lease_written_and_loaded(dhcp_net, dhcpd, link, pgenv, kidou_factory
     assert c.ip in rows, rows
     assert rows[c.ip][1] == c.mac.replace(":", ""), rows[c.ip]
     assert rows[c.ip][3] == 1  # LEASE_BOUND
-    assert pgenv.sql("SELECT version FROM schema_version").strip() == "3"
+    assert pgenv.sql("SELECT version FROM schema_version").strip() == "4"
     # A restarted kidou knows the client from the database: its
     # INIT-REBOOT is ACKed (a stranger's would be ignored).
     k.stop()

@@ -445,3 +445,89 @@ def test_relays_to_both_instances(shared, pg, tmp_path):
             {ip: m.replace(":", "") for m, ip in ip_of.items()}
     finally:
         relay.close()
+
+
+def wait_for(what, check, timeout=10.0):
+    """Poll check() until it returns a true value (bounded)."""
+    end = time.monotonic() + T(timeout)
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_api_state_shared(shared, pg, tmp_path):
+    """Hosts and next-boot records written through one instance's API are
+    answered the same way by the other, without a restart: install once
+    set on a, booted and reported done through b, local on both; a host
+    put on a is a host on b, deleted on b is gone from a."""
+    from test_next_boot import TOKEN, Api, done_url_of, write_config
+
+    net, start, _link = shared
+    cfg = write_config(tmp_path)
+    cfg.write_text(cfg.read_text() + "\n[http]\nlisten = 0.0.0.0:8080\n")
+    a, b = start("a", config=cfg), start("b", config=cfg)
+
+    class Ns:
+        def __init__(self, ns):
+            self.srv = ns
+    base = {x: f"http://{ADDR[x]}:8080" for x in ADDR}
+    api = {x: Api(Ns(net.ns[x]), base[x]) for x in ADDR}
+    mac, mac2 = "52:54:00:12:34:56", "52:54:00:12:34:58"
+
+    def ipxe(x, m=mac):
+        cp = api[x]._curl(f"{base[x]}/boot.ipxe?mac={m}")
+        assert cp.returncode == 0, cp.stderr
+        return cp.stdout.decode()
+
+    def machine(x, m=mac):
+        st, doc = api[x].call("GET", f"/api/v1/machines/{m}", auth=None)
+        return doc if st == 200 else None
+
+    assert "rescue/vmlinuz" in ipxe("b")
+    st, doc = api["a"].call("PUT", f"/api/v1/machines/{mac}/next-boot",
+                            {"profile": "inst", "once": True})
+    assert st == 200, doc
+    token = doc["done_token"]
+    # b answers the machine as a does: the install, with b's own done URL
+    m = wait_for("b to see a's next-boot",
+                 lambda: (lambda d: d if d and d["install_pending"] else None)(machine("b")))
+    assert m["next_boot"] == {"mode": "profile", "profile": "inst", "once": True}, m
+    b.wait_event("next-boot-synced", mod="api", mac=mac, timeout=T(5))
+    text = ipxe("b")
+    assert "inst/vmlinuz" in text, text
+    url = done_url_of(text)
+    assert url == f"{base['b']}/api/v1/machines/{mac}/done?token={token}", url
+
+    # the installer reports to b; a then boots it from its disk, and the
+    # spent token is refused by a too
+    st, doc = api["b"].call("POST", url[len(base["b"]):], auth=None)
+    assert st == 200, doc
+    wait_for("a to see the done",
+             lambda: (lambda d: d and d["next_boot"] == {"mode": "local"})(machine("a")))
+    text = ipxe("a")
+    assert "\nexit\n" in text and "vmlinuz" not in text, text
+    st, _ = api["a"].call("POST", url[len(base["b"]):], auth=None)
+    assert st == 403
+
+    # hosts: put on a, a host on b (its profile rendered); deleted on b,
+    # gone from a
+    def hosts(x):
+        st, doc = api[x].call("GET", "/api/v1/hosts", auth=None)
+        assert st == 200, doc
+        return {h["name"]: h for h in doc}
+    st, doc = api["a"].call("PUT", "/api/v1/hosts/web1",
+                            {"mac": mac2, "hostname": "web1", "profile": "inst"})
+    assert st == 201, doc
+    h = wait_for("b to see host web1", lambda: hosts("b").get("web1"))
+    assert h["source"] == "api" and h["mac"] == mac2, h
+    assert "inst/vmlinuz" in ipxe("b", mac2)
+    st, doc = api["b"].call("DELETE", "/api/v1/hosts/web1")
+    assert st == 200, doc
+    wait_for("a to drop host web1", lambda: "web1" not in hosts("a"))
+    assert "rescue/vmlinuz" in ipxe("a", mac2)
+    for k in (a, b):
+        assert k.alive()
+        assert not k.events("sync-failed", mod="store")

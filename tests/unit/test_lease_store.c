@@ -120,7 +120,8 @@ static int setup_pg(void **state)
 		return 0;
 	f->pg = true;
 	snprintf(f->uri, sizeof(f->uri), "%s", uri);
-	pg_exec(f, "DROP TABLE IF EXISTS leases, next_boot, hosts, schema_version");
+	pg_exec(f, "DROP TABLE IF EXISTS leases, next_boot, hosts, schema_version, changes, "
+		   "changes_pruned");
 	PQfinish(f->pg_other);
 	f->pg_other = NULL;
 	return 0;
@@ -418,7 +419,7 @@ static void test_next_boot_round_trip(void **state)
 	assert_string_equal(two->profile, "");
 
 	if (f->pg) {
-		assert_int_equal(pg_int(f, "SELECT version FROM schema_version"), 3);
+		assert_int_equal(pg_int(f, "SELECT version FROM schema_version"), 4);
 		pg_exec(f, "INSERT INTO next_boot VALUES('\\x0102', 1, 0, 'x', '');"
 			   "INSERT INTO next_boot VALUES('\\x010203040506', 7, 0, '', '')");
 	} else {
@@ -448,7 +449,7 @@ static void test_newer_schema_refused(void **state)
 
 	if (f->pg) {
 		pg_exec(f, "CREATE TABLE schema_version (version integer NOT NULL);"
-			   "INSERT INTO schema_version VALUES (4)");
+			   "INSERT INTO schema_version VALUES (5)");
 		assert_int_equal(lease_store_pg_open(f->uri, f->loop, &f->store, err, sizeof(err)),
 				 -EPROTO);
 	} else {
@@ -460,7 +461,7 @@ static void test_newer_schema_refused(void **state)
 							 sizeof(err)), -EPROTO);
 	}
 	assert_null(f->store);
-	assert_non_null(strstr(err, "schema version 4"));
+	assert_non_null(strstr(err, f->pg ? "schema version 5" : "schema version 4"));
 }
 
 struct host_rows {
@@ -605,6 +606,157 @@ static void test_pg_claims(void **state)
 	assert_int_equal(pg_int(f, "SELECT count(*) FROM leases WHERE expires = 4000000001"), 1);
 }
 
+
+/* PostgreSQL only: what one instance's API writes (next-boot records,
+ * hosts) reaches another instance's store through watch(), in commit
+ * order, as the rows stand; an instance that missed changes the table no
+ * longer keeps gets every record (full); a set whose records the loop
+ * left alone (its own write in flight) is read again. */
+struct watched {
+	struct loop *loop;
+	struct lease_remote_set last;    /* the last set's shape */
+	struct lease_remote items[16];   /* its first items (host_json not kept) */
+	char json[16][128];
+	unsigned sets, fulls, skip_next;
+	bool (*until)(struct watched *w);
+};
+
+static size_t on_remote(const struct lease_remote_set *set, void *data)
+{
+	struct watched *w = data;
+	size_t skip = w->skip_next;
+
+	w->sets++;
+	w->fulls += set->full;
+	w->last = *set;
+	memset(w->items, 0, sizeof(w->items));
+	for (size_t i = 0; i < set->n && i < 16; i++) {
+		w->items[i] = set->items[i];
+		w->items[i].host_json = NULL;
+		snprintf(w->json[i], sizeof(w->json[i]), "%s",
+			 set->items[i].host_json ? set->items[i].host_json : "");
+	}
+	w->skip_next = 0;
+	if (w->until(w))
+		loop_quit(w->loop);
+	return skip;
+}
+
+static void on_give_up(struct loop_timer *t)
+{
+	loop_quit(t->data ? ((struct watched *)t->data)->loop : NULL);
+}
+
+static void run_until(struct fixture *f, struct watched *w)
+{
+	struct loop_timer guard;
+
+	w->loop = f->loop;
+	loop_timer_init(&guard, on_give_up, w);
+	loop_timer_arm(f->loop, &guard, 30 * 1000000ull);  /* a hang fails, not blocks */
+	assert_int_equal(loop_run(f->loop), 0);
+	loop_timer_disarm(f->loop, &guard);
+	assert_true(w->until(w));
+}
+
+static bool got_nb_and_host(struct watched *w)
+{
+	return w->last.n == 2 && w->items[0].kind == LEASE_REMOTE_NEXT_BOOT &&
+	       w->items[1].kind == LEASE_REMOTE_HOST;
+}
+
+static bool got_deletes(struct watched *w)
+{
+	return w->last.n == 2 && !w->items[0].present && !w->items[1].present;
+}
+
+static bool got_full(struct watched *w)
+{
+	return w->fulls > 0;
+}
+
+static unsigned watch_sets_seen;
+static bool got_again(struct watched *w)
+{
+	return w->sets > watch_sets_seen;
+}
+
+static void put_api_changes(struct fixture *f, struct tagged *t, bool del)
+{
+	memset(&t->b, 0, sizeof(t->b));
+	t->f = f;
+	t->b.n = 2;
+	t->b.changes[0].op = del ? LEASE_OP_NEXT_BOOT_DEL : LEASE_OP_NEXT_BOOT_PUT;
+	memcpy(t->b.changes[0].nb.mac, "\x52\x54\x00\x00\x00\x07", 6);
+	t->b.changes[0].nb.mode = NEXT_BOOT_PROFILE;
+	t->b.changes[0].nb.once = 1;
+	snprintf(t->b.changes[0].nb.profile, sizeof(t->b.changes[0].nb.profile), "inst");
+	snprintf(t->b.changes[0].nb.token, sizeof(t->b.changes[0].nb.token), "%032d", 7);
+	t->b.changes[1].op = del ? LEASE_OP_HOST_DEL : LEASE_OP_HOST_PUT;
+	snprintf(t->b.changes[1].host.name, sizeof(t->b.changes[1].host.name), "web1");
+	t->b.changes[1].host.json = "{\"mac\":\"52:54:00:00:00:07\"}";
+}
+
+static void test_pg_watch(void **state)
+{
+	struct fixture *f = *state;
+	static struct tagged t;
+	static struct watched w;
+	struct lease_store *other = NULL;
+	char err[256];
+
+	need_pg(f);
+	open_store(f, 1000);
+	if (lease_store_pg_open(f->uri, f->loop, &other, err, sizeof(err)) < 0)
+		fail_msg("%s", err);
+	memset(&w, 0, sizeof(w));
+	assert_non_null(other->ops->watch);
+	other->ops->watch(other, on_remote, &w);
+
+	/* Written by one, seen by the other: the rows as committed. */
+	put_api_changes(f, &t, false);
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, 0);
+	w.until = got_nb_and_host;
+	run_until(f, &w);
+	assert_false(w.last.full);
+	assert_true(w.items[0].present);
+	assert_memory_equal(w.items[0].nb.mac, "\x52\x54\x00\x00\x00\x07", 6);
+	assert_int_equal(w.items[0].nb.mode, NEXT_BOOT_PROFILE);
+	assert_int_equal(w.items[0].nb.once, 1);
+	assert_string_equal(w.items[0].nb.profile, "inst");
+	assert_string_equal(w.items[0].nb.token, "00000000000000000000000000000007");
+	assert_true(w.items[1].present);
+	assert_string_equal(w.items[1].host_name, "web1");
+	assert_string_equal(w.json[1], "{\"mac\":\"52:54:00:00:00:07\"}");
+	assert_int_equal(pg_int(f, "SELECT count(*) FROM changes"), 2);
+
+	/* The loop leaves the deletes alone once (its own write in flight):
+	 * they come again. */
+	put_api_changes(f, &t, true);
+	w.skip_next = 1;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	w.until = got_deletes;
+	run_until(f, &w);
+	watch_sets_seen = w.sets;
+	w.until = got_again;
+	run_until(f, &w);
+	assert_true(got_deletes(&w));
+
+	/* Fell behind what the table keeps: every record, full. */
+	put_api_changes(f, &t, false);
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	pg_exec(f, "DELETE FROM changes; UPDATE changes_pruned SET upto = 1000000;"
+		   "NOTIFY kidou_changes");
+	w.until = got_full;
+	run_until(f, &w);
+	assert_int_equal(w.last.n, 2);
+	lease_store_close(other);
+}
+
 #define PG_CASE(name) \
 	static void pg_##name(void **state) { need_pg(*state); name(state); }
 PG_CASE(test_batches_done_in_order)
@@ -637,6 +789,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(pg_test_newer_schema_refused, setup_pg, teardown),
 		cmocka_unit_test_setup_teardown(pg_test_hosts_round_trip, setup_pg, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_claims, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(test_pg_watch, setup_pg, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
