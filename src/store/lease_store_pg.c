@@ -465,10 +465,18 @@ static void sort_changes(const struct lease_batch *b, unsigned *idx)
 
 /* --- connection and outages (the writer) --- */
 
+/* kidou's defaults come before the URI, so that the URI's own settings
+ * win (libpq: the last value of a keyword counts, and the URI's values
+ * stand where dbname is). Over TCP, a host that vanishes without a word
+ * must not hold the writer for the kernel's retransmission timeout (about
+ * 15 minutes): keepalives and tcp_user_timeout end the wait in ~10 s. */
 static PGconn *connect_db(const char *uri)
 {
-	const char *keys[] = { "dbname", "connect_timeout", "fallback_application_name", NULL };
-	const char *vals[] = { uri, CONNECT_TIMEOUT_SEC, "kidou", NULL };
+	const char *keys[] = { "connect_timeout", "fallback_application_name", "keepalives",
+			       "keepalives_idle", "keepalives_interval", "keepalives_count",
+			       "tcp_user_timeout", "dbname", NULL };
+	const char *vals[] = { CONNECT_TIMEOUT_SEC, "kidou", "1", "10", "5", "2", "10000", uri,
+			       NULL };
 
 	return PQconnectdbParams(keys, vals, 1);
 }
