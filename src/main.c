@@ -72,6 +72,7 @@ struct daemon {
 	 * attached to each config in turn: a reload keeps them. */
 	struct host_table *api_hosts;
 	bool stopping;
+	bool failed;                 /* exit non-zero once the loop ends */
 	struct loop_timer grace;
 	struct notify notify;        /* the service manager's, when there is one */
 };
@@ -480,6 +481,23 @@ static int load_hosts(struct daemon *d)
 	return 0;
 }
 
+static void watch_store(struct daemon *d);
+
+/* In loop context: a shared store unreachable at start has been reached
+ * and dhcp_io has loaded the leases: the rest of what startup loads, then
+ * the other instances' writes. A database kidou cannot use ends it. */
+static void on_store_ready(int result, void *data)
+{
+	struct daemon *d = data;
+
+	if (result == 0 && load_next_boot(d) == 0 && load_hosts(d) == 0) {
+		watch_store(d);
+		return;
+	}
+	d->failed = true;
+	loop_quit(d->loop);
+}
+
 /* In loop context: what other instances wrote to the shared store. */
 static size_t on_remote_changes(const struct lease_remote_set *set, void *data)
 {
@@ -488,6 +506,16 @@ static size_t on_remote_changes(const struct lease_remote_set *set, void *data)
 				     .next_boot = d->next_boot, .hosts = d->api_hosts };
 
 	return api_sync_apply(&t, set);
+}
+
+/* Shared stores: the other instances' API writes, from now on (after the
+ * loads, and once the API can say which writes are its own). */
+static void watch_store(struct daemon *d)
+{
+	struct lease_store *st = dhcp_io_store(d->dhcp);
+
+	if (st && st->ops->watch)
+		st->ops->watch(st, on_remote_changes, d);
 }
 
 static int lookup_mac_for_ip(void *data, uint32_t ip, uint8_t mac[6])
@@ -814,7 +842,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		dhcp_io_set_events(d.dhcp, d.events);
-		if (load_next_boot(&d) < 0 || load_hosts(&d) < 0) {
+		dhcp_io_set_ready_hook(d.dhcp, on_store_ready, &d);
+		if (dhcp_io_loaded(d.dhcp) && (load_next_boot(&d) < 0 || load_hosts(&d) < 0)) {
 			r = EXIT_FAILURE;
 			goto out;
 		}
@@ -836,14 +865,8 @@ int main(int argc, char **argv)
 		d.api_addr = d.config->api.listen;
 		d.api_addr.sin_port = htons((uint16_t)http_server_local_port(d.api_http));
 	}
-	if (d.dhcp) {
-		/* Shared stores: the other instances' API writes, from now on
-		 * (after the loads above, and once the API can say which
-		 * writes are its own). */
-		struct lease_store *st = dhcp_io_store(d.dhcp);
-		if (st && st->ops->watch)
-			st->ops->watch(st, on_remote_changes, &d);
-	}
+	if (dhcp_io_loaded(d.dhcp))
+		watch_store(&d);
 	if (d.config->http.enabled) {
 		/* The API is on the file server too unless it has its own. */
 		struct http_dynamic dyn = { .generate = http_generate, .fallback = http_fallback,
@@ -881,7 +904,7 @@ int main(int argc, char **argv)
 	log_info("main", "ready", "version=%s config=\"%s\"", KIDOU_VERSION,
 		 d.config_path ? d.config_path : "");
 	notify_ready(&d);
-	r = loop_run(d.loop) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	r = loop_run(d.loop) < 0 || d.failed ? EXIT_FAILURE : EXIT_SUCCESS;
 	boot_events_flush(d.events);  /* boots still in progress get their line */
 	log_busy_poll_stats(d.loop);
 out:

@@ -77,6 +77,9 @@ struct dhcp_io {
 	uint32_t fresh_seed;        /* this instance's start in the never-used addresses */
 	struct dhcp_server *server;
 	struct lease_store *store;  /* NULL in proxy mode: no leases */
+	bool loaded;                /* the store's leases are in server (else silent) */
+	void (*ready_hook)(int result, void *data);
+	void *ready_data;
 	int fd;
 	struct loop_io io;
 	int pxe_fd;              /* proxy mode: port 4011; else -1 */
@@ -548,6 +551,12 @@ static bool handle_datagram(struct dhcp_io *d, size_t len, unsigned ifindex,
 		d->stats.dropped++;
 		return false;  /* not an interface we serve: not even a log */
 	}
+	if (!d->loaded) {
+		/* Started without the database: who holds what is unknown. */
+		d->stats.dropped++;
+		log_debug(MOD, "drop", "reason=database-not-loaded iface=%s len=%zu", ifc->name, len);
+		return false;
+	}
 	if (dhcp_decode(d->buf, len, &d->msg) < 0) {
 		d->stats.received[0]++;
 		d->stats.dropped++;
@@ -634,6 +643,39 @@ static int restore_one(const struct lease_record *r, void *ctx)
 	return dhcp_server_restore(ctx, r);
 }
 
+/* In loop context: the store was reached after a start without it. */
+static void on_store_ready(int result, const char *error, void *data)
+{
+	struct dhcp_io *d = data;
+	char q[600];
+
+	if (result == 0)
+		result = d->store->ops->load(d->store, restore_one, d->server);
+	if (result == 0) {
+		d->loaded = true;
+		log_info(MOD, "leases-loaded", "database=\"%s\" leases_in_use=%u note=\"answering "
+			 "from now on\"", d->cfg->dhcp.database,
+			 dhcp_server_leases_in_use(d->server, wall_now()));
+	} else {
+		log_error(MOD, "database", "error=%s action=exit",
+			  log_quote(q, sizeof(q), error && *error ? error : strerror(-result),
+				    SIZE_MAX));
+	}
+	if (d->ready_hook)
+		d->ready_hook(result, d->ready_data);
+}
+
+void dhcp_io_set_ready_hook(struct dhcp_io *d, void (*hook)(int result, void *data), void *data)
+{
+	d->ready_hook = hook;
+	d->ready_data = data;
+}
+
+bool dhcp_io_loaded(const struct dhcp_io *d)
+{
+	return d && d->loaded;
+}
+
 static int build_server(const struct dhcp_io *d, const struct config *cfg,
 			struct dhcp_server **ret)
 {
@@ -686,7 +728,7 @@ static int open_pxe_socket(struct dhcp_io *d, const struct config *cfg)
 int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **ret)
 {
 	struct dhcp_io *d = calloc(1, sizeof(*d));
-	char err[512], ep[NET_ENDPOINT_STRLEN];
+	char err[512] = "", ep[NET_ENDPOINT_STRLEN];
 	int r;
 
 	if (!d)
@@ -711,7 +753,7 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 		d->fresh_seed = (uint32_t)getpid() * 2654435761u ^ (uint32_t)time(NULL);
 	r = cfg->dhcp.mode == DHCP_MODE_PROXY ? 0 :
 		lease_store_open(cfg->dhcp.database, loop,
-				 cfg->dhcp.database_busy_timeout_sec * 1000u,
+				 cfg->dhcp.database_busy_timeout_sec * 1000u, true,
 				 &d->store, err, sizeof(err));
 	if (r < 0) {
 		char q[600];
@@ -719,9 +761,18 @@ int dhcp_io_new(struct loop *loop, const struct config *cfg, struct dhcp_io **re
 		goto fail;
 	}
 	r = build_server(d, cfg, &d->server);
-	/* The only read of the store: at startup, before the loop runs. */
-	if (r >= 0 && d->store)
+	/* The only read of the store: at startup, before the loop runs; or,
+	 * for a shared store not reached yet, once it is (on_store_ready). */
+	d->loaded = true;
+	if (r >= 0 && d->store && d->store->ops->when_ready &&
+	    d->store->ops->when_ready(d->store, on_store_ready, d) == 0) {
+		char q[600];
+		d->loaded = false;
+		log_warn(MOD, "database", "error=%s action=\"serve TFTP and HTTP; DHCP silent until "
+			 "the database is reached\"", log_quote(q, sizeof(q), err, SIZE_MAX));
+	} else if (r >= 0 && d->store) {
 		r = d->store->ops->load(d->store, restore_one, d->server);
+	}
 	if (r < 0) {
 		log_error(MOD, "database", "path=\"%s\" error=\"cannot load leases\"",
 			  cfg->dhcp.database);

@@ -62,6 +62,15 @@ void dhcp_io_set_http_port(struct dhcp_io *d, int port);
 /* The lease store, for the API's next-boot writes (its own share of the
  * queue, LEASE_STORE_QUEUE_API); NULL in proxy mode. */
 struct lease_store *dhcp_io_store(const struct dhcp_io *d);
+/* A shared store that was unreachable at start (lease_store.h,
+ * when_ready): DHCP stays silent (packets dropped, counted, logged at
+ * debug) until the store is reached and its leases are loaded; then
+ * hook(0, data) runs in loop context (the daemon's other loads), or
+ * hook(-errno, data) when the database cannot be used. Without such a
+ * start the hook is never called. */
+void dhcp_io_set_ready_hook(struct dhcp_io *d, void (*hook)(int result, void *data), void *data);
+/* Are the leases loaded (DHCP answering)? */
+bool dhcp_io_loaded(const struct dhcp_io *d);
 /* See dhcp_server_pool_usage(); time is now. */
 struct dhcp_pool_usage;
 void dhcp_io_pool_usage(const struct dhcp_io *d,

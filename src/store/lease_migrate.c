@@ -111,7 +111,7 @@ int lease_migrate(const char *from, const char *to, FILE *out, char *err, size_t
 		snprintf(err, errsize, "cannot create the loop: %s", strerror(-r));
 		goto out;
 	}
-	r = lease_store_open(from, loop, 5000, &src, err, errsize);
+	r = lease_store_open(from, loop, 5000, false, &src, err, errsize);
 	if (r < 0)
 		goto out;
 	r = src->ops->load(src, add_lease, &col);
@@ -123,7 +123,7 @@ int lease_migrate(const char *from, const char *to, FILE *out, char *err, size_t
 		snprintf(err, errsize, "%s: cannot read: %s", from, strerror(-r));
 		goto out;
 	}
-	r = lease_store_open(to, loop, 5000, &dst, err, errsize);
+	r = lease_store_open(to, loop, 5000, false, &dst, err, errsize);
 	if (r < 0)
 		goto out;
 	/* One transaction per LEASE_BATCH_MAX rows, through the same path

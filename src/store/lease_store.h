@@ -202,6 +202,16 @@ struct lease_store_ops {
 	 * every batch committed before it was read). Call after the loads.
 	 * NULL for a store only this instance writes. */
 	void (*watch)(struct lease_store *s, lease_store_remote_fn *fn, void *data);
+	/* Can the loads run now (1)? Or was the store opened while its
+	 * database was unreachable (lease_store_open's may_start_down): then
+	 * 0, and fn(0, "", data) runs in loop context once the writer has
+	 * reached the database and read what the loads will hand over (the
+	 * loads then run, from fn, without touching the network), or
+	 * fn(-errno, reason, data) when it reached it and cannot use it (a
+	 * newer schema). Until then every batch fails with -ENOTCONN. NULL:
+	 * always ready. */
+	int (*when_ready)(struct lease_store *s,
+			  void (*fn)(int result, const char *error, void *data), void *data);
 };
 
 struct lease_store {
@@ -226,9 +236,16 @@ bool lease_store_is_pg(const char *database);
 /* A PostgreSQL URI with a password in it (user:pw@ or ?password=), which
  * kidou refuses: the password belongs in a passfile, not in the config. */
 bool lease_store_uri_has_password(const char *uri);
-/* The backend database names: a URI for PostgreSQL, else an SQLite path. */
+/* As lease_store_pg_open, but a database that cannot be reached now is
+ * not an error: the store starts down and not ready (when_ready), err
+ * says why, and the writer keeps trying with its backoff. */
+int lease_store_pg_open_lazy(const char *uri, struct loop *loop, struct lease_store **ret,
+			     char *err, size_t errsize);
+/* The backend database names: a URI for PostgreSQL, else an SQLite path.
+ * may_start_down: see lease_store_pg_open_lazy (the daemon; a command
+ * such as leases migrate wants the database now). */
 int lease_store_open(const char *database, struct loop *loop, unsigned busy_timeout_ms,
-		     struct lease_store **ret, char *err, size_t errsize);
+		     bool may_start_down, struct lease_store **ret, char *err, size_t errsize);
 
 static inline void lease_store_close(struct lease_store *s)
 {

@@ -130,6 +130,16 @@ struct pg_store {
 
 	int wake_fd;             /* eventfd: the writer's idle wait ends */
 
+	/* Started while the database was unreachable (lazy): the writer
+	 * reaches it, checks the schema and reads what the loads hand over;
+	 * the loop then runs the loads (ready_fn). */
+	atomic_bool ready;       /* loads done or possible: batches may commit */
+	bool prepared;           /* the writer's: that work is done (or failed) */
+	PGresult *pre_leases, *pre_next_boot, *pre_hosts;  /* the writer's, then the loop's */
+	void (*ready_fn)(int result, const char *error, void *data);
+	void *ready_data;
+	bool ready_delivered;    /* the loop's */
+
 	pthread_mutex_t mu;      /* guards everything below */
 	char down_error[160];    /* libpq's words for the outage */
 	bool watching;           /* the loop set remote_fn */
@@ -140,6 +150,9 @@ struct pg_store {
 	uint64_t committed;      /* batches committed (finished) so far */
 	uint64_t delivered;      /* batches whose done() ran */
 	int rewind;              /* the loop asked: 1 page again, 2 everything */
+	bool ready_posted;       /* the writer's preparation is over: */
+	int ready_result;        /* 0, or -errno with ready_error */
+	char ready_error[200];
 	char sync_error[160];    /* the last sync's failure, "" when fine */
 	int conn_fd;             /* the writer's connection's socket, or -1 */
 	struct job ring[LEASE_STORE_QUEUE_MAX];
@@ -546,6 +559,13 @@ static void commit_batch(struct pg_store *s, struct lease_batch *b)
 
 	for (unsigned i = 0; i < b->n; i++)
 		b->changes[i].refused = 0;
+	if (!atomic_load(&s->ready)) {
+		/* Started without the database: nothing is loaded yet, so
+		 * nothing may be written over what the loads will read. */
+		b->result = -ENOTCONN;
+		snprintf(b->error, sizeof(b->error), "database not reached since start");
+		return;
+	}
 	if (!ensure_connected(s)) {
 		b->result = -ENOTCONN;
 		pthread_mutex_lock(&s->mu);
@@ -915,6 +935,70 @@ static void idle_wait(struct pg_store *s, int timeout_ms, bool listen)
 	}
 }
 
+/* --- a start without the database (the writer) --- */
+
+#define LEASES_SQL "SELECT ip, client_id, hwaddr, hostname, expires, state FROM leases"
+#define NEXT_BOOT_SQL "SELECT mac, mode, once, profile, token FROM next_boot"
+#define HOSTS_SQL "SELECT name, body FROM hosts ORDER BY name"
+
+static int ensure_schema(PGconn *c, char *err, size_t errsize);
+static int start_watching(struct pg_store *s, char *err, size_t errsize);
+
+static void post_ready(struct pg_store *s, int result, const char *error)
+{
+	uint64_t one = 1;
+
+	s->prepared = true;
+	pthread_mutex_lock(&s->mu);
+	s->ready_posted = true;
+	s->ready_result = result;
+	snprintf(s->ready_error, sizeof(s->ready_error), "%s", error);
+	pthread_mutex_unlock(&s->mu);
+	if (write(s->efd, &one, sizeof(one)) < 0) {
+	}
+}
+
+static PGresult *read_all(PGconn *c, const char *sql, char *e, size_t esize)
+{
+	PGresult *res = PQexec(c, sql);
+
+	if (res_ok(res, e, esize))
+		return res;
+	PQclear(res);
+	return NULL;
+}
+
+/* Once connected: what open does (the schema, LISTEN), then the loads'
+ * reads in one snapshot, for the loop to run the loads from. A lost
+ * connection is tried again; a database kidou cannot use is reported. */
+static void prepare_ready(struct pg_store *s)
+{
+	char e[200] = "";
+	int r = ensure_schema(s->conn, e, sizeof(e));
+
+	if (r >= 0)
+		r = start_watching(s, e, sizeof(e));
+	if (r >= 0 && exec_simple(s->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", e,
+				  sizeof(e)) &&
+	    (s->pre_leases = read_all(s->conn, LEASES_SQL, e, sizeof(e))) &&
+	    (s->pre_next_boot = read_all(s->conn, NEXT_BOOT_SQL, e, sizeof(e))) &&
+	    (s->pre_hosts = read_all(s->conn, HOSTS_SQL, e, sizeof(e))) &&
+	    exec_simple(s->conn, "COMMIT", e, sizeof(e))) {
+		post_ready(s, 0, "");
+		return;
+	}
+	PQclear(s->pre_leases);
+	PQclear(s->pre_next_boot);
+	PQclear(s->pre_hosts);
+	s->pre_leases = s->pre_next_boot = s->pre_hosts = NULL;
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		mark_down(s, PQerrorMessage(s->conn));
+		return;
+	}
+	exec_simple(s->conn, "ROLLBACK", NULL, 0);
+	post_ready(s, r == -EPROTO ? -EPROTO : -EIO, e);
+}
+
 static int ms_until(uint64_t when)
 {
 	uint64_t now = now_usec();
@@ -948,6 +1032,11 @@ static void *writer_main(void *arg)
 					continue;
 				}
 				timeout = ms_until(s->retry_at);
+			} else if (!s->prepared) {
+				if (ensure_connected(s))
+					prepare_ready(s);
+				pthread_mutex_lock(&s->mu);
+				continue;
 			} else if (watching && !busy) {
 				if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
 					PGnotify *note;
@@ -1061,6 +1150,24 @@ static void on_finished(struct loop_io *io, uint32_t revents)
 	}
 	log_transitions(s);
 	log_sync_error(s);
+	if (!s->ready_delivered) {
+		char e[sizeof(s->ready_error)];
+		bool posted;
+		int result;
+
+		pthread_mutex_lock(&s->mu);
+		posted = s->ready_posted;
+		result = s->ready_result;
+		memcpy(e, s->ready_error, sizeof(e));
+		pthread_mutex_unlock(&s->mu);
+		if (posted) {
+			s->ready_delivered = true;
+			if (result == 0)
+				atomic_store(&s->ready, true);
+			if (s->ready_fn)
+				s->ready_fn(result, e, s->ready_data);
+		}
+	}
 	for (;;) {
 		struct job j;
 
@@ -1085,6 +1192,18 @@ static void on_finished(struct loop_io *io, uint32_t revents)
 		pthread_mutex_unlock(&s->mu);
 		j.done(j.batch, j.data);
 	}
+}
+
+static int store_when_ready(struct lease_store *base,
+			    void (*fn)(int result, const char *error, void *data), void *data)
+{
+	struct pg_store *s = (struct pg_store *)base;
+
+	if (atomic_load(&s->ready))
+		return 1;
+	s->ready_fn = fn;
+	s->ready_data = data;
+	return 0;
 }
 
 static void store_watch(struct lease_store *base, lease_store_remote_fn *fn, void *data)
@@ -1150,9 +1269,10 @@ static int store_load(struct lease_store *base,
 		      int (*cb)(const struct lease_record *r, void *ctx), void *ctx)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	PGresult *res = select_all(s, "SELECT ip, client_id, hwaddr, hostname, expires, state"
-				      " FROM leases");
+	PGresult *res = s->pre_leases ? s->pre_leases : select_all(s, LEASES_SQL);
 	int r = 0;
+
+	s->pre_leases = NULL;  /* read once (a lazy start's), then cleared below */
 
 	if (!res)
 		return -EIO;
@@ -1169,8 +1289,10 @@ static int store_load_next_boot(struct lease_store *base,
 				int (*cb)(const struct next_boot_record *r, void *ctx), void *ctx)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	PGresult *res = select_all(s, "SELECT mac, mode, once, profile, token FROM next_boot");
+	PGresult *res = s->pre_next_boot ? s->pre_next_boot : select_all(s, NEXT_BOOT_SQL);
 	int r = 0;
+
+	s->pre_next_boot = NULL;  /* read once (a lazy start's), then cleared below */
 
 	if (!res)
 		return -EIO;
@@ -1187,8 +1309,10 @@ static int store_load_hosts(struct lease_store *base,
 			    int (*cb)(const char *name, const char *json, void *ctx), void *ctx)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	PGresult *res = select_all(s, "SELECT name, body FROM hosts ORDER BY name");
+	PGresult *res = s->pre_hosts ? s->pre_hosts : select_all(s, HOSTS_SQL);
 	int r = 0;
+
+	s->pre_hosts = NULL;  /* read once (a lazy start's), then cleared below */
 
 	if (!res)
 		return -EIO;
@@ -1218,6 +1342,9 @@ static void store_close(struct lease_store *base)
 	}
 	free_page((struct remote_page *)s->remote_out);
 	safe_close(s->wake_fd);
+	PQclear(s->pre_leases);
+	PQclear(s->pre_next_boot);
+	PQclear(s->pre_hosts);
 	if (s->efd >= 0) {
 		loop_io_del(s->loop, &s->io);
 		safe_close(s->efd);
@@ -1237,6 +1364,7 @@ static const struct lease_store_ops pg_ops = {
 	.load_hosts = store_load_hosts,
 	.health = store_health,
 	.watch = store_watch,
+	.when_ready = store_when_ready,
 };
 
 /* Create or check kidou's tables, under an advisory lock so that two
@@ -1337,9 +1465,10 @@ static int start_writer(struct pg_store *s, struct loop *loop)
 	return 0;
 }
 
-int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store **ret,
-			char *err, size_t errsize)
+static int pg_open(const char *uri, struct loop *loop, bool lazy, struct lease_store **ret,
+		   char *err, size_t errsize)
 {
+	uint64_t one = 1;
 	struct pg_store *s;
 	char e[200];
 	int r;
@@ -1371,9 +1500,30 @@ int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store *
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		set_error(e, sizeof(e), PQerrorMessage(s->conn));
 		snprintf(err, errsize, "cannot connect to PostgreSQL: %s", e);
-		store_close(&s->base);
-		return -ECONNREFUSED;
+		if (!lazy || !loop) {
+			store_close(&s->base);
+			return -ECONNREFUSED;
+		}
+		/* Down from the start: the writer keeps trying (its backoff),
+		 * then does the rest of this on its own (prepare_ready). */
+		snprintf(s->down_error, sizeof(s->down_error), "%.150s", e);
+		atomic_store(&s->down, true);
+		atomic_store(&s->outages, 1);
+		s->backoff_ms = RETRY_MIN_MS;
+		s->retry_at = now_usec() + RETRY_MIN_MS * 1000ull;
+		r = start_writer(s, loop);
+		if (r < 0) {
+			snprintf(err, errsize, "cannot start the writer: %s", strerror(-r));
+			store_close(&s->base);
+			return r;
+		}
+		if (write(s->efd, &one, sizeof(one)) < 0) {  /* the loop logs the outage */
+		}
+		*ret = &s->base;
+		return 0;
 	}
+	s->prepared = true;
+	atomic_store(&s->ready, true);
 	s->conn_fd = PQsocket(s->conn);
 	r = ensure_schema(s->conn, err, errsize);
 	if (r >= 0)
@@ -1388,4 +1538,16 @@ int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store *
 	}
 	*ret = &s->base;
 	return 0;
+}
+
+int lease_store_pg_open(const char *uri, struct loop *loop, struct lease_store **ret,
+			char *err, size_t errsize)
+{
+	return pg_open(uri, loop, false, ret, err, errsize);
+}
+
+int lease_store_pg_open_lazy(const char *uri, struct loop *loop, struct lease_store **ret,
+			     char *err, size_t errsize)
+{
+	return pg_open(uri, loop, true, ret, err, errsize);
 }

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dhcp_lib import (  # noqa: F401  (fixtures)
-    ACK, NAK, O_REQ_IP, O_SERVER_ID, REQUEST, SRV_ADDR, Client, dhcp_net, dhcpd, link,
+    ACK, DISCOVER, NAK, O_REQ_IP, O_SERVER_ID, REQUEST, SRV_ADDR, Client, dhcp_net, dhcpd, link,
     opt_ip, wait_dhcp,
 )
 from kidou_testlib import T
@@ -124,6 +124,66 @@ def test_pg_down_withholds_acks_and_recovers(dhcp_net, dhcpd, link, pgenv, tmp_p
     rows = pgenv.leases()
     assert all(c.ip in rows for c in clients), rows
     assert metrics(dhcp_net.srv)["kidou_lease_store_up"] == 1
+
+
+def test_pg_down_at_start_serves_then_loads(dhcp_net, dhcpd, link, pgenv, tmp_path):
+    """kidou started while PostgreSQL is down: it starts, TFTP and HTTP
+    serve, DHCP stays silent (who holds what is unknown), the outage shows;
+    once the database is back it loads the leases and answers, without a
+    restart: a client known from before is ACKed its address."""
+    root = tmp_path / "tftp"
+    root.mkdir()
+    (root / "small.bin").write_bytes(b"S" * 3000)
+    k1 = dhcpd(db=pgenv.uri, tftp_root=root, name="kidou-before")
+    known = Client(link)
+    known.dora()
+    k1.stop()
+
+    pgenv.stop()
+    k = dhcpd("--http-listen", f"{SRV_ADDR}:{HTTP_PORT}", db=pgenv.uri, tftp_root=root)
+    k.wait_event("database", mod="dhcp", timeout=T(5))
+    k.wait_event("database-down", mod="store", timeout=T(10))
+    stranger = Client(link)
+    xid = stranger.send(DISCOVER)
+    link.expect_none(xid, timeout=1.0)
+    xid = known.send(REQUEST, [opt_ip(O_REQ_IP, known.ip)])
+    link.expect_none(xid, timeout=1.0)
+    m = metrics(dhcp_net.srv)
+    assert m["kidou_lease_store_up"] == 0, m
+    for url in (f"tftp://{SRV_ADDR}/small.bin", f"http://{SRV_ADDR}:{HTTP_PORT}/small.bin"):
+        out = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "--fail",
+                              "-o", str(tmp_path / "f"), url], capture_output=True,
+                             timeout=T(30))
+        assert out.returncode == 0 and (tmp_path / "f").read_bytes() == b"S" * 3000, out.stderr
+
+    pgenv.start()
+    ev = k.wait_event("leases-loaded", mod="dhcp", timeout=T(30))
+    assert ev["leases_in_use"] == "1", ev
+    k.wait_event("database-up", mod="store", timeout=T(5))
+    # the known client's INIT-REBOOT: ACKed (a stranger's would be ignored)
+    xid = known.send(REQUEST, [opt_ip(O_REQ_IP, known.ip)])
+    r = link.expect(xid)
+    assert r.dhcp.type == ACK and r.dhcp.yiaddr == known.ip, r.dhcp
+    stranger.dora()
+    assert stranger.ip in pgenv.leases()
+    assert metrics(dhcp_net.srv)["kidou_lease_store_up"] == 1
+    assert k.alive()
+
+
+def test_pg_newer_schema_after_late_start_exits(dhcp_net, dhcpd, pgenv, tmp_path):
+    """Started while PostgreSQL is down, and the database then reached
+    holds a newer kidou's schema: kidou says so and exits non-zero (as
+    it does when it finds that at start), rather than write to it."""
+    pgenv.sql("CREATE TABLE schema_version (version integer NOT NULL); "
+              "INSERT INTO schema_version VALUES (99); "
+              "ALTER TABLE schema_version OWNER TO kidou")
+    pgenv.stop()
+    k = dhcpd(db=pgenv.uri)
+    k.expect_rc = None
+    pgenv.start()
+    assert k.wait(timeout=T(30)) != 0
+    assert "schema version 99 is newer" in k.text(), k.text()[-3000:]
+    assert k.events("database", mod="dhcp", action="exit"), k.text()[-3000:]
 
 
 def test_migrate_sqlite_to_pg(dhcp_net, dhcpd, link, pgenv, tmp_path, kidou_factory):
