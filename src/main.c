@@ -499,13 +499,13 @@ static void on_store_ready(int result, void *data)
 }
 
 /* In loop context: what other instances wrote to the shared store. */
-static size_t on_remote_changes(const struct lease_remote_set *set, void *data)
+static void on_remote_changes(struct lease_remote_set *set, void *data)
 {
 	struct daemon *d = data;
 	struct api_sync_target t = { .api = d->api, .config = d->config,
 				     .next_boot = d->next_boot, .hosts = d->api_hosts };
 
-	return api_sync_apply(&t, set);
+	api_sync_apply(&t, set);
 }
 
 /* Shared stores: the other instances' API writes, from now on (after the

@@ -14,10 +14,6 @@
 
 #define MOD "api"
 
-struct tally {
-	size_t changed, removed, skipped, refused;
-};
-
 static bool nb_same(const struct next_boot_record *x, const struct next_boot_record *y)
 {
 	return x->mode == y->mode && x->once == y->once &&
@@ -32,7 +28,7 @@ static const char *mode_name(uint8_t mode)
 }
 
 static void apply_next_boot(const struct api_sync_target *t, const struct lease_remote *r,
-			    bool quiet, struct tally *n)
+			    bool quiet, struct lease_remote_set *n)
 {
 	const struct next_boot_record *cur = next_boot_get(t->next_boot, r->nb.mac);
 	char mac[MAC_STRLEN];
@@ -82,7 +78,7 @@ static const char *clash(const struct host_table *t, const struct host_config *h
 }
 
 static void apply_host(const struct api_sync_target *t, const struct lease_remote *r,
-		       bool quiet, struct tally *n)
+		       bool quiet, struct lease_remote_set *n)
 {
 	struct host_config *cur = host_table_by_name(t->hosts, r->host_name), *h = NULL, *old = NULL;
 	char field[API_HOST_FIELD_MAX + 1], msg[256], q[300], *canonical = NULL;
@@ -148,7 +144,7 @@ static int cmp_name(const void *x, const void *y)
 
 /* A full set: what it does not list is gone. */
 static int sweep(const struct api_sync_target *t, const struct lease_remote_set *set,
-		 struct tally *n)
+		 struct lease_remote_set *n)
 {
 	uint8_t(*macs)[6] = calloc(set->n ? set->n : 1, sizeof(*macs));
 	const char **names = calloc(set->n ? set->n : 1, sizeof(*names));
@@ -197,25 +193,31 @@ static int sweep(const struct api_sync_target *t, const struct lease_remote_set 
 	return 0;
 }
 
-size_t api_sync_apply(const struct api_sync_target *t, const struct lease_remote_set *set)
+void api_sync_apply(const struct api_sync_target *t, struct lease_remote_set *set)
 {
-	struct tally n = { 0 };
+	uint64_t t0 = now_usec();
+	size_t end = set->next + MIN((size_t)API_SYNC_SLICE, set->n - set->next);
 
-	for (size_t i = 0; i < set->n; i++) {
-		const struct lease_remote *r = &set->items[i];
+	for (; set->next < end; set->next++) {
+		const struct lease_remote *r = &set->items[set->next];
 		if (r->kind == LEASE_REMOTE_NEXT_BOOT)
-			apply_next_boot(t, r, set->full, &n);
+			apply_next_boot(t, r, set->full, set);
 		else if (r->kind == LEASE_REMOTE_HOST)
-			apply_host(t, r, set->full, &n);
+			apply_host(t, r, set->full, set);
 	}
-	if (set->full) {
-		if (sweep(t, set, &n) < 0) {
-			log_error(MOD, "sync-full", "error=\"out of memory\" note=\"records another "
-				  "instance deleted stay here until the next full read\"");
-			n.skipped++;  /* have the store read everything again */
-		}
+	if (set->next < set->n) {
+		set->apply_usec += now_usec() - t0;
+		return;  /* the rest on a later turn */
+	}
+	if (set->full && sweep(t, set, set) < 0) {
+		log_error(MOD, "sync-full", "error=\"out of memory\" note=\"records another "
+			  "instance deleted stay here until the next full read\"");
+		set->skipped++;  /* have the store read everything again */
+	}
+	set->apply_usec += now_usec() - t0;
+	set->done = true;
+	if (set->full)
 		log_info(MOD, "sync-full", "records=%zu changed=%zu removed=%zu refused=%zu "
-			 "deferred=%zu", set->n, n.changed, n.removed, n.refused, n.skipped);
-	}
-	return n.skipped;
+			 "deferred=%zu apply_ms=%.1f", set->n, set->changed, set->removed,
+			 set->refused, set->skipped, (double)set->apply_usec / 1000.0);
 }

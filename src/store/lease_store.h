@@ -159,12 +159,22 @@ struct lease_remote_set {
 	bool full;
 	size_t n;
 	struct lease_remote *items;
+	/* The applier's, zero when handed over: where it is, whether it has
+	 * finished, and its counts (skipped: records it left alone because
+	 * this instance's own write to them is still being committed; the
+	 * store reads those again later, and that write's outcome, or a
+	 * later one, decides). */
+	size_t next;
+	bool done;
+	size_t changed, removed, refused, skipped;
+	uint64_t apply_usec;
 };
 
-/* Returns how many records it left alone because this instance's own
- * write to them is still being committed: the store reads those again
- * later (that write's outcome, or a later one, decides). */
-typedef size_t lease_store_remote_fn(const struct lease_remote_set *set, void *data);
+/* Apply some of set from set->next on and advance it; set done once all
+ * of it is applied. A big set (a full read) is applied a slice per call:
+ * the store calls again on a later loop turn, and delivers nothing else
+ * in between, so the loop keeps serving meanwhile. */
+typedef void lease_store_remote_fn(struct lease_remote_set *set, void *data);
 
 struct lease_store;
 

@@ -126,6 +126,7 @@ struct pg_store {
 	/* The loop's: who gets the remote changes, and the failures logged. */
 	lease_store_remote_fn *remote_fn;
 	void *remote_data;
+	struct remote_page *applying;  /* taken, applied a slice per turn */
 	bool logged_sync_error;
 
 	int wake_fd;             /* eventfd: the writer's idle wait ends */
@@ -729,7 +730,10 @@ static void sync_full(struct pg_store *s)
 		sync_failed(s, "begin", NULL);
 		return;
 	}
-	mx = PQexec(s->conn, "SELECT coalesce(max(seq), 0) FROM changes");
+	/* Past what was pruned too, so that the next read is not a full
+	 * one again (a table emptied by hand has no rows above it). */
+	mx = PQexec(s->conn, "SELECT greatest((SELECT coalesce(max(seq), 0) FROM changes),"
+			     " (SELECT coalesce(max(upto), 0) FROM changes_pruned))");
 	if (!res_ok(mx, NULL, 0))
 		goto fail_mx;
 	nb = PQexec(s->conn, "SELECT mac, mode, once, profile, token FROM next_boot");
@@ -1125,12 +1129,25 @@ static void log_sync_error(struct pg_store *s)
 }
 
 /* In loop context: the remote set, whose place is before the batch
- * numbered remote_after + 1 (see watch in lease_store.h). */
-static void deliver_remote(struct pg_store *s, struct remote_page *p)
+ * numbered remote_after + 1 (see watch in lease_store.h), a slice of it.
+ * false while some is left for a later turn. */
+static bool deliver_remote(struct pg_store *s, struct remote_page *p)
 {
-	size_t skipped = s->remote_fn ? s->remote_fn(&p->set, s->remote_data) : 0;
+	uint64_t one = 1;
 
-	if (skipped) {
+	if (s->remote_fn)
+		s->remote_fn(&p->set, s->remote_data);
+	else
+		p->set.done = true;
+	if (!p->set.done) {
+		s->applying = p;
+		/* Come back on the next turn, after whatever else is ready. */
+		if (write(s->efd, &one, sizeof(one)) < 0) {
+		}
+		return false;
+	}
+	s->applying = NULL;
+	if (p->set.skipped) {
 		/* Records this instance's own writes were changing: read again
 		 * once those are done (their outcome decides). */
 		pthread_mutex_lock(&s->mu);
@@ -1139,6 +1156,7 @@ static void deliver_remote(struct pg_store *s, struct remote_page *p)
 	}
 	free_page(p);
 	wake_writer(s);  /* the next page may go */
+	return true;
 }
 
 static void on_finished(struct loop_io *io, uint32_t revents)
@@ -1171,12 +1189,18 @@ static void on_finished(struct loop_io *io, uint32_t revents)
 	for (;;) {
 		struct job j;
 
+		if (s->applying) {
+			if (!deliver_remote(s, s->applying))
+				return;  /* its place holds the batches after it */
+			continue;
+		}
 		pthread_mutex_lock(&s->mu);
 		if (s->remote_out && s->delivered >= s->remote_after) {
 			struct remote_page *p = (struct remote_page *)s->remote_out;
 			s->remote_out = NULL;
 			pthread_mutex_unlock(&s->mu);
-			deliver_remote(s, p);
+			if (!deliver_remote(s, p))
+				return;
 			continue;
 		}
 		if (!s->count || !s->ring[s->head].finished) {
@@ -1341,6 +1365,7 @@ static void store_close(struct lease_store *base)
 		pthread_join(s->writer, NULL);
 	}
 	free_page((struct remote_page *)s->remote_out);
+	free_page(s->applying);
 	safe_close(s->wake_fd);
 	PQclear(s->pre_leases);
 	PQclear(s->pre_next_boot);

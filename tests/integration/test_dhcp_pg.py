@@ -9,8 +9,10 @@ back. Several instances on one database: test_dhcp_pg_shared.py.
 from __future__ import annotations
 
 import http.client
+import json
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -184,6 +186,48 @@ def test_pg_newer_schema_after_late_start_exits(dhcp_net, dhcpd, pgenv, tmp_path
     assert k.wait(timeout=T(30)) != 0
     assert "schema version 99 is newer" in k.text(), k.text()[-3000:]
     assert k.events("database", mod="dhcp", action="exit"), k.text()[-3000:]
+
+
+def test_pg_full_read_after_falling_behind(dhcp_net, dhcpd, pgenv):
+    """An instance that missed more changes than the changes table keeps
+    (here: the table says it was pruned past what the instance saw) reads
+    every record instead: hosts and next-boot records written meanwhile
+    appear, and the ones deleted meanwhile go."""
+    k = dhcpd("--http-listen", f"{SRV_ADDR}:{HTTP_PORT}", db=pgenv.uri, log_level="info")
+
+    def api(path):
+        out = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "--fail",
+                              f"http://{SRV_ADDR}:{HTTP_PORT}{path}"],
+                             capture_output=True, text=True, timeout=T(20))
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def behind(sql, n):
+        pgenv.sql(sql + "; UPDATE changes_pruned SET upto = upto + 1000000;"
+                  " NOTIFY kidou_changes")
+        return k.wait_event("sync-full", mod="api", count=n, timeout=T(30))
+
+    ev = behind("INSERT INTO hosts VALUES ('x1', '{\"mac\":\"52:54:00:aa:00:01\"}'),"
+                " ('x2', '{\"mac\":\"52:54:00:aa:00:02\"}');"
+                " INSERT INTO next_boot VALUES ('\\x525400aa0003', 2, 0, '', '')", 1)
+    assert ev["records"] == "3" and ev["changed"] == "3", ev
+    hosts = {h["name"]: h for h in api("/api/v1/hosts")}
+    assert hosts["x1"]["source"] == "api" and hosts["x2"]["mac"] == "52:54:00:aa:00:02", hosts
+    assert api("/api/v1/machines/52:54:00:aa:00:03")["next_boot"] == {"mode": "local"}
+
+    ev = behind("DELETE FROM hosts WHERE name = 'x1'; DELETE FROM next_boot", 2)
+    assert ev["removed"] == "2" and ev["changed"] == "0", ev
+    hosts = {h["name"]: h for h in api("/api/v1/hosts")}
+    assert "x1" not in hosts and "x2" in hosts, hosts
+    m = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "-o", "/dev/null",
+                        "-w", "%{http_code}",
+                        f"http://{SRV_ADDR}:{HTTP_PORT}/api/v1/machines/52:54:00:aa:00:03"],
+                       capture_output=True, text=True, timeout=T(20))
+    assert m.stdout == "404", m.stdout
+    # past one 5 s poll of the changes: no full read again (the instance
+    # is no longer behind what was pruned)
+    time.sleep(6)
+    assert len(k.events("sync-full", mod="api")) == 2, k.text()[-2000:]
 
 
 def test_migrate_sqlite_to_pg(dhcp_net, dhcpd, link, pgenv, tmp_path, kidou_factory):

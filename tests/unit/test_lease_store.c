@@ -617,15 +617,18 @@ struct watched {
 	struct lease_remote_set last;    /* the last set's shape */
 	struct lease_remote items[16];   /* its first items (host_json not kept) */
 	char json[16][128];
-	unsigned sets, fulls, skip_next;
+	unsigned sets, fulls, skip_next, calls;  /* calls: with a full set */
+	bool one_at_a_time;              /* apply one item per call (slices) */
 	bool (*until)(struct watched *w);
 };
 
-static size_t on_remote(const struct lease_remote_set *set, void *data)
+static void on_remote(struct lease_remote_set *set, void *data)
 {
 	struct watched *w = data;
-	size_t skip = w->skip_next;
 
+	w->calls += set->full;
+	if (w->one_at_a_time && ++set->next < set->n)
+		return;  /* the store calls again, on a later turn */
 	w->sets++;
 	w->fulls += set->full;
 	w->last = *set;
@@ -636,10 +639,12 @@ static size_t on_remote(const struct lease_remote_set *set, void *data)
 		snprintf(w->json[i], sizeof(w->json[i]), "%s",
 			 set->items[i].host_json ? set->items[i].host_json : "");
 	}
+	set->next = set->n;
+	set->done = true;
+	set->skipped = w->skip_next;
 	w->skip_next = 0;
 	if (w->until(w))
 		loop_quit(w->loop);
-	return skip;
 }
 
 static void on_give_up(struct loop_timer *t)
@@ -752,8 +757,11 @@ static void test_pg_watch(void **state)
 	pg_exec(f, "DELETE FROM changes; UPDATE changes_pruned SET upto = 1000000;"
 		   "NOTIFY kidou_changes");
 	w.until = got_full;
+	w.one_at_a_time = true;
+	w.calls = 0;
 	run_until(f, &w);
 	assert_int_equal(w.last.n, 2);
+	assert_int_equal(w.calls, 2);  /* a slice a turn, the set once done */
 	lease_store_close(other);
 }
 
