@@ -139,10 +139,12 @@ class KidouPG2:
     def start(self):
         db = self.pg.new_database().name
         self.dbname = db
-        self.inst = [KidouPG(self.b, self.opts, self.pg, db=db, name="kidou-pg-2a"),
-                     KidouPG(self.b, self.opts, self.pg, NS_SRV2, IF_SRV2, SRV2_ADDR, db=db,
-                             name="kidou-pg-2b")]
+        if not self.inst:  # kept across runs: each numbers its run folders
+            self.inst = [KidouPG(self.b, self.opts, self.pg, name="kidou-pg-2a"),
+                         KidouPG(self.b, self.opts, self.pg, NS_SRV2, IF_SRV2, SRV2_ADDR,
+                                 name="kidou-pg-2b")]
         for k in self.inst:
+            k.fixed_db = db
             k.start()
 
     def stop(self):

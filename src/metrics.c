@@ -82,6 +82,9 @@ static void dhcp_metrics(FILE *f, const struct dhcp_io *d)
 	counter(f, "kidou_dhcp_claims_refused_total",
 		"Leases another instance held when this one tried to claim them (NAKed)",
 		(unsigned long long)st->claims_refused);
+	counter(f, "kidou_dhcp_claims_learned_total",
+		"Other instances' leases read back beside a refused claim (not offered)",
+		(unsigned long long)st->claims_learned);
 	store_metrics(f, dhcp_io_store(d));
 	fprintf(f, "# HELP kidou_dhcp_pool_size Addresses in each pool\n"
 		   "# TYPE kidou_dhcp_pool_size gauge\n");

@@ -432,7 +432,18 @@ static void commit_done(struct lease_batch *b, void *data)
 		for (unsigned i = c->n; i-- > 0;)
 			if (b->changes[i].refused)
 				claim_lost(d, c, &c->p[i], &b->changes[i].rec);
+		/* What other instances hold next to a refused claim: the next
+		 * offers skip it (a slot bound here stays as it is). */
+		for (unsigned i = 0; i < b->n_learned; i++)
+			dhcp_server_restore(d->server, &b->learned[i]);
+		if (b->n_learned) {
+			d->stats.claims_learned += b->n_learned;
+			log_debug(MOD, "learned", "leases=%u source=database", b->n_learned);
+		}
 	}
+	free(b->learned);
+	b->learned = NULL;
+	b->n_learned = 0;
 	for (unsigned i = 0; i < c->n; i++)
 		finish_one(d, &c->p[i]);
 	c->state = COMMIT_FREE;

@@ -34,6 +34,7 @@ struct dhcp_stats {
 	uint64_t store_errors;  /* batches the store failed */
 	uint64_t store_busy;    /* lease changes dropped: the store was full */
 	uint64_t claims_refused; /* ACKs turned NAK: another instance holds the address */
+	uint64_t claims_learned; /* other instances' leases read back beside a refused claim */
 };
 
 /* Open the lease database, restore its leases, bind the socket. cfg must

@@ -32,7 +32,7 @@
  * libpq calls on its writer thread (see there why not libpq's async API).
  *
  * Shared stores (PostgreSQL, several kidou instances on one pool): a
- * lease PUT is a claim. The store writes it only when the address is
+ * lease PUT is a claim (and a refused one brings batch->learned). The store writes it only when the address is
  * free, expired, released, or already this client's, and otherwise sets
  * the change's `refused` and overwrites its rec with the holder's row as
  * stored; the rest of the batch still commits (result 0). SQLite has one
@@ -136,7 +136,17 @@ struct lease_batch {
 	/* The outcome, written by the store before done() runs. */
 	int result;          /* 0: durable; else -errno (-EIO, -EBUSY, -ENOSPC) */
 	char error[160];     /* the backend's reason when result < 0 */
+	/* Shared stores, when a claim was refused: the leases other clients
+	 * hold at the LEASE_LEARN_SPAN addresses just above it, read in the
+	 * same transaction, so that the instance's next offers skip them
+	 * without a refused claim (and a NAK) each. malloc()ed by the store
+	 * (which sets both fields at submit), owned by done(), which frees it;
+	 * NULL when none. */
+	struct lease_record *learned;
+	unsigned n_learned;
 };
+
+#define LEASE_LEARN_SPAN 64
 
 /* What another instance changed, as the shared store holds it now (see
  * watch below). present false: the record is gone. */

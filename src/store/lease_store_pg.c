@@ -203,8 +203,13 @@ static const char claim_sql[] =
 	"  OR (EXCLUDED.state = 3 AND l.hwaddr = EXCLUDED.hwaddr)"
 	" RETURNING 1";
 
+/* The holder of $1, then the leases held (bound or declined, unexpired at
+ * $2) at the addresses just above it: where the instance's allocation goes
+ * next. */
 static const char holder_sql[] =
-	"SELECT ip, client_id, hwaddr, hostname, expires, state FROM leases WHERE ip = $1";
+	"SELECT ip, client_id, hwaddr, hostname, expires, state FROM leases"
+	" WHERE ip >= $1::bigint AND ip <= $1::bigint + " STRINGIFY(LEASE_LEARN_SPAN)
+	" AND (ip = $1::bigint OR (expires > $2::bigint AND state <> 2)) ORDER BY ip";
 
 static void set_error(char *out, size_t size, const char *msg)
 {
@@ -280,7 +285,25 @@ static bool row_to_lease(const PGresult *res, int row, struct lease_record *rec)
 
 /* Run one change. 1 done, 0 refused (a claim; c's rec now the holder's),
  * -1 failed (err says why). */
-static int exec_put(PGconn *conn, struct lease_change *c, int64_t now, char *err, size_t errsize)
+/* The rows after the holder's (res, from row 1 on) into b->learned. */
+static void learn(struct lease_batch *b, const PGresult *res, int from)
+{
+	int n = PQntuples(res) - from;
+	struct lease_record *more;
+
+	if (n <= 0)
+		return;
+	more = realloc(b->learned, (b->n_learned + (size_t)n) * sizeof(*more));
+	if (!more)
+		return;  /* only a hint: the next claims will say */
+	b->learned = more;
+	for (int i = from; i < PQntuples(res); i++)
+		if (row_to_lease(res, i, &b->learned[b->n_learned]))
+			b->n_learned++;
+}
+
+static int exec_put(PGconn *conn, struct lease_batch *b, struct lease_change *c, int64_t now,
+		    char *err, size_t errsize)
 {
 	const struct lease_record *r = &c->rec;
 	char ip[16], expires[24], state[8], nowbuf[24];
@@ -309,14 +332,26 @@ static int exec_put(PGconn *conn, struct lease_change *c, int64_t now, char *err
 	if (rc)
 		return 1;
 	/* Refused: who holds it, as this transaction sees it now (READ
-	 * COMMITTED: the row that refused us is committed). */
-	res = PQexecParams(conn, holder_sql, 1, NULL, v, NULL, NULL, 0);
+	 * COMMITTED: the row that refused us is committed), and the held
+	 * addresses after it. */
+	{
+		const char *hv[2] = { ip, nowbuf };
+		res = PQexecParams(conn, holder_sql, 2, NULL, hv, NULL, NULL, 0);
+	}
 	if (!res_ok(res, err, errsize)) {
 		PQclear(res);
 		return -1;
 	}
 	c->refused = 1;
-	if (PQntuples(res) != 1 || !row_to_lease(res, 0, &c->rec)) {
+	{
+		int first = PQntuples(res) > 0 && get_i64(res, 0, 0) == (int64_t)__builtin_bswap32(r->ip);
+		learn(b, res, first);
+		if (!first) {
+			PQclear(res);
+			res = NULL;
+		}
+	}
+	if (!res || !row_to_lease(res, 0, &c->rec)) {
 		/* Deleted meanwhile: nobody to mirror; hold it a moment. */
 		c->rec.client_id_len = 0;
 		c->rec.state = LEASE_DECLINED;
@@ -336,14 +371,14 @@ static int exec_params(PGconn *conn, const char *sql, int n, const char *const *
 	return rc;
 }
 
-static int exec_change(PGconn *conn, struct lease_change *c, int64_t now, char *err,
-		       size_t errsize)
+static int exec_change(PGconn *conn, struct lease_batch *batch, struct lease_change *c,
+		       int64_t now, char *err, size_t errsize)
 {
 	char a[24], b[8], d[8];
 
 	switch (c->op) {
 	case LEASE_OP_PUT:
-		return exec_put(conn, c, now, err, errsize);
+		return exec_put(conn, batch, c, now, err, errsize);
 	case LEASE_OP_DEL: {
 		const char *v[1] = { a };
 		snprintf(a, sizeof(a), "%u", __builtin_bswap32(c->rec.ip));
@@ -588,7 +623,8 @@ static void commit_batch(struct pg_store *s, struct lease_batch *b)
 		ok = exec_simple(s->conn, "BEGIN", b->error, sizeof(b->error));
 	}
 	for (unsigned i = 0; ok && i < b->n; i++) {
-		int rc = exec_change(s->conn, &b->changes[idx[i]], now, b->error, sizeof(b->error));
+		int rc = exec_change(s->conn, b, &b->changes[idx[i]], now, b->error,
+				     sizeof(b->error));
 		ok = rc >= 0;
 		refused += rc == 0;
 		if (ok)
@@ -607,6 +643,9 @@ static void commit_batch(struct pg_store *s, struct lease_batch *b)
 	}
 	for (unsigned i = 0; i < b->n; i++)
 		b->changes[i].refused = 0;
+	free(b->learned);  /* read in a transaction that did not commit */
+	b->learned = NULL;
+	b->n_learned = 0;
 	if (PQstatus(s->conn) != CONNECTION_OK) {
 		/* Lost mid-transaction (a COMMIT whose answer never came may
 		 * have committed; its ACKs are withheld either way, which loses
@@ -1256,6 +1295,8 @@ static int store_submit(struct lease_store *base, struct lease_batch *b,
 	}
 	b->result = -EINPROGRESS;
 	b->error[0] = '\0';
+	b->learned = NULL;
+	b->n_learned = 0;
 	s->ring[(s->head + s->count) % LEASE_STORE_QUEUE_MAX] =
 		(struct job){ .batch = b, .done = done, .data = data };
 	s->count++;

@@ -278,6 +278,8 @@ static int store_submit(struct lease_store *base, struct lease_batch *b,
 		return -EBUSY;
 	}
 	b->result = -EINPROGRESS;
+	b->learned = NULL;  /* one writer: no claim is refused */
+	b->n_learned = 0;
 	b->error[0] = '\0';
 	s->ring[(s->head + s->count) % LEASE_STORE_QUEUE_MAX] =
 		(struct job){ .batch = b, .done = done, .data = data };

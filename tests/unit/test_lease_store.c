@@ -597,6 +597,29 @@ static void test_pg_claims(void **state)
 	assert_false(h.down);
 	assert_int_equal(h.refused, 1);
 
+	/* A claim refused brings the leases held just above it: 111 and 112
+	 * (client 2's now), 113 (inserted by "another instance"); not 114
+	 * (expired) nor 115 (released). */
+	pg_exec(f, "INSERT INTO leases VALUES (167772273, '\\x01', '\\x01', '', 4000000000, 1),"
+		   " (167772274, '\\x01', '\\x01', '', 5, 1),"
+		   " (167772275, '\\x01', '\\x01', '', 4000000000, 2)");
+	fill(&t, f, 3, 1);
+	t.b.changes[0].rec.ip = htonl(0x0a000000u + 110);
+	t.b.changes[0].rec.expires = far - 2;
+	assert_int_equal(f->store->ops->submit(f->store, &t.b, on_done, &t), 0);
+	run_until_done(f, 1);
+	assert_int_equal(t.b.result, 0);
+	assert_int_equal(t.b.changes[0].refused, 1);
+	assert_int_equal(t.b.n_learned, 3);
+	assert_non_null(t.b.learned);
+	assert_int_equal(ntohl(t.b.learned[0].ip), 0x0a000000u + 111);
+	assert_int_equal(t.b.learned[0].client_id[6], 2);
+	assert_int_equal(ntohl(t.b.learned[1].ip), 0x0a000000u + 112);
+	assert_int_equal(ntohl(t.b.learned[2].ip), 0x0a000000u + 113);
+	assert_int_equal(t.b.learned[2].expires, far);
+	free(t.b.learned);
+	t.b.learned = NULL;
+
 	/* The holder's own renewal of 110 goes through. */
 	fill(&t, f, 1, 1);
 	t.b.changes[0].rec.expires = far + 1;
