@@ -74,7 +74,8 @@ struct commit {
 struct dhcp_io {
 	struct loop *loop;
 	const struct config *cfg;
-	uint32_t fresh_seed;        /* this instance's start in the never-used addresses */
+	uint32_t fresh_seed;        /* this instance's start in the never-used addresses
+				     * (moved when another instance's claims are met) */
 	struct dhcp_server *server;
 	struct lease_store *store;  /* NULL in proxy mode: no leases */
 	bool loaded;                /* the store's leases are in server (else silent) */
@@ -429,9 +430,23 @@ static void commit_done(struct lease_batch *b, void *data)
 		for (unsigned i = c->n; i-- > 0;)
 			pending_undo(d, c, &c->p[i], "withheld", "store-error");
 	} else {
+		bool lost = false;
 		for (unsigned i = c->n; i-- > 0;)
-			if (b->changes[i].refused)
+			if (b->changes[i].refused) {
 				claim_lost(d, c, &c->p[i], &b->changes[i].rec);
+				lost = true;
+			}
+		/* Another instance hands out the addresses here: go on from
+		 * somewhere else rather than follow it address by address
+		 * (each a refused claim and a NAK). */
+		if (lost) {
+			uint32_t x = d->fresh_seed ? d->fresh_seed : 0x6b69646fu;
+			x ^= x << 13;  /* xorshift32: another place, any place */
+			x ^= x >> 17;
+			x ^= x << 5;
+			d->fresh_seed = x;
+			dhcp_server_set_shared(d->server, true, d->fresh_seed);
+		}
 		/* What other instances hold next to a refused claim: the next
 		 * offers skip it (a slot bound here stays as it is). */
 		for (unsigned i = 0; i < b->n_learned; i++)

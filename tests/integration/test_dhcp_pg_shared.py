@@ -243,6 +243,10 @@ def test_two_instances_never_ack_one_address_twice(shared, pg):
     assert seen.naks >= 1
     refused = b.events("nak", mod="dhcp", reason="address-claimed-elsewhere")
     assert refused, b.text()[-3000:]
+    # A refused claim also brought a's leases just above it (a's six are
+    # neighbours, from one walk): b marked them held without a NAK each.
+    learned = b.events("learned", mod="dhcp", source="database")
+    assert learned and sum(int(e["leases"]) for e in learned) >= 1, b.text()[-3000:]
     rows = assert_unique(seen, pg)
     for c in first + second:
         assert rows[c.ip][1] == c.mac.replace(":", ""), (c.ip, rows[c.ip])
