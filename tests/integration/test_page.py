@@ -278,7 +278,12 @@ def next_boot(browser, mac: str, choice: str, token: str, once: bool = True) -> 
     else the error it shows."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
-    browser.find_element(By.CSS_SELECTOR, f"#rows tr[data-mac='{mac}'] .nb-button").click()
+    # Found and clicked in one step of the page's own thread: the page
+    # redraws rows as events arrive, so an element found from here first
+    # may be replaced before a separate click reaches it (stale element).
+    assert browser.execute_script(
+        "const b = document.querySelector(`#rows tr[data-mac='${arguments[0]}'] .nb-button`);"
+        "if (!b) return false; b.click(); return true", mac), f"no next-boot button for {mac}"
     P.wait_js(browser, "return document.getElementById('nb-dialog').open", 5, "the dialog")
     Select(browser.find_element(By.ID, "nb-choice")).select_by_value(choice)
     box = browser.find_element(By.ID, "nb-once")
