@@ -966,8 +966,16 @@ static bool knows_client(struct dhcp_server *s, const struct request *rq,
 static void note_other_instance(struct dhcp_server *s, struct request *rq,
 				const struct dhcp_request_ctx *ctx, uint32_t ip)
 {
-	if (!rq->pool || !dhcp_pool_contains(rq->pool, ip) || !usable_addr(rq, ip) ||
-	    !dhcp_pool_available(rq->pool, ip, &rq->id, ctx->now))
+	if (!rq->pool || !dhcp_pool_contains(rq->pool, ip) || !usable_addr(rq, ip))
+		return;
+	/* An address this instance only offered to someone else gives way:
+	 * both instances offered it, and the client bound here is the one
+	 * the other instance is claiming it for. Without that, this
+	 * instance had no record of the client and ignored its renewals
+	 * ("unknown-client") after the other instance died. A lease held
+	 * here stays: the database decides between the two. */
+	if (!dhcp_pool_available(rq->pool, ip, &rq->id, ctx->now) &&
+	    dhcp_pool_state(rq->pool, ip, ctx->now) != DHCP_SLOT_OFFERED)
 		return;
 	dhcp_pool_bind(rq->pool, ip, &rq->id, ctx->now + rq->subnet->cfg->lease_time);
 }

@@ -733,6 +733,49 @@ static void test_request_for_other_server(void **state)
 	assert_int_equal(offer(f, 2), FIRST);
 }
 
+/* Two instances on one database both offered the same address, to
+ * different clients. Client 1 chose the other instance's offer; its
+ * REQUEST (relayed or broadcast to both) names that server. This
+ * instance's own offer to client 2 gives way, so it knows client 1 and
+ * renews it (through the database) if the other instance dies. */
+static void test_shared_request_for_other_server_over_own_offer(void **state)
+{
+	static const struct config_override two[] = {
+		{ "dhcp-range", "172.24.32.1 172.24.32.2" },
+	};
+	struct fixture *f = *state;
+	struct pkt p;
+	uint32_t ip;
+
+	start(f, NULL, two, 1);
+	dhcp_server_set_shared(f->s, true, 1);
+	ip = offer(f, 2);
+	p = request_selecting(1, ip, OTHER_SERVER);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.reason, "client-chose-other-server");
+	/* Client 1 rebinds (the other instance is gone): it is known. */
+	f->ctx.now = NOW + LEASE * 7 / 8;
+	p = request_renewing(1, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "ack");
+	assert_int_equal(f->out.store, DHCP_STORE_PUT);
+	assert_int_equal(ntohl(reply(f, DHCP_ACK)->yiaddr), ip);
+	/* Client 2, had it asked for its offer, is refused that address. */
+	p = request_selecting(2, ip, IFACE);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.event, "nak");
+
+	/* A lease held here is not given up on another server's word. */
+	start(f, NULL, two, 1);
+	dhcp_server_set_shared(f->s, true, 1);
+	ip = bind_client(f, 2);
+	p = request_selecting(1, ip, OTHER_SERVER);
+	assert_rc(handle(f, &p), 0);
+	p = request_renewing(1, ip);
+	assert_rc(handle(f, &p), 0);
+	assert_string_equal(f->out.reason, "unknown-client");
+}
+
 /* A commit that failed leaves no phantom binding: the ACK was never sent,
  * so the address goes back to what it was, and another client may take
  * it instead of being NAKed "address-taken". */
@@ -2200,6 +2243,7 @@ int main(void)
 		T(test_pool_exhaustion),
 		T(test_request_selecting_ack),
 		T(test_request_for_other_server),
+		T(test_shared_request_for_other_server_over_own_offer),
 		T(test_failed_commit_undoes_binding),
 		T(test_claim_lost_naks_and_mirrors_holder),
 		T(test_failed_renewal_keeps_lease),
