@@ -969,11 +969,10 @@ static void note_other_instance(struct dhcp_server *s, struct request *rq,
 	if (!rq->pool || !dhcp_pool_contains(rq->pool, ip) || !usable_addr(rq, ip))
 		return;
 	/* An address this instance only offered to someone else gives way:
-	 * both instances offered it, and the client bound here is the one
-	 * the other instance is claiming it for. Without that, this
-	 * instance had no record of the client and ignored its renewals
-	 * ("unknown-client") after the other instance died. A lease held
-	 * here stays: the database decides between the two. */
+	 * the other instance offered it too and is claiming it for this
+	 * client. Otherwise this instance has no record of the client and
+	 * ignores its renewals ("unknown-client") once the other instance
+	 * dies. A lease held here stays: the database decides. */
 	if (!dhcp_pool_available(rq->pool, ip, &rq->id, ctx->now) &&
 	    dhcp_pool_state(rq->pool, ip, ctx->now) != DHCP_SLOT_OFFERED)
 		return;

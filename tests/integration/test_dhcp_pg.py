@@ -90,6 +90,15 @@ def test_pg_newer_schema_refused(dhcp_net, kidou_factory, tmp_path, pgenv):
     assert "schema version 99 is newer" in cp.stderr, cp.stderr
 
 
+def assert_files_served(dhcp_net, tmp_path):
+    """small.bin (3000 bytes of S) comes whole over TFTP and over HTTP."""
+    for url in (f"tftp://{SRV_ADDR}/small.bin", f"http://{SRV_ADDR}:{HTTP_PORT}/small.bin"):
+        out = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "--fail",
+                              "-o", str(tmp_path / "f"), url], capture_output=True,
+                             timeout=T(30))
+        assert out.returncode == 0 and (tmp_path / "f").read_bytes() == b"S" * 3000, out.stderr
+
+
 def test_pg_down_withholds_acks_and_recovers(dhcp_net, dhcpd, link, pgenv, tmp_path):
     root = tmp_path / "tftp"
     root.mkdir()
@@ -111,11 +120,7 @@ def test_pg_down_withholds_acks_and_recovers(dhcp_net, dhcpd, link, pgenv, tmp_p
     m = metrics(dhcp_net.srv)
     assert m["kidou_lease_store_up"] == 0 and m["kidou_lease_store_outages_total"] == 1, m
     # TFTP and HTTP go on.
-    for url in (f"tftp://{SRV_ADDR}/small.bin", f"http://{SRV_ADDR}:{HTTP_PORT}/small.bin"):
-        out = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "--fail",
-                              "-o", str(tmp_path / "f"), url], capture_output=True,
-                             timeout=T(30))
-        assert out.returncode == 0 and (tmp_path / "f").read_bytes() == b"S" * 3000, out.stderr
+    assert_files_served(dhcp_net, tmp_path)
     # Nothing withheld was written, nothing written was lost.
     pgenv.start()
     k.wait_event("database-up", mod="store", timeout=T(30))
@@ -152,11 +157,7 @@ def test_pg_down_at_start_serves_then_loads(dhcp_net, dhcpd, link, pgenv, tmp_pa
     link.expect_none(xid, timeout=1.0)
     m = metrics(dhcp_net.srv)
     assert m["kidou_lease_store_up"] == 0, m
-    for url in (f"tftp://{SRV_ADDR}/small.bin", f"http://{SRV_ADDR}:{HTTP_PORT}/small.bin"):
-        out = subprocess.run(["ip", "netns", "exec", dhcp_net.srv, "curl", "-sS", "--fail",
-                              "-o", str(tmp_path / "f"), url], capture_output=True,
-                             timeout=T(30))
-        assert out.returncode == 0 and (tmp_path / "f").read_bytes() == b"S" * 3000, out.stderr
+    assert_files_served(dhcp_net, tmp_path)
 
     pgenv.start()
     ev = k.wait_event("leases-loaded", mod="dhcp", timeout=T(30))
